@@ -1,0 +1,30 @@
+/**
+ * The one description of "the transform being measured", shared by the URL builders (imgrelay, ipx) and the raw
+ * sharp limit, so all three contenders do the same decode → resize → encode.
+ */
+export type Format = 'jpeg' | 'webp' | 'avif';
+
+export interface EncodeSpec {
+  format: Format;
+  width: number;
+  /** Omitted = the service's default for the format (AVIF is measured at imgrelay's defaults). */
+  quality?: number;
+}
+
+/** imgrelay's default AVIF effort (IMGRELAY_AVIF_EFFORT default); raw sharp uses the same to be a fair limit. */
+export const IMGRELAY_AVIF_EFFORT = 2;
+
+export function imgrelayPath(sourceUrl: string, spec: EncodeSpec): string {
+  const params = new URLSearchParams({ url: sourceUrl, w: String(spec.width), output: spec.format === 'jpeg' ? 'jpg' : spec.format });
+  if (spec.quality !== undefined) params.set('q', String(spec.quality));
+  return `/?${params}`;
+}
+
+export function ipxPath(sourceUrl: string, spec: EncodeSpec): string {
+  const modifiers = [`w_${spec.width}`, `f_${spec.format}`];
+  if (spec.quality !== undefined) modifiers.push(`q_${spec.quality}`);
+  return `/${modifiers.join('&')}/${sourceUrl}`;
+}
+
+export const specLabel = (spec: EncodeSpec) =>
+  `${spec.width}w ${spec.format.toUpperCase()}${spec.quality !== undefined ? ` q${spec.quality}` : ''}`;

@@ -1,0 +1,81 @@
+/**
+ * Workload 1 — cold miss: distinct 2000×1500 photos fetched from the loopback origin and turned into 800w
+ * JPEG, WebP and AVIF at q80 (AVIF at imgrelay's default effort 2), closed loop with 2 clients. Against raw sharp
+ * (2 pipelines, the limit) and ipx 3.1.1 (the peer). Every round uses new source URLs, so imgrelay misses.
+ */
+import type { Child } from '../lib/child.js';
+import { headerValue } from '../lib/client.js';
+import { compare } from '../lib/compare.js';
+import { startImgrelay, startIpx, startRawSharp } from '../lib/contenders.js';
+import { type EncodeSpec, imgrelayPath, ipxPath, specLabel } from '../lib/encode.js';
+import { atLeast, type Section, type Target } from '../lib/report.js';
+import { interleave, type Sample, withServerCpu } from '../lib/rounds.js';
+import { loopSample } from '../lib/samplers.js';
+import { type Session, withChildren } from '../lib/session.js';
+
+const CLIENTS = 2;
+const SPECS: EncodeSpec[] = [
+  { format: 'jpeg', width: 800, quality: 80 },
+  { format: 'webp', width: 800, quality: 80 },
+  { format: 'avif', width: 800, quality: 80 },
+];
+
+export async function coldMiss(session: Session): Promise<Section> {
+  const section: Section = {
+    title: '1. Cold miss (2000×1500 photo → 800w, 2 concurrent clients)',
+    description: 'Distinct photos from a loopback origin; each round requests new source URLs, so every imgrelay ' +
+      'request is a full miss (fetch, decode, resize, encode, store). Raw sharp decodes the same files from memory ' +
+      'with `sharp.concurrency(1)` and 2 pipelines (the limit). ipx fetches from the same origin.',
+    tables: [], targets: [], notes: [],
+  };
+  await withChildren(session, 'cold miss', {
+    imgrelay: () => startImgrelay({ originPort: session.origin.port }),
+    raw: startRawSharp,
+    ipx: startIpx,
+  }, async (children) => {
+    for (const spec of SPECS) await measureSpec(session, children, spec, section);
+  });
+  section.notes.push('AVIF: imgrelay and raw sharp use effort 2 (IMGRELAY_AVIF_EFFORT default); ipx uses sharp\'s ' +
+    'default effort 4, so the AVIF ratio against ipx compares different work.');
+  return section;
+}
+
+async function measureSpec(session: Session, children: { imgrelay: Child; raw: Child; ipx: Child }, spec: EncodeSpec,
+  section: Section): Promise<void> {
+  const files = session.data.cold.slice(0, session.settings.coldPhotos[spec.format]);
+  const tag = (round: number) => `r=${spec.format}-${round}-${Date.now().toString(36)}`;
+  const wrongCache: string[] = [];
+  session.log(`cold miss ${specLabel(spec)}: ${files.length} photos × ${session.settings.rounds} rounds`);
+  const samples = await interleave(session.settings.rounds, {
+    imgrelay: async (round) => {
+      const urls = files.map((f) => children.imgrelay.url + imgrelayPath(`${session.origin.imgrelayBase}/${f}?${tag(round)}`, spec));
+      const { sample, result } = await loopSample(children.imgrelay, urls, { concurrency: CLIENTS });
+      wrongCache.push(...result.exchanges.map((e) => headerValue(e, 'x-cache')).filter((v) => v !== 'MISS'));
+      return sample;
+    },
+    'raw sharp': () => rawSharpRound(children.raw, files.map((f) => session.file(f)), spec),
+    'ipx 3.1.1': async (round) => {
+      const urls = files.map((f) => children.ipx.url + ipxPath(`${session.origin.ipxBase}/${f}?${tag(round)}`, spec));
+      return (await loopSample(children.ipx, urls, { concurrency: CLIENTS })).sample;
+    },
+  }, (name, round, s) => session.log(`  ${name} round ${round + 1}: ${s.rate.toFixed(1)} ops/s, ${s.cpuMsPerOp.toFixed(1)} ms CPU/op, ${s.errors} errors`));
+  const comparison = compare(specLabel(spec), samples, 'imgrelay', 'ops/s');
+  section.tables.push(comparison.table);
+  section.targets.push(...coldTargets(spec, comparison.rateRatio));
+  if (wrongCache.length > 0) section.notes.push(`${specLabel(spec)}: ${wrongCache.length} imgrelay answers were not X-Cache: MISS (${[...new Set(wrongCache)].join(', ')}).`);
+}
+
+async function rawSharpRound(raw: Child, files: string[], spec: EncodeSpec): Promise<Sample> {
+  await raw.call('load', files);
+  const { value, cpuMs } = await withServerCpu(raw, () =>
+    raw.call<{ ops: number; elapsedMs: number }>('run', { files, spec, jobs: 2 }));
+  return { rate: (value.ops * 1000) / value.elapsedMs, cpuMsPerOp: cpuMs / value.ops, p50Ms: Number.NaN, ops: value.ops, errors: 0 };
+}
+
+function coldTargets(spec: EncodeSpec, ratios: Record<string, number>): Target[] {
+  const workload = `cold miss ${specLabel(spec)}`;
+  return [
+    { workload, name: 'throughput vs raw sharp', value: ratios['raw sharp'], threshold: '≥ 0.90×', pass: atLeast(ratios['raw sharp'], 0.9) },
+    { workload, name: 'throughput vs ipx', value: ratios['ipx 3.1.1'], threshold: '≥ 1.25×', pass: atLeast(ratios['ipx 3.1.1'], 1.25) },
+  ];
+}

@@ -1,0 +1,91 @@
+/**
+ * Workload 6 — memory under load: the peak RSS (VmHWM) of every imgrelay process during workloads 1–5, against
+ * 256 MiB of memory tier + 300 MiB; and the soak mode (`--soak <seconds>`), which repeats the article page (cold
+ * then warm, new sources each time, so the memory tier fills and evicts) while sampling RSS every few seconds.
+ */
+import { startImgrelay } from '../lib/contenders.js';
+import { mib } from '../lib/proc.js';
+import { atMost, fmt, type Section, type Table, type Target } from '../lib/report.js';
+import { type Session, withChildren } from '../lib/session.js';
+import { ratio } from '../lib/stats.js';
+import { imgrelayPageUrls, loadPage } from './article.js';
+
+const TIER_MIB = 256;
+const BUDGET_MIB = TIER_MIB + 300;
+const SAMPLE_EVERY_MS = 3000;
+
+export function peakRssSection(session: Session): Section {
+  const rows = session.peaks.map((p) => [p.workload, p.process, p.memoryTierMiB === undefined ? '—' : `${p.memoryTierMiB} MiB`, fmt(p.peakMiB, 0)]);
+  const imgrelayPeaks = session.peaks.filter((p) => p.memoryTierMiB === TIER_MIB).map((p) => p.peakMiB);
+  const worst = imgrelayPeaks.length > 0 ? Math.max(...imgrelayPeaks) : Number.NaN;
+  return {
+    title: '6. Memory under load (peak RSS per process)',
+    description: `VmHWM of each child when it was stopped. The target applies to imgrelay with a ${TIER_MIB} MiB memory tier.`,
+    tables: [{ title: 'Peak RSS', headers: ['workload', 'process', 'memory tier', 'peak RSS MiB'], rows }],
+    targets: [budgetTarget('peak RSS during 1–5', worst)],
+    notes: [],
+  };
+}
+
+const budgetTarget = (workload: string, peakMiB: number): Target => ({
+  workload, name: `peak RSS ≤ ${TIER_MIB} MiB tier + 300 MiB`, value: peakMiB, threshold: `≤ ${BUDGET_MIB} MiB`,
+  pass: atMost(peakMiB, BUDGET_MIB),
+});
+
+interface RssSample { seconds: number; rssMiB: number; pages: number }
+
+export async function soak(session: Session, durationS: number): Promise<Section> {
+  const samples: RssSample[] = [];
+  let pages = 0;
+  let errors = 0;
+  await withChildren(session, 'soak', { imgrelay: () => startImgrelay({ originPort: session.origin.port }) }, async ({ imgrelay }) => {
+    const started = Date.now();
+    const sample = () => samples.push({ seconds: (Date.now() - started) / 1000, rssMiB: mib(imgrelay.memory().rssKb), pages });
+    const timer = setInterval(sample, SAMPLE_EVERY_MS);
+    session.log(`soak: ${durationS} s of article pages (cold then warm), RSS every ${SAMPLE_EVERY_MS / 1000} s`);
+    try {
+      for (let i = 0; Date.now() - started < durationS * 1000; i++) {
+        const urls = imgrelayPageUrls(session, imgrelay, `r=soak-${i}-${started.toString(36)}`);
+        errors += (await loadPage(imgrelay, urls)).sample.errors + (await loadPage(imgrelay, urls)).sample.errors;
+        pages += 2;
+      }
+    } finally {
+      clearInterval(timer);
+      sample();
+    }
+  });
+  return soakSection(session, durationS, samples, errors);
+}
+
+function soakSection(session: Session, durationS: number, samples: RssSample[], errors: number): Section {
+  const growth = lastThirdGrowth(samples.map((s) => s.rssMiB));
+  const peak = session.peaks.filter((p) => p.workload === 'soak').map((p) => p.peakMiB)[0] ?? Number.NaN;
+  const levels = Number.isFinite(growth) && growth <= 0.05;
+  return {
+    title: `Soak (${durationS} s of article pages)`,
+    description: `RSS of the imgrelay child every ${SAMPLE_EVERY_MS / 1000} s while pages (36 requests, cold then warm) ` +
+      `repeat with new sources; the ${TIER_MIB} MiB memory tier fills and starts evicting. ${errors} failed requests.`,
+    tables: [rssTable(samples)],
+    targets: [
+      budgetTarget('soak', peak),
+      { workload: 'soak', name: 'RSS levels off (last third vs middle third)', value: growth * 100, threshold: '≤ 5 % growth', pass: Number.isFinite(growth) ? levels : undefined },
+    ],
+    notes: [`RSS ${levels ? 'levels off' : 'keeps growing'}: max of the last third is ${fmt(growth * 100, 1)} % above the middle third's.`],
+  };
+}
+
+/** How much higher the last third's peak is than the middle third's (0.03 = 3 %); NaN with too few samples. */
+export function lastThirdGrowth(values: readonly number[]): number {
+  if (values.length < 3) return Number.NaN;
+  const third = Math.floor(values.length / 3);
+  const middle = values.slice(third, values.length - third);
+  return ratio(Math.max(...values.slice(values.length - third)), Math.max(...middle)) - 1;
+}
+
+/** At most ~15 evenly spaced rows, so a long soak stays readable. */
+function rssTable(samples: RssSample[]): Table {
+  const step = Math.max(1, Math.ceil(samples.length / 15));
+  const rows = samples.filter((_, i) => i % step === 0 || i === samples.length - 1)
+    .map((s) => [fmt(s.seconds, 0), fmt(s.rssMiB, 0), String(s.pages)]);
+  return { title: 'RSS over time', headers: ['seconds', 'RSS MiB', 'pages loaded'], rows };
+}

@@ -1,0 +1,81 @@
+/**
+ * The on-disk / in-bucket form of one cache entry, shared by the directory and S3 stores, plus the key rules both
+ * enforce. One frame holds metadata and body, so one rename (fs) or one PUT (S3) publishes both at once:
+ *
+ *   magic "IRE1" (4 bytes) | meta JSON length (uint32 BE) | meta JSON (UTF-8) | body
+ *
+ * Metadata lives in the frame rather than in S3 user metadata because that is capped at 2 KB and a canonical
+ * source URL alone may be 8 KB. A frame whose body length disagrees with `meta.size` (torn write, foreign file)
+ * decodes as `undefined`: it is never served.
+ */
+import { RelayError } from '../errors.js';
+import type { EntryMeta, StoredEntry } from './types.js';
+
+const MAGIC = Buffer.from('IRE1', 'latin1');
+export const FRAME_HEADER_BYTES = 8;
+/** Refuse absurd meta lengths from a corrupt header before allocating anything. */
+const MAX_META_BYTES = 1 << 20;
+
+export function encodeEntry(entry: StoredEntry): Buffer {
+  const meta = Buffer.from(JSON.stringify({ ...entry.meta, size: entry.body.byteLength }), 'utf8');
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt32BE(meta.byteLength, 4);
+  return Buffer.concat([header, meta, entry.body]);
+}
+
+/** Length of the meta JSON announced by a frame header, or undefined when the header is not ours. */
+export function metaLengthOf(header: Uint8Array): number | undefined {
+  if (header.byteLength < FRAME_HEADER_BYTES) return undefined;
+  const buf = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+  if (!buf.subarray(0, 4).equals(MAGIC)) return undefined;
+  const length = buf.readUInt32BE(4);
+  return length > MAX_META_BYTES ? undefined : length;
+}
+
+/** Parses the meta of a frame prefix (at least header + meta bytes); undefined when malformed. */
+export function decodeMeta(frame: Uint8Array): EntryMeta | undefined {
+  const length = metaLengthOf(frame);
+  if (length === undefined || frame.byteLength < FRAME_HEADER_BYTES + length) return undefined;
+  const json = Buffer.from(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, length).toString('utf8');
+  try {
+    const meta = JSON.parse(json) as EntryMeta;
+    return isEntryMeta(meta) ? meta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function decodeEntry(frame: Uint8Array): StoredEntry | undefined {
+  const meta = decodeMeta(frame);
+  if (!meta) return undefined;
+  const bodyStart = FRAME_HEADER_BYTES + (metaLengthOf(frame) as number);
+  if (frame.byteLength - bodyStart !== meta.size) return undefined;
+  // A view, not a copy: the frame buffer was read for this entry alone.
+  return { meta, body: frame.subarray(bodyStart) };
+}
+
+function isEntryMeta(value: unknown): value is EntryMeta {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Record<string, unknown>;
+  return typeof m.contentType === 'string' && typeof m.etag === 'string' && typeof m.storedAt === 'number'
+    && typeof m.expiresAt === 'number' && typeof m.sourceUrl === 'string' && typeof m.size === 'number'
+    && Number.isSafeInteger(m.size) && (m.size as number) >= 0 && Array.isArray(m.tags);
+}
+
+// ── keys ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+const ENTRY_KEY = /^[0-9a-f]{64}\/(?:source|[0-9a-f]{64})$/;
+/** Purge-log keys (admin): `_purge/` then segments of safe characters; no segment starts with a dot. */
+const PURGE_KEY = /^_purge(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){1,4}$/;
+
+export function isStoreKey(key: string): boolean {
+  return ENTRY_KEY.test(key) || PURGE_KEY.test(key);
+}
+
+/** Stores refuse anything else, so a key can never name a path outside the store or a temp file. */
+export function assertStoreKey(key: string): void {
+  if (typeof key !== 'string' || !isStoreKey(key)) {
+    throw new RelayError('E_BAD_REQUEST', `Invalid cache key: ${JSON.stringify(String(key).slice(0, 200))}`);
+  }
+}

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { expiryFor, upstreamTtlS } from './freshness.js';
+
+const now = Date.parse('2026-11-29T00:00:00Z');
+const bounds = { minTtlS: 60, maxTtlS: 3600 };
+
+describe('freshness', () => {
+  it('prefers s-maxage over max-age (imgrelay is a shared cache)', () => {
+    expect(upstreamTtlS({ cacheControl: 'public, max-age=10, s-maxage=300' }, now)).toBe(300);
+  });
+  it('reads Expires relative to the upstream Date', () => {
+    const headers = { expires: 'Sun, 29 Nov 2026 01:00:00 GMT', date: 'Sun, 29 Nov 2026 00:30:00 GMT' };
+    expect(upstreamTtlS(headers, now)).toBe(1800);
+  });
+  it('treats no-cache, no-store and private as immediately stale', () => {
+    for (const cc of ['no-cache', 'no-store', 'private, max-age=600']) expect(upstreamTtlS({ cacheControl: cc }, now)).toBe(0);
+  });
+  it('clamps to the operator bounds', () => {
+    expect(expiryFor({ cacheControl: 'max-age=5' }, now, bounds)).toBe(now + 60_000);
+    expect(expiryFor({ cacheControl: 'max-age=999999' }, now, bounds)).toBe(now + 3_600_000);
+  });
+  it('uses the max TTL when the upstream gives no hint', () => {
+    expect(expiryFor({}, now, bounds)).toBe(now + 3_600_000);
+  });
+  it('ignores malformed values instead of failing', () => {
+    expect(upstreamTtlS({ cacheControl: 'max-age=abc' }, now)).toBeUndefined();
+    expect(upstreamTtlS({ expires: 'not a date' }, now)).toBe(0);
+  });
+});

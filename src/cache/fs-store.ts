@@ -1,0 +1,270 @@
+/**
+ * The directory store (IMGRELAY_STORE=fs): one file per entry at `<dir>/<source hash>/<variant>` (purge-log keys at
+ * `<dir>/_purge/…`), holding meta and body in one frame (entry-codec.ts) so one `rename` publishes both: a reader
+ * sees the old entry, the new one or none, never half of one. A crash between the temp write and the rename leaves
+ * a `.tmp-*` file that is never a valid key (never served) and is removed by the start-up scan.
+ *
+ * Bounded by `maxBytes` (bytes on disk, frames included) with least-recently-used eviction from an in-memory index.
+ * The index is rebuilt by an async scan at start-up (ordered by mtime, i.e. write order), so start-up never blocks;
+ * `get` reads the file directly and so works before the scan ends. The directory belongs to one process: files
+ * written by another process are only seen after a restart.
+ *
+ * No fsync by default: this is a cache, a torn frame after a power cut fails the length check and reads as a
+ * miss. Pass `fsync: true` to trade write latency for durability.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import type { Logger } from '../logger.js';
+import { assertStoreKey, decodeEntry, decodeMeta, encodeEntry, FRAME_HEADER_BYTES, isStoreKey, metaLengthOf }
+  from './entry-codec.js';
+import type { EntryMeta, Store, StoredEntry } from './types.js';
+
+export interface FsStoreOptions {
+  dir: string;
+  maxBytes: number;
+  logger: Logger;
+  fsync?: boolean;
+}
+
+export interface FsStore extends Store {
+  /** Settles when the start-up scan (index rebuild, temp clean-up, first eviction) is done. */
+  readonly ready: Promise<void>;
+  /** Bytes and entries currently indexed. */
+  usage(): { bytes: number; entries: number };
+}
+
+/** Temp files live beside their target (same filesystem, so rename is atomic) under a name no key can have. */
+export const TEMP_PREFIX = '.tmp-';
+
+/** Recency-ordered index: Map iteration order is insertion order, so re-inserting on access makes it an LRU. */
+class LruIndex {
+  private sizes = new Map<string, number>();
+  bytes = 0;
+
+  get entries(): number { return this.sizes.size; }
+  has(key: string): boolean { return this.sizes.has(key); }
+  keys(): string[] { return [...this.sizes.keys()]; }
+
+  touch(key: string, size: number): void {
+    this.remove(key);
+    this.sizes.set(key, size);
+    this.bytes += size;
+  }
+
+  remove(key: string): boolean {
+    const size = this.sizes.get(key);
+    if (size === undefined) return false;
+    this.sizes.delete(key);
+    this.bytes -= size;
+    return true;
+  }
+
+  /** Puts scanned (older) entries in front of those touched since start-up. */
+  mergeOlder(scanned: Array<[string, number]>): void {
+    const live = this.sizes;
+    this.sizes = new Map();
+    this.bytes = 0;
+    for (const [key, size] of scanned) if (!live.has(key)) this.touch(key, size);
+    for (const [key, size] of live) this.touch(key, size);
+  }
+
+  oldestExcept(keep: string): string | undefined {
+    for (const key of this.sizes.keys()) if (key !== keep) return key;
+    return undefined;
+  }
+}
+
+const isNotFound = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+
+export function createFsStore(options: FsStoreOptions): FsStore {
+  const { dir, maxBytes, logger } = options;
+  const index = new LruIndex();
+  const pathOf = (key: string) => join(dir, ...key.split('/'));
+  let closed = false;
+  /** Our own temp files being written now: the start-up scan must not take them for crash leftovers. */
+  const writing = new Set<string>();
+
+  async function unlinkQuietly(path: string): Promise<boolean> {
+    try {
+      await unlink(path);
+      return true;
+    } catch (e) {
+      if (!isNotFound(e)) logger.warn({ err: e, path }, 'fs store: unlink failed');
+      return false;
+    }
+  }
+
+  function evictOverBound(justWritten = ''): void {
+    while (index.bytes > maxBytes) {
+      const victim = index.oldestExcept(justWritten);
+      if (victim === undefined) return;
+      index.remove(victim);
+      void unlinkQuietly(pathOf(victim));
+    }
+  }
+
+  async function writeFrame(path: string, frame: Buffer, signal?: AbortSignal): Promise<void> {
+    const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    writing.add(temp);
+    try {
+      await writeTemp(temp, frame, options.fsync === true, signal);
+      signal?.throwIfAborted();
+      await rename(temp, path);
+    } catch (e) {
+      await unlinkQuietly(temp);
+      throw e;
+    } finally {
+      writing.delete(temp);
+    }
+  }
+
+  async function put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
+    assertStoreKey(key);
+    const frame = encodeEntry(entry);
+    if (frame.byteLength > maxBytes) {
+      logger.debug({ key, bytes: frame.byteLength }, 'fs store: entry larger than the whole cache, not kept');
+      return;
+    }
+    const path = pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await writeFrame(path, frame, signal);
+    } catch (e) {
+      // A concurrent deletePrefix may have removed the (empty) directory between mkdir and the write.
+      if (!isNotFound(e)) throw e;
+      await mkdir(dirname(path), { recursive: true });
+      await writeFrame(path, frame, signal);
+    }
+    index.touch(key, frame.byteLength);
+    evictOverBound(key);
+  }
+
+  async function get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
+    assertStoreKey(key);
+    let frame: Buffer;
+    try {
+      frame = await readFile(pathOf(key), { signal });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      index.remove(key);
+      return undefined;
+    }
+    const entry = decodeEntry(frame);
+    if (!entry) {
+      logger.warn({ key }, 'fs store: corrupt entry dropped');
+      index.remove(key);
+      await unlinkQuietly(pathOf(key));
+      return undefined;
+    }
+    index.touch(key, frame.byteLength);
+    return entry;
+  }
+
+  async function head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
+    assertStoreKey(key);
+    signal?.throwIfAborted();
+    const handle = await open(pathOf(key), 'r').catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!handle) return undefined;
+    try {
+      const header = Buffer.alloc(FRAME_HEADER_BYTES);
+      await handle.read(header, 0, FRAME_HEADER_BYTES, 0);
+      const metaLength = metaLengthOf(header);
+      if (metaLength === undefined) return undefined;
+      const prefix = Buffer.alloc(FRAME_HEADER_BYTES + metaLength);
+      await handle.read(prefix, 0, prefix.byteLength, 0);
+      return decodeMeta(prefix);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async function remove(key: string, signal?: AbortSignal): Promise<boolean> {
+    assertStoreKey(key);
+    signal?.throwIfAborted();
+    index.remove(key);
+    return unlinkQuietly(pathOf(key));
+  }
+
+  async function deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    await ready;
+    let removed = 0;
+    for (const key of index.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      signal?.throwIfAborted();
+      index.remove(key);
+      if (await unlinkQuietly(pathOf(key))) removed += 1;
+    }
+    const sourceDir = /^([0-9a-f]{64})\/?$/.exec(prefix);
+    if (sourceDir) await rmdir(join(dir, sourceDir[1])).catch(() => undefined); // gone or not empty: fine
+    return removed;
+  }
+
+  async function* list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    await ready;
+    for (const key of index.keys()) {
+      signal?.throwIfAborted();
+      if (key.startsWith(prefix)) yield key;
+    }
+  }
+
+  const scan = async () => {
+    const scanned = await scanDirectory(dir, () => closed, (path) => writing.has(path) ? Promise.resolve(false) : unlinkQuietly(path));
+    index.mergeOlder(scanned);
+    evictOverBound();
+    logger.info({ dir, entries: index.entries, bytes: index.bytes }, 'fs store: index ready');
+  };
+  const ready = mkdir(dir, { recursive: true }).then(scan).catch((e) => {
+    logger.error({ err: e, dir }, 'fs store: start-up scan failed; the index starts empty');
+  });
+
+  return {
+    kind: 'fs', ready, get, put, head, delete: remove, deletePrefix, list,
+    usage: () => ({ bytes: index.bytes, entries: index.entries }),
+    close: async () => {
+      closed = true;
+      await ready;
+    },
+  };
+}
+
+async function writeTemp(temp: string, frame: Buffer, fsync: boolean, signal?: AbortSignal): Promise<void> {
+  if (!fsync) {
+    await writeFile(temp, frame, { flag: 'wx', signal });
+    return;
+  }
+  const handle = await open(temp, 'wx');
+  try {
+    await handle.writeFile(frame, { signal });
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Walks the store directory: returns [key, size] oldest first and removes temp files. The directory belongs to
+ * this process, so at start-up every temp file is a crash leftover (were an old instance still finishing a write
+ * during a rolling restart, its rename fails with ENOENT and `put` retries it once).
+ */
+async function scanDirectory(
+  dir: string, stopped: () => boolean, unlinkQuietly: (path: string) => Promise<boolean>,
+): Promise<Array<[string, number]>> {
+  const names = await readdir(dir, { recursive: true });
+  const found: Array<{ key: string; size: number; mtimeMs: number }> = [];
+  const BATCH = 64; // bounded parallel stats: quick on big caches without flooding the libuv pool
+  for (let i = 0; i < names.length && !stopped(); i += BATCH) {
+    await Promise.all(names.slice(i, i + BATCH).map(async (name) => {
+      const key = name.split(sep).join('/');
+      const base = key.slice(key.lastIndexOf('/') + 1);
+      const isTemp = base.startsWith(TEMP_PREFIX);
+      if (!isTemp && !isStoreKey(key)) return;
+      const info = await stat(join(dir, name)).catch(() => undefined);
+      if (!info?.isFile()) return;
+      if (!isTemp) found.push({ key, size: info.size, mtimeMs: info.mtimeMs });
+      else await unlinkQuietly(join(dir, name));
+    }));
+  }
+  found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  return found.map(({ key, size }) => [key, size]);
+}

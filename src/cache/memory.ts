@@ -1,0 +1,86 @@
+/**
+ * The memory tier: an LRU bounded by body bytes (IMGRELAY_MEMORY_CACHE_MB) with a per-entry cap, plus a small
+ * negative cache (404s, undecodable sources) that lives in memory only and only briefly. Portable.
+ */
+import { LRUCache } from 'lru-cache';
+import type { RelayError } from '../errors.js';
+import type { StoredEntry } from './types.js';
+
+/** Fixed per-entry overhead counted against the budget (keys, metadata, headers): keeps tiny bodies honest. */
+const ENTRY_OVERHEAD = 512;
+
+export interface MemoryTierOptions {
+  maxBytes: number;
+  maxEntryBytes: number;
+  negativeTtlMs: number;
+}
+
+export interface MemoryEntry extends StoredEntry {
+  /** The canonical source URL and variant material, for purges by source, host, prefix or tag. */
+  source: string;
+}
+
+export class MemoryTier {
+  private readonly lru: LRUCache<string, MemoryEntry> | undefined;
+  private readonly negative: LRUCache<string, RelayError>;
+
+  constructor(options: MemoryTierOptions) {
+    const maxEntry = Math.min(options.maxEntryBytes, options.maxBytes);
+    // A zero budget disables the tier (lru-cache refuses maxSize 0).
+    this.lru = options.maxBytes > 0 ? new LRUCache<string, MemoryEntry>({
+      maxSize: options.maxBytes,
+      maxEntrySize: maxEntry,
+      sizeCalculation: (entry, key) => entry.body.byteLength + key.length + ENTRY_OVERHEAD,
+    }) : undefined;
+    this.negative = new LRUCache<string, RelayError>({ max: 10_000, ttl: Math.max(1, options.negativeTtlMs) });
+  }
+
+  get(key: string): MemoryEntry | undefined {
+    return this.lru?.get(key);
+  }
+
+  set(key: string, entry: MemoryEntry): void {
+    this.lru?.set(key, entry);
+  }
+
+  delete(key: string): boolean {
+    return this.lru?.delete(key) ?? false;
+  }
+
+  /** Removes every entry (positive and negative) whose source matches; returns how many were removed. */
+  deleteWhere(matches: (source: string, entry: MemoryEntry | undefined) => boolean): number {
+    let removed = 0;
+    for (const [key, entry] of this.lru?.entries() ?? []) {
+      if (matches(entry.source, entry)) removed += Number(this.lru!.delete(key));
+    }
+    for (const key of [...this.negative.keys()]) {
+      if (matches(key.slice(key.indexOf('\n') + 1), undefined)) removed += Number(this.negative.delete(key));
+    }
+    return removed;
+  }
+
+  clear(): number {
+    const count = (this.lru?.size ?? 0) + this.negative.size;
+    this.lru?.clear();
+    this.negative.clear();
+    return count;
+  }
+
+  /** Remembers a failure (404, undecodable) for the negative TTL, under a memory key (`<variant>\n<source>`). */
+  rememberFailure(key: string, error: RelayError): void {
+    this.negative.set(key, error);
+  }
+
+  knownFailure(key: string): RelayError | undefined {
+    return this.negative.get(key);
+  }
+
+  stats(): { entries: number; bytes: number; maxBytes: number; negativeEntries: number } {
+    return {
+      entries: this.lru?.size ?? 0,
+      bytes: this.lru?.calculatedSize ?? 0,
+      maxBytes: this.lru?.maxSize ?? 0,
+      negativeEntries: this.negative.size,
+    };
+  }
+}

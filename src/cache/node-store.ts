@@ -1,0 +1,45 @@
+/**
+ * The persistent tier as the Node entry wires it: the configured store (directory or S3), guarded (deadline,
+ * breaker, failures are misses) and fed by a bounded write-behind queue.
+ */
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { createFsStore } from './fs-store.js';
+import { createS3Store } from './s3-store.js';
+import { guardStore } from './store-guard.js';
+import { createWriteBehind } from './write-behind.js';
+import type { Store } from './types.js';
+
+export interface NodeStore {
+  /** The raw store (admin purges go through the guard too; this is for tests and stats). */
+  raw: Store;
+  guarded: ReturnType<typeof guardStore>;
+  writes: ReturnType<typeof createWriteBehind>;
+  /** Flushes queued writes (bounded), then releases the store. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export function createNodeStore(config: Config, logger: Logger): NodeStore | undefined {
+  const raw = openStore(config, logger);
+  if (!raw) return undefined;
+  const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
+  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  return {
+    raw, guarded, writes,
+    close: async (deadlineMs) => {
+      await writes.drain(deadlineMs);
+      await raw.close?.();
+    },
+  };
+}
+
+function openStore(config: Config, logger: Logger): Store | undefined {
+  switch (config.store) {
+    case 'none':
+      return undefined;
+    case 'fs':
+      return createFsStore({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, logger });
+    case 's3':
+      return createS3Store({ ...config.s3, logger });
+  }
+}

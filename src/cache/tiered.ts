@@ -1,0 +1,101 @@
+/**
+ * The read-through chain: memory → persistent store → loader (origin fetch, transform), with single-flight over
+ * the whole chain, promotion of store hits to memory, write-behind to the store, and stale-while-revalidate.
+ * The store handed in is guarded (src/cache/store-guard.ts): its failures are misses, never errors.
+ */
+import type { Logger } from '../logger.js';
+import { type CacheKey, storeKey } from './keys.js';
+import type { MemoryTier } from './memory.js';
+import { SingleFlight } from './single-flight.js';
+import type { Store, StoredEntry } from './types.js';
+
+export type CacheState = 'HIT-MEMORY' | 'HIT-STORE' | 'MISS' | 'STALE';
+
+export interface Loaded {
+  entry: StoredEntry;
+  state: CacheState;
+}
+
+export interface Loader {
+  /** Builds the entry from scratch (a miss). */
+  load(): Promise<StoredEntry>;
+  /** Refreshes an expired entry (conditional request to the origin); resolves to the entry to keep. */
+  revalidate(stale: StoredEntry): Promise<StoredEntry>;
+}
+
+export interface WriteQueue {
+  enqueue(key: string, entry: StoredEntry): boolean;
+}
+
+export interface TieredCacheDeps {
+  memory: MemoryTier;
+  store?: Store;
+  writes?: WriteQueue;
+  logger: Logger;
+  /** Keeps background work alive (ctx.waitUntil on Workers; a tracked promise on Node). */
+  defer: (work: Promise<unknown>) => void;
+  now?: () => number;
+}
+
+export class TieredCache {
+  private readonly flights = new SingleFlight<Loaded>();
+  private readonly refreshes = new SingleFlight<StoredEntry>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: TieredCacheDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The entry for `key`, from the fastest tier that has it; concurrent misses run `loader` once. */
+  get(key: CacheKey, loader: Loader): Promise<Loaded> {
+    const hit = this.deps.memory.get(key.memory);
+    if (hit) return Promise.resolve(this.serve(key, hit, 'HIT-MEMORY', loader));
+    return this.flights.run(key.memory, () => this.lookupOrLoad(key, loader)).promise;
+  }
+
+  /** Revalidates now (single-flight per key) and returns the refreshed entry; used for a variant's source. */
+  refresh(key: CacheKey, loader: Loader, stale: StoredEntry): Promise<StoredEntry> {
+    return this.refreshes.run(key.memory, async () => {
+      const fresh = await loader.revalidate(stale);
+      await this.keep(key, fresh);
+      return fresh;
+    }).promise;
+  }
+
+  /** Whether the entry is past its expiry. */
+  isStale(entry: StoredEntry): boolean {
+    return entry.meta.expiresAt <= this.now();
+  }
+
+  /** Removes one key from memory and store (used when a revalidation finds the source gone). */
+  async forget(key: CacheKey): Promise<void> {
+    this.deps.memory.delete(key.memory);
+    await this.deps.store?.delete(await storeKey(key));
+  }
+
+  private async lookupOrLoad(key: CacheKey, loader: Loader): Promise<Loaded> {
+    const stored = await this.deps.store?.get(await storeKey(key));
+    if (stored) {
+      this.deps.memory.set(key.memory, { ...stored, source: key.source });
+      return this.serve(key, stored, 'HIT-STORE', loader);
+    }
+    const entry = await loader.load();
+    await this.keep(key, entry);
+    return { entry, state: 'MISS' };
+  }
+
+  /** Fresh entries are served as they are; stale ones are served marked STALE while a refresh runs behind. */
+  private serve(key: CacheKey, entry: StoredEntry, state: CacheState, loader: Loader): Loaded {
+    if (!this.isStale(entry)) return { entry, state };
+    this.deps.defer(this.refresh(key, loader, entry).catch((error) => {
+      // stale-if-error: the stale copy stays and keeps being served; the next request tries again.
+      this.deps.logger.warn({ err: error, source: key.source }, 'revalidation failed; serving stale');
+    }));
+    return { entry, state: 'STALE' };
+  }
+
+  private async keep(key: CacheKey, entry: StoredEntry): Promise<void> {
+    this.deps.memory.set(key.memory, { ...entry, source: key.source });
+    if (this.deps.writes) this.deps.writes.enqueue(await storeKey(key), entry);
+  }
+}

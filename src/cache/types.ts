@@ -1,0 +1,50 @@
+/** The persistent tier's contract: one interface, several stores (directory, S3, R2, none). */
+import type { Validators } from '../fetch/types.js';
+
+/** What is kept beside every cached body (sources and variants alike). */
+export interface EntryMeta {
+  contentType: string;
+  /** Our strong ETag of the body, quoted. */
+  etag: string;
+  /** When the bytes were produced (ms since epoch); sent as Last-Modified. */
+  storedAt: number;
+  /** Freshness end (ms since epoch), from the upstream's caching headers, clamped. */
+  expiresAt: number;
+  /** Canonical source URL these bytes come from. */
+  sourceUrl: string;
+  /** Upstream validators, for conditional revalidation of the source. */
+  validators?: Validators;
+  /** Body length in bytes. */
+  size: number;
+  /** Purge tags (surrogate keys) of the entry. */
+  tags: string[];
+  /** True when the output format was chosen from Accept (the response carries Vary: Accept). */
+  varyAccept?: boolean;
+  /** For variants: the ETag of the source they were built from (a changed source invalidates them). */
+  sourceEtag?: string;
+}
+
+export interface StoredEntry {
+  body: Uint8Array;
+  meta: EntryMeta;
+}
+
+/**
+ * Keys look like `<64 hex source hash>/source` or `<64 hex source hash>/<64 hex variant hash>`;
+ * a store may add its own prefix. Every call takes an optional AbortSignal; implementations must honour it.
+ * Stores may throw on failure; the tiered cache turns every store failure into a miss.
+ */
+export interface Store {
+  readonly kind: string;
+  get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined>;
+  /** Atomic: a reader never sees a half-written entry. */
+  put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void>;
+  delete(key: string, signal?: AbortSignal): Promise<boolean>;
+  /** Removes every key starting with `prefix`; returns how many were removed. */
+  deletePrefix(prefix: string, signal?: AbortSignal): Promise<number>;
+  /** Keys starting with `prefix` (all keys for ''). */
+  list(prefix: string, signal?: AbortSignal): AsyncIterable<string>;
+  /** Reads only the metadata (for purge by host/tag); undefined when absent. */
+  head?(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined>;
+  close?(): Promise<void>;
+}

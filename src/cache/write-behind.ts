@@ -1,0 +1,119 @@
+/**
+ * Write-behind to the persistent store (DESIGN.md "Cache"): responses never wait for a store write. Writes go
+ * through a bounded queue drained by a few workers; a full queue drops the write (counted) rather than holding
+ * memory for a store that cannot keep up. A key queued again before its write started is written once, with the
+ * newest entry; a key is never written by two workers at once, so the newest entry is the one that lands.
+ */
+import type { Logger } from '../logger.js';
+import type { GuardedStore } from './store-guard.js';
+import type { Store, StoredEntry } from './types.js';
+
+export interface WriteBehindOptions {
+  /** Entries waiting (not yet being written) at most; more are dropped. */
+  maxQueue: number;
+  /** Writes in flight at once. */
+  concurrency?: number;
+  logger: Logger;
+}
+
+export interface WriteBehindStats {
+  /** Waiting plus in flight. */
+  queued: number;
+  dropped: number;
+  written: number;
+  failed: number;
+}
+
+export interface WriteBehind {
+  /** Queues a write; false when the queue is full and the write was dropped. */
+  enqueue(key: string, entry: StoredEntry): boolean;
+  /** Resolves when every queued write has ended, or after `deadlineMs` (ms from now), whichever comes first. */
+  drain(deadlineMs: number): Promise<void>;
+  stats(): WriteBehindStats;
+}
+
+/** A guarded store says whether a put landed (its put resolves either way); a plain store rejects on failure. */
+async function putLanded(store: Store | GuardedStore, key: string, entry: StoredEntry): Promise<boolean> {
+  if ('putChecked' in store) return store.putChecked(key, entry);
+  await store.put(key, entry);
+  return true;
+}
+
+export function createWriteBehind(store: Store | GuardedStore, options: WriteBehindOptions): WriteBehind {
+  const { maxQueue, logger } = options;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const pending = new Map<string, StoredEntry>();
+  const inFlight = new Set<string>();
+  const idleWaiters = new Set<() => void>();
+  const counts = { dropped: 0, written: 0, failed: 0 };
+
+  function nextKey(): string | undefined {
+    for (const key of pending.keys()) if (!inFlight.has(key)) return key;
+    return undefined;
+  }
+
+  function settleIdle(): void {
+    if (pending.size > 0 || inFlight.size > 0) return;
+    for (const wake of idleWaiters) wake();
+    idleWaiters.clear();
+  }
+
+  async function write(key: string, entry: StoredEntry): Promise<void> {
+    try {
+      if (await putLanded(store, key, entry)) counts.written += 1;
+      else counts.failed += 1;
+    } catch (error) {
+      counts.failed += 1;
+      logger.warn({ err: error, key }, 'write-behind: store write failed');
+    } finally {
+      inFlight.delete(key);
+      pump();
+      settleIdle();
+    }
+  }
+
+  function pump(): void {
+    while (inFlight.size < concurrency) {
+      const key = nextKey();
+      if (key === undefined) return;
+      const entry = pending.get(key) as StoredEntry;
+      pending.delete(key);
+      inFlight.add(key);
+      void write(key, entry);
+    }
+  }
+
+  function enqueue(key: string, entry: StoredEntry): boolean {
+    if (!pending.has(key) && pending.size >= maxQueue) {
+      counts.dropped += 1;
+      if (counts.dropped === 1 || counts.dropped % 100 === 0) {
+        logger.warn({ dropped: counts.dropped, maxQueue }, 'write-behind queue full: store writes dropped');
+      }
+      return false;
+    }
+    pending.set(key, entry);
+    pump();
+    return true;
+  }
+
+  function drain(deadlineMs: number): Promise<void> {
+    if (pending.size === 0 && inFlight.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        idleWaiters.delete(done);
+        logger.warn({ left: pending.size + inFlight.size }, 'write-behind: drain deadline passed, writes abandoned');
+        resolve();
+      }, deadlineMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      idleWaiters.add(done);
+    });
+  }
+
+  return {
+    enqueue, drain,
+    stats: () => ({ queued: pending.size + inFlight.size, ...counts }),
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The public image handler: parse → image service (tiers, single-flight, fetch, transform) → response.
+ * Errors go to problem.ts; a `default=` fallback replaces source errors with a briefly cached stand-in.
+ */
+import type { Context } from 'hono';
+import type { Config } from '../config.js';
+import { RelayError, fail } from '../errors.js';
+import type { ImageResult, ImageService } from '../images.js';
+import type { Logger } from '../logger.js';
+import type { RequestOptions } from '../url/options.js';
+import { type ImageRequest, parseImageRequest, parseSourceUrl } from '../url/request.js';
+import { cacheControlFor, imageResponse } from './image-response.js';
+import { problemResponse } from './problem.js';
+
+export interface ImageRouteDeps {
+  config: Config;
+  images: ImageService;
+  logger: Logger;
+  legacyOptions?: RequestOptions;
+}
+
+/** Source failures a `default=` fallback may stand in for (not request errors or overload). */
+const FALLBACK_CODES = new Set([
+  'E_SOURCE_FORBIDDEN', 'E_SOURCE_NOT_FOUND', 'E_SOURCE_TOO_LARGE', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID',
+  'E_UPSTREAM', 'E_UPSTREAM_TIMEOUT',
+]);
+const FALLBACK_MAX_AGE_S = 60;
+
+export function imageRoute(deps: ImageRouteDeps) {
+  return async (c: Context): Promise<Response> => {
+    const started = performance.now();
+    const raw = c.req.raw;
+    const url = raw.url;
+    try {
+      if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
+      const request = parseRequestUrl(url, deps.legacyOptions);
+      const accept = raw.headers.get('accept') ?? undefined;
+      const result = await getWithFallback(deps, request, accept);
+      return respond(raw, request, result, deps.config, started);
+    } catch (error) {
+      return failure(deps, error, url);
+    }
+  };
+}
+
+function parseRequestUrl(url: string, legacyOptions: RequestOptions | undefined): ImageRequest {
+  const pathStart = url.indexOf('/', url.indexOf('//') + 2);
+  const queryStart = url.indexOf('?', pathStart);
+  const pathname = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
+  const rawQuery = queryStart === -1 ? '' : url.slice(queryStart + 1);
+  return parseImageRequest(pathname, rawQuery, legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
+}
+
+interface Served extends ImageResult {
+  fallbackFor?: RelayError;
+}
+
+async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, accept?: string): Promise<Served> {
+  try {
+    return await deps.images.get(request, accept);
+  } catch (error) {
+    const fallback = request.options.response.fallback;
+    if (!fallback || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) throw error;
+    const standIn: ImageRequest = { ...request, source: parseSourceUrl(fallback) };
+    const result = await deps.images.get(standIn, accept).catch(() => { throw error; });
+    return { ...result, fallbackFor: error };
+  }
+}
+
+function respond(raw: Request, request: ImageRequest, result: Served, config: Config, started: number): Response {
+  const fallback = result.fallbackFor;
+  const maxAge = fallback ? FALLBACK_MAX_AGE_S : request.options.response.maxAgeS;
+  const cacheControl = fallback ? `public, max-age=${FALLBACK_MAX_AGE_S}` : cacheControlFor(config.cacheControl, maxAge);
+  return imageResponse(result.entry, {
+    method: raw.method,
+    ifNoneMatch: raw.headers.get('if-none-match'),
+    state: result.state,
+    varyAccept: result.varyAccept,
+    cacheControl,
+    filename: request.options.response.filename,
+    serverTiming: `cache;desc=${result.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
+    extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,
+  });
+}
+
+function failure(deps: ImageRouteDeps, error: unknown, url: string): Response {
+  const requestId = crypto.randomUUID();
+  const status = error instanceof RelayError ? error.status : 500;
+  const log = status >= 500 ? deps.logger.error : deps.logger.info;
+  log.call(deps.logger, { requestId, url: url.slice(0, 2048), status, err: error }, 'image request failed');
+  return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
+}

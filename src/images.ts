@@ -1,0 +1,157 @@
+/**
+ * The image service: from a canonical request to cached bytes. It wires the stages —
+ * guarded fetch → sniff → transform (bounded pool) — into loaders for the tiered cache, so every stage runs once
+ * per key however many requests wait on it. Portable: dependencies are injected by the entries.
+ */
+import type { Config } from './config.js';
+import { RelayError, fail } from './errors.js';
+import type { SourceFetcher, SourceResponse } from './fetch/types.js';
+import { etagOf, cacheKey, SOURCE_VARIANT, variantMaterial, sha256Hex, type CacheKey } from './cache/keys.js';
+import { expiryFor } from './cache/freshness.js';
+import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
+import type { StoredEntry } from './cache/types.js';
+import { MIME_TYPES, sniff } from './transform/sniff.js';
+import type { ImageFormat, TransformSpec, Transformer } from './transform/types.js';
+import { acceptBucket, resolveOutput } from './transform/negotiate.js';
+import { canonicalSpec } from './url/options.js';
+import type { ImageRequest } from './url/request.js';
+import type { MemoryTier } from './cache/memory.js';
+
+export interface ImageServiceDeps {
+  config: Config;
+  fetcher: SourceFetcher;
+  transformer: Transformer;
+  cache: TieredCache;
+  memory: MemoryTier;
+  /** Parse-time source checks (scheme, userinfo, port, host lists, literal addresses), run before any tier. */
+  policy: { check(url: URL): void };
+  now?: () => number;
+}
+
+export interface ImageResult extends Loaded {
+  /** True when the output format was chosen from Accept (the response carries Vary: Accept). */
+  varyAccept: boolean;
+}
+
+/** Failures worth remembering briefly (memory only): the source is gone or is not a usable image. */
+const NEGATIVE_CODES = new Set(['E_SOURCE_NOT_FOUND', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID']);
+
+export class ImageService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ImageServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The bytes for `request` as the client with `accept` should get them. */
+  async get(request: ImageRequest, accept: string | undefined): Promise<ImageResult> {
+    this.deps.policy.check(request.source);
+    try {
+      return await this.getChecked(request, accept);
+    } catch (error) {
+      // Operator-imposed legacy options must never break an old article: relay what cannot be transformed.
+      if (!isLegacyTransformFailure(request, error)) throw error;
+      return this.getChecked({ ...request, options: { spec: {}, response: request.options.response } }, accept);
+    }
+  }
+
+  private async getChecked(request: ImageRequest, accept: string | undefined): Promise<ImageResult> {
+    const spec = request.options.spec;
+    const canonical = canonicalSpec(spec);
+    const varyAccept = spec.format === 'auto';
+    const bucket = varyAccept ? acceptBucket(accept) : undefined;
+    const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
+    // Remembered per variant: a source too big to transform may still be relayed as it is.
+    const known = this.deps.memory.knownFailure(key.memory);
+    if (known) throw known;
+    try {
+      const loaded = await this.deps.cache.get(key, canonical === '' ? this.sourceLoader(request.source)
+        : this.variantLoader(request.source, spec, bucket ?? 'base'));
+      return { ...loaded, varyAccept };
+    } catch (error) {
+      if (error instanceof RelayError && NEGATIVE_CODES.has(error.code)) this.deps.memory.rememberFailure(key.memory, error);
+      throw error;
+    }
+  }
+
+  private sourceKey(url: URL): CacheKey {
+    return cacheKey(url.href, SOURCE_VARIANT);
+  }
+
+  /** The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. */
+  private sourceLoader(url: URL): Loader {
+    return {
+      load: async () => this.sourceEntry(url, await this.deps.fetcher.fetch({ url })),
+      revalidate: async (stale) => {
+        const response = await this.deps.fetcher.fetch({ url, validators: stale.meta.validators });
+        if (!response.notModified) return this.sourceEntry(url, response);
+        const expiresAt = expiryFor(response.headers, this.now(), this.deps.config);
+        return { body: stale.body, meta: { ...stale.meta, expiresAt } };
+      },
+    };
+  }
+
+  private async sourceEntry(url: URL, response: SourceResponse): Promise<StoredEntry> {
+    if (response.notModified) fail('E_UPSTREAM', 'Upstream answered 304 to an unconditional request');
+    const format = sniff(response.body);
+    if (!format) fail('E_UNSUPPORTED_MEDIA', 'The source is not an image');
+    const now = this.now();
+    const { etag, lastModified } = response.headers;
+    return {
+      body: response.body,
+      meta: {
+        contentType: MIME_TYPES[format], etag: await etagOf(response.body), storedAt: now,
+        expiresAt: expiryFor(response.headers, now, this.deps.config), sourceUrl: url.href,
+        validators: etag || lastModified ? { etag, lastModified } : undefined,
+        size: response.body.byteLength, tags: await surrogateKeys(url),
+      },
+    };
+  }
+
+  /** A variant: built from the source entry (any tier), so a new size of a known source never refetches it. */
+  private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Loader {
+    const sourceKey = this.sourceKey(url);
+    const sourceLoader = this.sourceLoader(url);
+    return {
+      load: async () => {
+        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader);
+        return this.transform(entry, spec, bucket);
+      },
+      revalidate: async (stale) => {
+        const source = await this.currentSource(sourceKey, sourceLoader);
+        if (source.meta.etag !== stale.meta.sourceEtag) return this.transform(source, spec, bucket);
+        return { body: stale.body, meta: { ...stale.meta, expiresAt: source.meta.expiresAt } };
+      },
+    };
+  }
+
+  /** The source entry, revalidated first when it is past its expiry. */
+  private async currentSource(key: CacheKey, loader: Loader): Promise<StoredEntry> {
+    const { entry } = await this.deps.cache.get(key, loader);
+    return this.deps.cache.isStale(entry) ? this.deps.cache.refresh(key, loader, entry) : entry;
+  }
+
+  private async transform(source: StoredEntry, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Promise<StoredEntry> {
+    const sourceFormat = sniff(source.body) as ImageFormat;
+    const output = resolveOutput(spec, bucket, sourceFormat);
+    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output });
+    return {
+      body: result.body,
+      meta: {
+        ...source.meta, contentType: result.contentType, etag: await etagOf(result.body), storedAt: this.now(),
+        size: result.body.byteLength, validators: undefined, sourceEtag: source.meta.etag,
+        varyAccept: spec.format === 'auto',
+      },
+    };
+  }
+}
+
+function isLegacyTransformFailure(request: ImageRequest, error: unknown): boolean {
+  return request.form === 'legacy' && canonicalSpec(request.options.spec) !== '' && error instanceof RelayError
+    && (error.code === 'E_UNSUPPORTED_MEDIA' || error.code === 'E_IMAGE_INVALID');
+}
+
+/** Surrogate keys naming the source (every variant of it) and its host, for CDN purges by tag. */
+export async function surrogateKeys(url: URL): Promise<string[]> {
+  return [`src-${(await sha256Hex(url.href)).slice(0, 24)}`, `host-${url.hostname}`];
+}

@@ -1,0 +1,124 @@
+/**
+ * The Node entry: parses the environment once, wires the Node-specific parts (undici-guarded fetcher, sharp,
+ * directory or S3 store, pino), serves the public app (and the admin app) and shuts down gracefully.
+ * `startNode(config)` is what tests boot; running this file directly starts the service from `process.env`.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import pino from 'pino';
+import { createApp, type Lifecycle } from './app.js';
+import { type Config, ConfigError, parseConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { ImageService } from './images.js';
+import { MemoryTier } from './cache/memory.js';
+import { TieredCache } from './cache/tiered.js';
+import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
+import { loadHeaderRules } from './fetch/header-rules.js';
+import { createSourcePolicy } from './fetch/source-policy.js';
+import { createSharpTransformer } from './transform/sharp-transformer.js';
+import { parseLegacyOptions } from './url/options.js';
+import { createNodeStore, type NodeStore } from './cache/node-store.js';
+
+export interface RunningNode {
+  url: string;
+  port: number;
+  config: Config;
+  memory: MemoryTier;
+  store?: NodeStore;
+  lifecycle: Lifecycle;
+  /** Graceful stop: refuse new connections, finish in-flight requests (bounded), flush writes. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
+  const background = new Set<Promise<unknown>>();
+  const defer = (work: Promise<unknown>) => {
+    background.add(work);
+    void work.finally(() => background.delete(work));
+  };
+  const store = createNodeStore(config, logger);
+  const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
+    negativeTtlMs: config.negativeTtlS * 1000 });
+  const cache = new TieredCache({ memory, store: store?.guarded, writes: store?.writes, logger, defer });
+  const headerRules = config.headerRulesFile
+    ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
+  const fetcher = createGuardedFetcher(config, { logger, headerRules });
+  const workers = config.workers || availableParallelism();
+  const transformer = createSharpTransformer({ ...config, workers }, { logger });
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config) });
+  const lifecycle: Lifecycle = { draining: false };
+  const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
+  const app = createApp({ config, images, logger, lifecycle, legacyOptions });
+  const server = await listen(app.fetch, config.port, config.host);
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, store: config.store, workers }, 'imgrelay listening');
+  return {
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, lifecycle,
+    close: async () => {
+      lifecycle.draining = true;
+      await closeServer(server, config.shutdownTimeoutMs);
+      await Promise.race([Promise.allSettled([...background]), delay(config.shutdownTimeoutMs)]);
+      await store?.close(config.shutdownTimeoutMs);
+      await fetcher.close?.();
+    },
+  };
+}
+
+function listen(fetch: (request: Request) => Response | Promise<Response>, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname: host }, () => resolve(server as Server)) as Server;
+    // Outlive the idle timeouts of load balancers and CDNs in front (often 60 s), or they race our close.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.once('error', reject);
+  });
+}
+
+/** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */
+async function closeServer(server: Server, deadlineMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Runs the service from the environment; invalid configuration is reported whole and exits 1. */
+export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  const running = await startNode(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`imgrelay: ${signal} received, draining\n`);
+    running.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error) => {
+    process.stderr.write(`imgrelay failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * Turns whatever sharp/libvips throws into a RelayError: a format it cannot decode is 415, anything else about
+ * the bytes (corrupt, truncated, over a limit, too slow) is 422. A raw sharp error never leaves the transformer.
+ */
+import { RelayError } from '../errors.js';
+
+const UNSUPPORTED = [
+  /unsupported image format/i,
+  /compression format has not been built in/i,
+  /HEVC/i,
+  /no decoder|not a known (file|buffer) format/i,
+];
+
+/** The first line of a libvips message, trimmed: enough to diagnose, nothing from the process. */
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0].slice(0, 200);
+}
+
+export function toImageError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  const line = firstLine(error);
+  if (UNSUPPORTED.some((pattern) => pattern.test(line))) {
+    return new RelayError('E_UNSUPPORTED_MEDIA', `The image format cannot be decoded: ${line}`, { cause: error });
+  }
+  if (/timeout/i.test(line)) {
+    return new RelayError('E_IMAGE_INVALID', 'The image took too long to process', { cause: error });
+  }
+  if (/exceeds pixel limit/i.test(line)) {
+    return new RelayError('E_IMAGE_INVALID', 'The image has too many pixels', { cause: error });
+  }
+  return new RelayError('E_IMAGE_INVALID', `The image cannot be decoded: ${line}`, { cause: error });
+}

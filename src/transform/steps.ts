@@ -1,0 +1,113 @@
+/**
+ * The sharp pipeline as a LIST OF NAMED STEPS (imgproxy style), one small function each, applied in order after
+ * `probe` (plan.ts) has refused what must not be decoded and planned the rest. Node only.
+ */
+import sharp, { type Sharp } from 'sharp';
+import type { Gravity, OutputFormat } from './types.js';
+import type { PipelineLimits, Plan } from './plan.js';
+import { DEFAULTS } from '../url/options.js';
+
+export type Step = (image: Sharp, plan: Plan, limits: PipelineLimits) => Sharp;
+
+/**
+ * Input options: the decoder enforces the planned pixel budget itself (defence in depth behind the header check).
+ * `failOn: 'error'` refuses truncated and corrupt data (422) yet accepts files with mere warnings, such as the
+ * "extraneous bytes before marker" that many camera JPEGs carry; 'none' would serve half-grey images.
+ */
+export function decode(source: Uint8Array, plan: Plan): Sharp {
+  return sharp(source, {
+    failOn: 'error',
+    limitInputPixels: plan.pixelLimit,
+    pages: plan.pages,
+    density: plan.density,
+    sequentialRead: true,
+  });
+}
+
+/** (b) EXIF orientation applied to the pixels (and the tag removed), so every viewer shows the same thing. */
+const orient: Step = (image) => image.autoOrient();
+
+const POSITIONS: Record<Gravity, string> = {
+  center: 'centre', top: 'top', right: 'right', bottom: 'bottom', left: 'left',
+  'top-left': 'left top', 'top-right': 'right top', 'bottom-left': 'left bottom', 'bottom-right': 'right bottom',
+  attention: 'attention', entropy: 'entropy',
+};
+
+function position(gravity: Gravity | undefined, fit: Plan['fit']): string | number {
+  const g = gravity ?? DEFAULTS.gravity;
+  if (g === 'attention' || g === 'entropy') {
+    // Smart crops exist for cover only; contain pads around the centre.
+    return fit === 'cover' ? sharp.strategy[g] : 'centre';
+  }
+  return POSITIONS[g];
+}
+
+/** (c) Resize into the planned box (dpr applied and clamped to the output limit by the plan). */
+const resize: Step = (image, plan) => {
+  const { width, height } = plan.box;
+  if (width === undefined && height === undefined) return image;
+  return image.resize({
+    width, height, fit: plan.fit,
+    position: position(plan.spec.gravity, plan.fit),
+    withoutEnlargement: plan.spec.withoutEnlargement === true,
+    // `contain` pads: transparent where the output has alpha, flattened onto `bg`/white below otherwise.
+    background: plan.spec.background ?? '#ffffff00',
+  });
+};
+
+const effects: Step = (image, plan) => {
+  let out = image;
+  if (plan.spec.blur !== undefined) out = out.blur(Math.max(0.3, plan.spec.blur));
+  if (plan.spec.sharpen !== undefined) out = out.sharpen({ sigma: plan.spec.sharpen });
+  return out;
+};
+
+const ALPHA_OUTPUTS: ReadonlySet<OutputFormat> = new Set(['png', 'webp', 'avif', 'gif']);
+
+/** JPEG has no alpha: composite onto the requested background (opaque part of `bg`), white by default. */
+const flatten: Step = (image, plan) => {
+  if (ALPHA_OUTPUTS.has(plan.output)) return image;
+  const background = (plan.spec.background ?? '#ffffff').slice(0, 7);
+  return image.flatten({ background });
+};
+
+/**
+ * (d) Colour: pixels CONVERTED (not just re-tagged) from the embedded ICC profile (Display P3, Rec.2020, CMYK…)
+ * to sRGB — sharp does this through lcms whenever the input profile is not kept — and cast to 8 bits per channel.
+ */
+const colour: Step = (image) => image.toColourspace('srgb');
+
+/**
+ * Metadata is stripped by default (privacy: GPS, camera serials). `metadata=keep` keeps EXIF and XMP and
+ * attaches an sRGB profile that matches the converted pixels (never the source's profile, which would lie now).
+ */
+const metadata: Step = (image, plan) => (plan.spec.keepMetadata ? image.keepExif().keepXmp().withIccProfile('srgb') : image);
+
+/** (e) Encode. One `q` for every lossy format (default 80); AVIF effort from config (speed matters, see bench). */
+const encode: Step = (image, plan, limits) => {
+  const quality = plan.spec.quality ?? DEFAULTS.quality;
+  const progressive = plan.spec.interlace === true;
+  switch (plan.output) {
+    case 'jpeg': return image.jpeg({ quality, progressive, mozjpeg: false });
+    case 'png': return image.png({ progressive, compressionLevel: 6 });
+    case 'webp': return image.webp({ quality, effort: 4 });
+    case 'avif': return image.avif({ quality, effort: limits.avifEffort });
+    case 'gif': return image.gif({ progressive });
+  }
+};
+
+/** The named steps, in order. The names appear in debug logs and make the order reviewable at a glance. */
+export const STEPS: ReadonlyArray<readonly [string, Step]> = [
+  ['orient', orient],
+  ['resize', resize],
+  ['effects', effects],
+  ['flatten', flatten],
+  ['colour', colour],
+  ['metadata', metadata],
+  ['encode', encode],
+];
+
+export function applySteps(image: Sharp, plan: Plan, limits: PipelineLimits): Sharp {
+  return STEPS.reduce((current, [, step]) => step(current, plan, limits), image)
+    .timeout({ seconds: limits.transformTimeoutS });
+}

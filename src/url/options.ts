@@ -1,0 +1,287 @@
+/**
+ * Transform options as one TABLE (unjs/ipx style): each TransformSpec field with its weserv query name(s), its
+ * Cloudflare path name(s) and a parser. The three URL forms (legacy options, query, path) all go through it, so
+ * one request spelled three ways gives one `canonicalSpec` — one cache entry. Portable: no `node:`, no sharp.
+ *
+ * Bounds: widths and heights are checked against a fixed syntax range (1…16383, WebP's hard limit) because this
+ * module has no Config; the sharp pipeline then CLAMPS the target box to IMGRELAY_MAX_OUTPUT_DIMENSION (keeping
+ * its aspect ratio), so an over-large request degrades gracefully instead of breaking a page.
+ */
+import { fail } from '../errors.js';
+import type { Fit, Gravity, OutputFormat, TransformSpec } from '../transform/types.js';
+
+/** Options that change only the response (never the bytes, never the cache key). */
+export interface ResponseOptions {
+  filename?: string;
+  maxAgeS?: number;
+  /** weserv `default`: an image URL to serve when the source fails. */
+  fallback?: string;
+}
+
+export interface RequestOptions {
+  spec: TransformSpec;
+  response: ResponseOptions;
+}
+
+export const MAX_DIMENSION = 16_383;
+/** Defaults that are dropped from the canonical form (the pipeline applies the same ones). */
+export const DEFAULTS = { dpr: 1, fit: 'inside', gravity: 'center', quality: 80, pages: 1 } as const;
+
+/** A parser turns the raw text into a value, or returns undefined; `expected` is said when it fails. */
+interface Parser<T> {
+  expected: string;
+  parse(raw: string): T | undefined;
+}
+
+const int = (min: number, max: number): Parser<number> => ({
+  expected: `an integer between ${min} and ${max}`,
+  parse: (raw) => {
+    if (!/^[+-]?\d+(\.0*)?$/.test(raw.trim())) return undefined;
+    const n = Number.parseInt(raw, 10);
+    return n >= min && n <= max ? n : undefined;
+  },
+});
+
+const float = (min: number, max: number): Parser<number> => ({
+  expected: `a number between ${min} and ${max}`,
+  parse: (raw) => {
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? Math.round(n * 1000) / 1000 : undefined;
+  },
+});
+
+const oneOf = <T>(mapping: Record<string, T>): Parser<T> => ({
+  expected: `one of ${Object.keys(mapping).join(', ')}`,
+  parse: (raw) => (Object.hasOwn(mapping, raw.toLowerCase()) ? mapping[raw.toLowerCase()] : undefined),
+});
+
+/** weserv flags: present without a value (`&we`) means true. */
+const flag: Parser<boolean> = {
+  expected: 'true, false, 1, 0 or no value',
+  parse: (raw) => oneOf({ '': true, true: true, '1': true, false: false, '0': false }).parse(raw),
+};
+
+/** weserv `blur`/`sharp` without a value mean "a mild one": sigma 1. */
+const sigma = (min: number, max: number): Parser<number> => ({
+  expected: `${float(min, max).expected} or no value`,
+  parse: (raw) => (raw === '' ? 1 : float(min, max).parse(raw)),
+});
+
+const NAMED_COLOURS: Record<string, string> = { black: '#000000', white: '#ffffff', transparent: '#00000000' };
+
+/** Hex colours (3, 4, 6 or 8 digits, `#` optional) and a few names → `#rrggbb` or `#rrggbbaa`, lower case. */
+const colour: Parser<string> = {
+  expected: 'a hex colour (#rgb, #rgba, #rrggbb, #rrggbbaa) or black, white, transparent',
+  parse: (raw) => {
+    const value = raw.trim().toLowerCase();
+    if (Object.hasOwn(NAMED_COLOURS, value)) return NAMED_COLOURS[value];
+    const hex = /^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/.exec(value)?.[1];
+    if (!hex) return undefined;
+    const full = hex.length <= 4 ? [...hex].map((c) => c + c).join('') : hex;
+    return `#${full.endsWith('ff') && full.length === 8 ? full.slice(0, 6) : full}`;
+  },
+};
+
+/** weserv `n`: -1 = every page, or a count of pages from the first. */
+const pageCount: Parser<number> = {
+  expected: '-1 (all) or an integer between 1 and 1000',
+  parse: (raw) => (raw.trim() === '-1' ? -1 : int(1, 1000).parse(raw)),
+};
+
+const dimension = int(1, MAX_DIMENSION);
+const quality = int(1, 100);
+const dpr = float(1, 8);
+const GRAVITIES: Gravity[] = ['center', 'top', 'right', 'bottom', 'left', 'top-left', 'top-right', 'bottom-left',
+  'bottom-right', 'attention', 'entropy'];
+const FITS: Fit[] = ['inside', 'outside', 'cover', 'fill', 'contain'];
+const identity = <T extends string>(values: T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<string, T>;
+
+/** Cloudflare `fit` → our fit, plus "never enlarge" where Cloudflare implies it. */
+const CF_FITS: Record<string, Partial<TransformSpec>> = {
+  'scale-down': { fit: 'inside', withoutEnlargement: true }, contain: { fit: 'inside' }, cover: { fit: 'cover' },
+  crop: { fit: 'cover', withoutEnlargement: true }, pad: { fit: 'contain' },
+};
+const CF_FORMATS: Record<string, OutputFormat | 'auto' | 'json'> = {
+  auto: 'auto', avif: 'avif', webp: 'webp', jpeg: 'jpeg', 'baseline-jpeg': 'jpeg', png: 'png', gif: 'gif', json: 'json',
+};
+
+/** One form's spelling of an option: its names and how to read a value into spec fields. */
+interface Spelling {
+  names: readonly string[];
+  apply(raw: string, name: string): Partial<TransformSpec>;
+}
+
+const set = <K extends keyof TransformSpec>(field: K, parser: Parser<NonNullable<TransformSpec[K]>>): Spelling['apply'] =>
+  (raw, name) => ({ [field]: parseOrFail(parser, raw, name) }) as Partial<TransformSpec>;
+
+interface OptionDef<K extends keyof TransformSpec> {
+  field: K;
+  query?: Spelling;
+  path?: Spelling;
+}
+
+/**
+ * THE table. `satisfies` makes the compiler check that every TransformSpec field has exactly one entry whose
+ * `field` is its own key, so adding a field to TransformSpec without a row here does not compile.
+ */
+export const OPTIONS = {
+  width: { field: 'width', query: { names: ['w'], apply: set('width', dimension) },
+    path: { names: ['width', 'w'], apply: set('width', dimension) } },
+  height: { field: 'height', query: { names: ['h'], apply: set('height', dimension) },
+    path: { names: ['height', 'h'], apply: set('height', dimension) } },
+  dpr: { field: 'dpr', query: { names: ['dpr'], apply: set('dpr', dpr) }, path: { names: ['dpr'], apply: set('dpr', dpr) } },
+  fit: { field: 'fit', query: { names: ['fit'], apply: set('fit', oneOf(identity(FITS))) },
+    path: { names: ['fit'], apply: (raw, name) => parseOrFail(oneOf(CF_FITS), raw, name) } },
+  withoutEnlargement: { field: 'withoutEnlargement', query: { names: ['we'], apply: set('withoutEnlargement', flag) } },
+  gravity: { field: 'gravity', query: { names: ['a'], apply: set('gravity', oneOf(identity(GRAVITIES))) },
+    path: { names: ['gravity', 'g'], apply: set('gravity', oneOf({ auto: 'attention', center: 'center', centre: 'center',
+      left: 'left', right: 'right', top: 'top', bottom: 'bottom' } as Record<string, Gravity>)) } },
+  quality: { field: 'quality', query: { names: ['q'], apply: set('quality', quality) },
+    path: { names: ['quality', 'q'], apply: set('quality', quality) } },
+  format: { field: 'format',
+    query: { names: ['output'], apply: set('format', oneOf({ jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp',
+      avif: 'avif', gif: 'gif', auto: 'auto' } as Record<string, OutputFormat | 'auto'>)) },
+    path: { names: ['format', 'f'], apply: (raw, name) => {
+      const format = parseOrFail(oneOf(CF_FORMATS), raw, name);
+      return format === 'json' ? badOption(name, 'an image format (json is not supported)', raw) : { format };
+    } } },
+  pages: { field: 'pages', query: { names: ['n'], apply: set('pages', pageCount) },
+    path: { names: ['anim'], apply: (raw, name) => ({ pages: parseOrFail(flag, raw, name) ? -1 : 1 }) } },
+  interlace: { field: 'interlace', query: { names: ['il'], apply: set('interlace', flag) } },
+  blur: { field: 'blur', query: { names: ['blur'], apply: set('blur', sigma(0.3, 1000)) },
+    path: { names: ['blur'], apply: set('blur', float(0.3, 250)) } },
+  sharpen: { field: 'sharpen', query: { names: ['sharp'], apply: set('sharpen', sigma(0.01, 10)) },
+    path: { names: ['sharpen'], apply: set('sharpen', float(0.01, 10)) } },
+  background: { field: 'background', query: { names: ['bg'], apply: set('background', colour) },
+    path: { names: ['background'], apply: set('background', colour) } },
+  keepMetadata: { field: 'keepMetadata', path: { names: ['metadata'], apply: (raw, name) =>
+    ({ keepMetadata: parseOrFail(oneOf({ keep: true, copyright: false, none: false }), raw, name) }) } },
+} as const satisfies { [K in keyof Required<TransformSpec>]: OptionDef<K> };
+
+type Form = 'query' | 'path';
+
+function spellingIndex(form: Form): Map<string, Spelling> {
+  const index = new Map<string, Spelling>();
+  for (const def of Object.values(OPTIONS) as OptionDef<keyof TransformSpec>[]) {
+    const spelling = def[form];
+    for (const name of spelling?.names ?? []) index.set(name, spelling!);
+  }
+  return index;
+}
+
+const QUERY_INDEX = spellingIndex('query');
+const PATH_INDEX = spellingIndex('path');
+
+export function badOption(name: string, expected: string, received: string): never {
+  const shown = received.length > 64 ? `${received.slice(0, 64)}…` : received;
+  return fail('E_BAD_REQUEST', `Invalid option "${name}": expected ${expected}, received ${JSON.stringify(shown)}`);
+}
+
+function parseOrFail<T>(parser: Parser<T>, raw: string, name: string): T {
+  const value = parser.parse(raw);
+  return value === undefined ? badOption(name, parser.expected, raw) : value;
+}
+
+/** Applies pairs in order (a repeated option: the last wins); names not in the index are ignored. */
+function applyPairs(pairs: Iterable<[string, string]>, index: Map<string, Spelling>): TransformSpec {
+  const spec: TransformSpec = {};
+  for (const [name, raw] of pairs) {
+    const spelling = index.get(name);
+    if (spelling) Object.assign(spec, spelling.apply(raw, name));
+  }
+  return spec;
+}
+
+/** weserv `maxage`: seconds, or a number with a unit (m h d w M y), between 1 second and 1 year. */
+const MAX_AGE_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, M: 2_592_000, y: 31_536_000 };
+
+function parseMaxAge(raw: string): number {
+  const m = /^(\d{1,9})([smhdwMy]?)$/.exec(raw.trim());
+  const seconds = m ? Number(m[1]) * MAX_AGE_UNITS[m[2]] : NaN;
+  if (!(seconds >= 1 && seconds <= 31_536_000)) badOption('maxage', 'seconds or a duration like 3600, 12h, 31d, 1w, 1y (at most 1y)', raw);
+  return seconds;
+}
+
+function parseFallback(raw: string): string {
+  try {
+    const url = new URL(/^[a-z][a-z0-9+.-]*:/i.test(raw) ? raw : `http://${raw.replace(/^\/\//, '')}`);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url.href;
+  } catch { /* reported below */ }
+  return badOption('default', 'an http(s) image URL', raw);
+}
+
+function parseResponseOptions(params: URLSearchParams): ResponseOptions {
+  const response: ResponseOptions = {};
+  const filename = params.get('filename');
+  if (filename) response.filename = filename;
+  const maxAge = params.get('maxage');
+  if (maxAge !== null) response.maxAgeS = parseMaxAge(maxAge);
+  const fallback = params.get('default');
+  if (fallback) response.fallback = parseFallback(fallback);
+  return response;
+}
+
+/** Query form (images.weserv.nl names). The caller has removed `url`. Unknown parameters are ignored. */
+export function parseQueryOptions(params: URLSearchParams): RequestOptions {
+  return { spec: applyPairs(params, QUERY_INDEX), response: parseResponseOptions(params) };
+}
+
+/** IMGRELAY_LEGACY_OPTIONS: query syntax (`w=1600&output=auto`), parsed once at start-up. */
+export function parseLegacyOptions(str: string): RequestOptions {
+  return parseQueryOptions(new URLSearchParams(str.replace(/^\?/, '')));
+}
+
+/** Path form (Cloudflare): `width=300,quality=80,format=auto` (already percent-decoded). */
+export function parseCfOptions(segment: string): RequestOptions {
+  const pairs = segment.split(',').map((part) => part.trim()).filter(Boolean).map((part): [string, string] => {
+    const eq = part.indexOf('=');
+    return eq < 0 ? [part, ''] : [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
+  });
+  return { spec: applyPairs(pairs, PATH_INDEX), response: {} };
+}
+
+/** The output box: width/height × dpr, rounded (dpr is folded in, so `w=300&dpr=2` and `w=600` are one variant). */
+export function targetSize(spec: TransformSpec): { width?: number; height?: number } {
+  const scale = spec.dpr ?? 1;
+  return {
+    width: spec.width === undefined ? undefined : Math.round(spec.width * scale),
+    height: spec.height === undefined ? undefined : Math.round(spec.height * scale),
+  };
+}
+
+/** Gravity positions only the fits that crop or pad; elsewhere it changes nothing. */
+const POSITIONED_FITS: ReadonlySet<Fit> = new Set(['cover', 'contain']);
+
+/** The spec with defaults dropped, dpr folded into the box and no-effect fields removed. */
+export function normaliseSpec(spec: TransformSpec): TransformSpec {
+  const { width, height } = targetSize(spec);
+  const sized = width !== undefined || height !== undefined;
+  const fit = spec.fit ?? DEFAULTS.fit;
+  const out: TransformSpec = {
+    width, height,
+    fit: sized && fit !== DEFAULTS.fit ? fit : undefined,
+    withoutEnlargement: sized && spec.withoutEnlargement ? true : undefined,
+    gravity: sized && POSITIONED_FITS.has(fit) && spec.gravity !== DEFAULTS.gravity ? spec.gravity : undefined,
+    quality: spec.quality === DEFAULTS.quality ? undefined : spec.quality,
+    format: spec.format,
+    pages: spec.pages === DEFAULTS.pages ? undefined : spec.pages,
+    interlace: spec.interlace ? true : undefined,
+    blur: spec.blur, sharpen: spec.sharpen, background: spec.background,
+    keepMetadata: spec.keepMetadata ? true : undefined,
+  };
+  for (const key of Object.keys(out) as (keyof TransformSpec)[]) if (out[key] === undefined) delete out[key];
+  return out;
+}
+
+/** `k=v&…` of the normalised spec, keys sorted; '' means "no transform" (the original bytes). */
+export function canonicalSpec(spec: TransformSpec): string {
+  const normal = normaliseSpec(spec);
+  return (Object.keys(normal) as (keyof TransformSpec)[]).sort()
+    .map((key) => `${key}=${String(normal[key])}`).join('&');
+}
+
+/** True when nothing about the output is requested: the original bytes are served. */
+export function isIdentity(spec: TransformSpec): boolean {
+  return canonicalSpec(spec) === '';
+}

@@ -1,0 +1,87 @@
+/**
+ * Telling the three URL forms apart (DESIGN.md "Telling the forms apart", exactly) and turning each into one
+ * canonical request: the same image through any form is the same cache entry. Portable.
+ */
+import { fail } from '../errors.js';
+import { type RequestOptions, parseCfOptions, parseQueryOptions } from './options.js';
+
+export type RequestForm = 'legacy' | 'query' | 'path';
+
+export interface ImageRequest {
+  form: RequestForm;
+  /** Parsed once; its `href` is the canonical source, and exactly that is fetched. */
+  source: URL;
+  options: RequestOptions;
+}
+
+const LEGACY_PREFIX = /^https?(:|%3a|%253a)/i;
+const CF_PREFIX = '/cdn-cgi/image/';
+const NO_OPTIONS: RequestOptions = Object.freeze({ spec: Object.freeze({}), response: Object.freeze({}) });
+
+/**
+ * Parses the public image URL. `rawQuery` is everything after the first `?`, undecoded ('' when none).
+ * `legacyOptions` (IMGRELAY_LEGACY_OPTIONS, parsed once at start-up) apply to the legacy form.
+ * Returns undefined when the path is not an image route (the caller answers 404).
+ */
+export function parseImageRequest(
+  pathname: string, rawQuery: string, legacyOptions: RequestOptions = NO_OPTIONS,
+): ImageRequest | undefined {
+  if (pathname === '/') return parseRootRequest(rawQuery, legacyOptions);
+  if (pathname.startsWith(CF_PREFIX)) return parsePathForm(pathname.slice(CF_PREFIX.length), rawQuery);
+  return undefined;
+}
+
+function parseRootRequest(rawQuery: string, legacyOptions: RequestOptions): ImageRequest {
+  if (LEGACY_PREFIX.test(rawQuery)) {
+    return { form: 'legacy', source: parseSourceUrl(decodeLegacy(rawQuery)), options: legacyOptions };
+  }
+  const params = new URLSearchParams(rawQuery);
+  const url = params.get('url');
+  if (url === null || url === '') fail('E_BAD_REQUEST', 'Missing source URL: use /?<url>, /?url=<url>&… or /cdn-cgi/image/<options>/<url>');
+  params.delete('url');
+  return { form: 'query', source: parseSourceUrl(withDefaultScheme(url)), options: parseQueryOptions(params) };
+}
+
+/** `/cdn-cgi/image/<k=v,…>/<source>`: the source is the raw path remainder plus the request's own query. */
+function parsePathForm(rest: string, rawQuery: string): ImageRequest {
+  const slash = rest.indexOf('/');
+  if (slash <= 0) fail('E_BAD_REQUEST', 'Expected /cdn-cgi/image/<options>/<source URL>');
+  const options = parseCfOptions(safeDecode(rest.slice(0, slash)));
+  let source = rest.slice(slash + 1) + (rawQuery === '' ? '' : `?${rawQuery}`);
+  // The source may arrive percent-encoded as one path segment (`https%3A%2F%2F…`).
+  if (/^https?%3a/i.test(source)) source = safeDecode(source);
+  if (!/^https?:/i.test(source)) fail('E_BAD_REQUEST', 'The path form needs an absolute http(s) source URL');
+  return { form: 'path', source: parseSourceUrl(source), options };
+}
+
+/** The legacy query may be percent-encoded once or twice; a raw one is never decoded (`%2F` in paths survive). */
+function decodeLegacy(rawQuery: string): string {
+  let value = rawQuery;
+  for (let round = 0; round < 2 && !/^https?:/i.test(value); round++) value = safeDecode(value);
+  if (!/^https?:/i.test(value)) fail('E_BAD_REQUEST', 'The source URL is encoded more than twice');
+  return value;
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return fail('E_BAD_REQUEST', 'Malformed percent-encoding in the URL');
+  }
+}
+
+/** weserv accepts `url=example.com/a.jpg` and `url=//example.com/a.jpg`: both mean http. */
+function withDefaultScheme(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return url;
+  return url.startsWith('//') ? `http:${url}` : `http://${url}`;
+}
+
+export function parseSourceUrl(value: string): URL {
+  try {
+    const url = new URL(value);
+    url.hash = '';
+    return url;
+  } catch {
+    return fail('E_BAD_REQUEST', 'The source URL cannot be parsed');
+  }
+}

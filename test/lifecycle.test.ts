@@ -1,0 +1,69 @@
+/**
+ * The process as an operator runs it: configuration errors reported together with a non-zero exit, and a
+ * graceful SIGTERM (in-flight requests finish, then exit 0). Spawns the real entry (`src/node.ts` via tsx).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestOrigin, startOrigin } from './helpers/origin.js';
+import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
+
+const entry = new URL('../src/node.ts', import.meta.url).pathname;
+const photo = readFileSync(new URL('./fixtures/icc-odd.jpg', import.meta.url));
+
+function spawnService(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', entry], {
+    env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0',
+      IMGRELAY_STORE: 'none', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Resolves with the port from the "imgrelay listening" JSON log line. */
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('imgrelay listening'));
+      if (line) resolve(JSON.parse(line).port as number);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
+  });
+}
+
+let origin: TestOrigin;
+beforeAll(async () => {
+  origin = await startOrigin();
+});
+afterAll(() => origin.close());
+
+describe('process lifecycle', () => {
+  it('reports every invalid variable at start-up and exits non-zero', async () => {
+    const child = spawnService({ IMGRELAY_PORT: 'x', IMGRELAY_MAX_QUEUE: '-3', IMGRELAY_LOG_LEVEL: 'loud' });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    for (const name of ['IMGRELAY_PORT', 'IMGRELAY_MAX_QUEUE', 'IMGRELAY_LOG_LEVEL']) expect(stderr).toContain(name);
+  });
+
+  it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
+    origin.route('/slow.jpg', (_req, res) => {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo), 700);
+    });
+    const child = spawnService(zakerAt(origin.port));
+    const port = await listeningPort(child);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const inFlight = fetch(`http://127.0.0.1:${port}/?http://${ZAKER}/slow.jpg`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(digest(new Uint8Array(await response.arrayBuffer()))).toBe(digest(photo));
+    const [code] = await exited;
+    expect(code).toBe(0);
+  });
+});
