@@ -69,7 +69,7 @@ const VARS = {
   WORKERS: [int(1, 256), ''],
   MAX_QUEUE: [int(0, 100_000), '64'],
   TRANSFORM_TIMEOUT_S: [int(1, 3600), '30'],
-  AVIF_EFFORT: [int(0, 9), '2'],
+  AVIF_EFFORT: [int(0, 9), '0'],
   MAX_ANIMATION_PIXELS: [int(1), String(100_000_000)],
   HEADER_RULES: [z.string(), ''],
   CDN_PURGE: [list, ''],

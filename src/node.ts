@@ -19,7 +19,7 @@ import { TieredCache } from './cache/tiered.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
 import { loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
-import { createSharpTransformer } from './transform/sharp-transformer.js';
+import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
 
@@ -29,6 +29,7 @@ export interface RunningNode {
   config: Config;
   memory: MemoryTier;
   store?: NodeStore;
+  transformer: SharpTransformer;
   lifecycle: Lifecycle;
   /** Graceful stop: refuse new connections, finish in-flight requests (bounded), flush writes. */
   close(): Promise<void>;
@@ -62,7 +63,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers }, 'imgrelay listening');
   return {
-    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, lifecycle,
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
     close: async () => {
       lifecycle.draining = true;
       await closeServer(server, config.shutdownTimeoutMs);

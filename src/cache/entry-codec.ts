@@ -51,8 +51,9 @@ export function decodeEntry(frame: Uint8Array): StoredEntry | undefined {
   if (!meta) return undefined;
   const bodyStart = FRAME_HEADER_BYTES + (metaLengthOf(frame) as number);
   if (frame.byteLength - bodyStart !== meta.size) return undefined;
-  // A view, not a copy: the frame buffer was read for this entry alone.
-  return { meta, body: frame.subarray(bodyStart) };
+  // A plain Uint8Array view, not a copy (the frame was read for this entry alone), and not a Buffer, so every
+  // store hands out the same type.
+  return { meta, body: new Uint8Array(frame.buffer, frame.byteOffset + bodyStart, meta.size) };
 }
 
 function isEntryMeta(value: unknown): value is EntryMeta {

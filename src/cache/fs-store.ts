@@ -84,6 +84,9 @@ export function createFsStore(options: FsStoreOptions): FsStore {
   let closed = false;
   /** Our own temp files being written now: the start-up scan must not take them for crash leftovers. */
   const writing = new Set<string>();
+  /** Keys deleted while the start-up scan runs: the scan may have seen their files just before. */
+  const deletedDuringScan = new Set<string>();
+  let scanning = true;
 
   async function unlinkQuietly(path: string): Promise<boolean> {
     try {
@@ -95,13 +98,16 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     }
   }
 
-  function evictOverBound(justWritten = ''): void {
+  /** Drops least recently used entries until the bound holds; resolves once their files are gone. */
+  async function evictOverBound(justWritten = ''): Promise<void> {
+    const victims: string[] = [];
     while (index.bytes > maxBytes) {
       const victim = index.oldestExcept(justWritten);
-      if (victim === undefined) return;
+      if (victim === undefined) break;
       index.remove(victim);
-      void unlinkQuietly(pathOf(victim));
+      victims.push(victim);
     }
+    await Promise.all(victims.map((key) => unlinkQuietly(pathOf(key))));
   }
 
   async function writeFrame(path: string, frame: Buffer, signal?: AbortSignal): Promise<void> {
@@ -137,7 +143,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
       await writeFrame(path, frame, signal);
     }
     index.touch(key, frame.byteLength);
-    evictOverBound(key);
+    await evictOverBound(key);
   }
 
   async function get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
@@ -183,6 +189,7 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     assertStoreKey(key);
     signal?.throwIfAborted();
     index.remove(key);
+    if (scanning) deletedDuringScan.add(key);
     return unlinkQuietly(pathOf(key));
   }
 
@@ -209,12 +216,16 @@ export function createFsStore(options: FsStoreOptions): FsStore {
   }
 
   const scan = async () => {
-    const scanned = await scanDirectory(dir, () => closed, (path) => writing.has(path) ? Promise.resolve(false) : unlinkQuietly(path));
-    index.mergeOlder(scanned);
-    evictOverBound();
+    const removeLeftover = (path: string) => (writing.has(path) ? Promise.resolve(false) : unlinkQuietly(path));
+    const scanned = await scanDirectory(dir, () => closed, removeLeftover);
+    index.mergeOlder(scanned.filter(([key]) => !deletedDuringScan.has(key)));
+    scanning = false;
+    deletedDuringScan.clear();
+    await evictOverBound();
     logger.info({ dir, entries: index.entries, bytes: index.bytes }, 'fs store: index ready');
   };
   const ready = mkdir(dir, { recursive: true }).then(scan).catch((e) => {
+    scanning = false;
     logger.error({ err: e, dir }, 'fs store: start-up scan failed; the index starts empty');
   });
 

@@ -3,6 +3,7 @@
  * the whole chain, promotion of store hits to memory, write-behind to the store, and stale-while-revalidate.
  * The store handed in is guarded (src/cache/store-guard.ts): its failures are misses, never errors.
  */
+import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CacheKey, storeKey } from './keys.js';
 import type { MemoryTier } from './memory.js';
@@ -87,8 +88,10 @@ export class TieredCache {
   /** Fresh entries are served as they are; stale ones are served marked STALE while a refresh runs behind. */
   private serve(key: CacheKey, entry: StoredEntry, state: CacheState, loader: Loader): Loaded {
     if (!this.isStale(entry)) return { entry, state };
-    this.deps.defer(this.refresh(key, loader, entry).catch((error) => {
-      // stale-if-error: the stale copy stays and keeps being served; the next request tries again.
+    this.deps.defer(this.refresh(key, loader, entry).catch(async (error) => {
+      // The origin says the image is gone: stop serving it. Any other failure is stale-if-error: the stale copy
+      // stays and keeps being served, and the next request tries again.
+      if (error instanceof RelayError && error.code === 'E_SOURCE_NOT_FOUND') return this.forget(key);
       this.deps.logger.warn({ err: error, source: key.source }, 'revalidation failed; serving stale');
     }));
     return { entry, state: 'STALE' };

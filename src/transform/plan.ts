@@ -62,7 +62,8 @@ export async function probe(job: TransformJob, limits: PipelineLimits): Promise<
   const scale = density === undefined ? 1 : density / 72;
   const rendered = { width: upright.width * scale, height: upright.height * scale };
   const { box, fit } = boundedBox(job.spec, rendered, limits.maxOutputDimension);
-  const pixelLimit = Math.ceil(rendered.width * rendered.height * pages) + 1;
+  // Rounded up on each side (renderers round up too): the budget was checked above, this only backs it up.
+  const pixelLimit = Math.ceil(rendered.width + 1) * Math.ceil(rendered.height + 1) * pages;
   return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha };
 }
 

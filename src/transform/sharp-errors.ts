@@ -8,6 +8,7 @@ const UNSUPPORTED = [
   /unsupported image format/i,
   /compression format has not been built in/i,
   /HEVC/i,
+  /unsupported (codec|feature)/i,
   /no decoder|not a known (file|buffer) format/i,
 ];
 

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutputFormat, TransformJob, TransformResult, Transformer } from './types.js';
-import { createPool, type Pool } from './pool.js';
+import { createPool, type Pool, type PoolStats } from './pool.js';
 import { probe, type PipelineLimits } from './plan.js';
 import { applySteps, decode } from './steps.js';
 import { toImageError } from './sharp-errors.js';
@@ -25,7 +25,7 @@ export interface SharpTransformerDeps {
 }
 
 export interface SharpTransformer extends Transformer {
-  stats(): { running: number; queued: number };
+  stats(): PoolStats;
 }
 
 type TransformerConfig = Pick<Config, 'workers' | 'maxQueue'> & PipelineLimits;
@@ -41,10 +41,7 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
   };
   return {
     transform: (job) => pool.run(() => runJob(job, limits, deps.logger), job.signal),
-    stats: () => {
-      const { running, queued } = pool.stats();
-      return { running, queued };
-    },
+    stats: () => pool.stats(),
   };
 }
 

@@ -32,6 +32,11 @@ describe('sniff', () => {
     expect(sniff(new TextEncoder().encode(svg))).toBe('svg');
   });
 
+  it('recognises an SVG behind an xml-stylesheet processing instruction', () => {
+    const svg = '<?xml version="1.0"?><?xml-stylesheet href="s.css"?><svg xmlns="http://www.w3.org/2000/svg"/>';
+    expect(sniff(new TextEncoder().encode(svg))).toBe('svg');
+  });
+
   it('tells HEIC apart from AVIF by the ftyp brand', () => {
     const box = (brand: string) => new Uint8Array([0, 0, 0, 24, ...Buffer.from(`ftyp${brand}\0\0\0\0mif1${brand}`)]);
     expect(sniff(box('heic'))).toBe('heif');

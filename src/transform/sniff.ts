@@ -42,11 +42,11 @@ function sniffIsoBmff(b: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** SVG by its text prefix: optional BOM/whitespace, XML declaration, comments and doctype, then `<svg`. */
+/** SVG by its text prefix: optional BOM/whitespace, XML declaration/PIs, comments and doctype, then `<svg`. */
 function sniffSvg(b: Uint8Array): boolean {
   const head = new TextDecoder('utf-8', { fatal: false }).decode(b.subarray(0, 4096)).replace(/^\uFEFF/, '');
   const stripped = head
-    .replace(/^\s*<\?xml[\s\S]*?\?>/, '')
+    .replace(/^(\s*<\?[\s\S]*?\?>)*/, '') // XML declaration and processing instructions (xml-stylesheet)
     .replace(/^(\s*<!--[\s\S]*?-->)*/, '')
     .replace(/^\s*<!DOCTYPE\s+svg[^>]*>/i, '')
     .replace(/^(\s*<!--[\s\S]*?-->)*/, '');

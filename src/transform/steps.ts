@@ -83,6 +83,15 @@ const colour: Step = (image) => image.toColourspace('srgb');
  */
 const metadata: Step = (image, plan) => (plan.spec.keepMetadata ? image.keepExif().keepXmp().withIccProfile('srgb') : image);
 
+/**
+ * `q` is JPEG-equivalent for every lossy format. AVIF reaches the same fidelity at a lower nominal quality
+ * (measured: 800w photo, AVIF 65 ≈ JPEG 80 in mean pixel error at ~62% of the bytes; AVIF 80 is as large as
+ * JPEG 80), so q maps piecewise-linearly: 0…80 → 0…65, 80…100 → 65…100.
+ */
+export function avifQuality(q: number): number {
+  return Math.round(q <= 80 ? (q * 65) / 80 : 65 + ((q - 80) * 35) / 20);
+}
+
 /** (e) Encode. One `q` for every lossy format (default 80); AVIF effort from config (speed matters, see bench). */
 const encode: Step = (image, plan, limits) => {
   const quality = plan.spec.quality ?? DEFAULTS.quality;
@@ -91,7 +100,7 @@ const encode: Step = (image, plan, limits) => {
     case 'jpeg': return image.jpeg({ quality, progressive, mozjpeg: false });
     case 'png': return image.png({ progressive, compressionLevel: 6 });
     case 'webp': return image.webp({ quality, effort: 4 });
-    case 'avif': return image.avif({ quality, effort: limits.avifEffort });
+    case 'avif': return image.avif({ quality: avifQuality(quality), effort: limits.avifEffort });
     case 'gif': return image.gif({ progressive });
   }
 };

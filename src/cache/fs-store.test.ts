@@ -1,0 +1,134 @@
+/** The directory store's own promises: crash safety, the size bound with LRU eviction, restart survival. */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../logger.js';
+import { encodeEntry } from './entry-codec.js';
+import { createFsStore, TEMP_PREFIX } from './fs-store.js';
+import type { StoredEntry } from './types.js';
+
+const hex64 = () => randomBytes(32).toString('hex');
+const dirs: string[] = [];
+const tempDir = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'imgrelay-fs-store-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+function entryOf(bytes: number, fill = 1): StoredEntry {
+  return {
+    body: new Uint8Array(bytes).fill(fill),
+    meta: { contentType: 'image/jpeg', etag: '"e"', storedAt: 1, expiresAt: 2, sourceUrl: 'https://a.example/x.jpg',
+      size: bytes, tags: [] },
+  };
+}
+
+/** Bytes of every regular file under `dir`, the way an operator's `du` would count them. */
+async function bytesOnDisk(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir, { recursive: true })) {
+    const info = await stat(join(dir, name));
+    if (info.isFile()) total += info.size;
+  }
+  return total;
+}
+
+describe('fs store', () => {
+  it('never serves a temp file left by a crash before the rename, and removes it at start-up', async () => {
+    const dir = await tempDir();
+    const key = `${hex64()}/source`;
+    const [source] = key.split('/');
+    // Exactly what a put leaves when the process dies between the temp write and the rename.
+    await mkdir(join(dir, source), { recursive: true });
+    const leftover = join(dir, source, `${TEMP_PREFIX}0123456789abcdef`);
+    await writeFile(leftover, encodeEntry(entryOf(100)));
+
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    expect(await store.get(key)).toBeUndefined();
+    await store.ready;
+    expect(await readdir(join(dir, source))).toEqual([]);
+    const listed: string[] = [];
+    for await (const k of store.list('')) listed.push(k);
+    expect(listed).toEqual([]);
+    expect(store.usage()).toEqual({ bytes: 0, entries: 0 });
+  });
+
+  it('reads a torn or foreign file as a miss and drops it', async () => {
+    const dir = await tempDir();
+    const key = `${hex64()}/source`;
+    const path = join(dir, ...key.split('/'));
+    await mkdir(join(path, '..'), { recursive: true });
+    const frame = encodeEntry(entryOf(1000));
+    await writeFile(path, frame.subarray(0, frame.byteLength - 10));
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    expect(await store.get(key)).toBeUndefined();
+    await expect(readFile(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('stays within maxBytes on disk and evicts the least recently used first', async () => {
+    const dir = await tempDir();
+    const frameBytes = encodeEntry(entryOf(10_000)).byteLength;
+    const maxBytes = frameBytes * 8 + frameBytes / 2; // room for 8 entries
+    const store = createFsStore({ dir, maxBytes, logger: silentLogger });
+    await store.ready;
+    const keys = Array.from({ length: 30 }, () => `${hex64()}/source`);
+    const hot = keys[0];
+    for (const [i, key] of keys.entries()) {
+      await store.put(key, entryOf(10_000, i));
+      expect(await store.get(hot)).toBeDefined(); // read after every write: always the most recently used
+      expect(await bytesOnDisk(dir)).toBeLessThanOrEqual(maxBytes);
+    }
+    expect((await store.get(hot))?.body[0]).toBe(0);
+    for (const key of keys.slice(-7)) expect(await store.get(key)).toBeDefined();
+    for (const key of keys.slice(1, -7)) expect(await store.get(key)).toBeUndefined();
+    expect(store.usage().entries).toBe(8);
+  });
+
+  it('does not keep an entry larger than the whole bound, and fails nothing', async () => {
+    const dir = await tempDir();
+    const store = createFsStore({ dir, maxBytes: 4096, logger: silentLogger });
+    const small = `${hex64()}/source`;
+    await store.put(small, entryOf(100));
+    await store.put(`${hex64()}/source`, entryOf(10_000));
+    expect(await store.get(small)).toBeDefined();
+    expect(await bytesOnDisk(dir)).toBeLessThanOrEqual(4096);
+  });
+
+  it('serves after a restart what the previous instance wrote, and keeps the newest when the bound shrank', async () => {
+    const dir = await tempDir();
+    const first = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    const keys = Array.from({ length: 6 }, () => `${hex64()}/${hex64()}`);
+    for (const [i, key] of keys.entries()) await first.put(key, entryOf(1000, i + 1));
+    await first.close?.();
+    // Distinct, ordered mtimes: the scan orders by mtime (write order), whatever the filesystem's resolution.
+    const base = Date.now() / 1000 - 3600;
+    for (const [i, key] of keys.entries()) await utimes(join(dir, ...key.split('/')), base + i, base + i);
+
+    const frameBytes = encodeEntry(entryOf(1000)).byteLength;
+    const second = createFsStore({ dir, maxBytes: frameBytes * 4, logger: silentLogger });
+    await second.ready;
+    expect(second.usage().entries).toBe(4);
+    for (const [i, key] of keys.entries()) {
+      const got = await second.get(key);
+      if (i < 2) expect(got).toBeUndefined();
+      else expect(got?.body[0]).toBe(i + 1);
+    }
+    expect(await bytesOnDisk(dir)).toBeLessThanOrEqual(frameBytes * 4);
+  });
+
+  it('answers get before its start-up scan ends', async () => {
+    const dir = await tempDir();
+    const key = `${hex64()}/source`;
+    const first = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await first.put(key, entryOf(10, 5));
+    const second = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    expect((await second.get(key))?.body[0]).toBe(5);
+    await second.ready;
+    expect(second.usage().entries).toBe(1);
+  });
+});
