@@ -85,8 +85,11 @@ export class ImageService {
       revalidate: async (stale) => {
         const response = await this.deps.fetcher.fetch({ url, validators: stale.meta.validators });
         if (!response.notModified) return this.sourceEntry(url, response);
-        const expiresAt = expiryFor(response.headers, this.now(), this.deps.config);
-        return { body: stale.body, meta: { ...stale.meta, expiresAt } };
+        // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries.
+        const now = this.now();
+        const ttlMs = response.headers.cacheControl || response.headers.expires
+          ? expiryFor(response.headers, now, this.deps.config) - now : stale.meta.ttlMs ?? this.deps.config.maxTtlS * 1000;
+        return { body: stale.body, meta: { ...stale.meta, expiresAt: now + ttlMs, ttlMs } };
       },
     };
   }
@@ -97,11 +100,12 @@ export class ImageService {
     if (!format) fail('E_UNSUPPORTED_MEDIA', 'The source is not an image');
     const now = this.now();
     const { etag, lastModified } = response.headers;
+    const expiresAt = expiryFor(response.headers, now, this.deps.config);
     return {
       body: response.body,
       meta: {
         contentType: MIME_TYPES[format], etag: await etagOf(response.body), storedAt: now,
-        expiresAt: expiryFor(response.headers, now, this.deps.config), sourceUrl: url.href,
+        expiresAt, ttlMs: expiresAt - now, sourceUrl: url.href,
         validators: etag || lastModified ? { etag, lastModified } : undefined,
         size: response.body.byteLength, tags: await surrogateKeys(url),
       },

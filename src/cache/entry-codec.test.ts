@@ -47,8 +47,8 @@ describe('store keys', () => {
   });
 
   it('refuses anything that could name another path', () => {
-    for (const key of ['', `${hash}`, `${hash}/`, `${hash}/..`, `${hash}/.tmp-1`, '_purge/', '_purge/..', '_purge/a/../b',
-      `${hash}\\source`, `${hash}/source\0`, `../${hash}/source`]) {
+    for (const key of ['', `${hash}`, `${hash}/`, `${hash}/..`, `${hash}/.tmp-1`, '_purge/', '_purge/..',
+      '_purge/a/../b', `${hash}\\source`, `${hash}/source\0`, `../${hash}/source`]) {
       expect(isStoreKey(key)).toBe(false);
       expect(() => assertStoreKey(key)).toThrow(expect.objectContaining({ code: 'E_BAD_REQUEST' }));
     }

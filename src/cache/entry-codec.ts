@@ -64,7 +64,7 @@ function isEntryMeta(value: unknown): value is EntryMeta {
     && Number.isSafeInteger(m.size) && (m.size as number) >= 0 && Array.isArray(m.tags);
 }
 
-// ── keys ──────────────────────────────────────────────────────────────────────────────────────────────────────
+// ── keys ──────────────────────────────────────────────────────────────────────────────────────────
 
 const ENTRY_KEY = /^[0-9a-f]{64}\/(?:source|[0-9a-f]{64})$/;
 /** Purge-log keys (admin): `_purge/` then segments of safe characters; no segment starts with a dot. */

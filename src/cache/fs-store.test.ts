@@ -99,7 +99,7 @@ describe('fs store', () => {
     expect(await bytesOnDisk(dir)).toBeLessThanOrEqual(4096);
   });
 
-  it('serves after a restart what the previous instance wrote, and keeps the newest when the bound shrank', async () => {
+  it('serves after a restart what the first instance wrote, keeping the newest when the bound shrank', async () => {
     const dir = await tempDir();
     const first = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
     const keys = Array.from({ length: 6 }, () => `${hex64()}/${hex64()}`);

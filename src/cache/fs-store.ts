@@ -78,99 +78,56 @@ class LruIndex {
 const isNotFound = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 export function createFsStore(options: FsStoreOptions): FsStore {
-  const { dir, maxBytes, logger } = options;
-  const index = new LruIndex();
-  const pathOf = (key: string) => join(dir, ...key.split('/'));
-  let closed = false;
+  return new DirectoryStore(options);
+}
+
+class DirectoryStore implements FsStore {
+  readonly kind = 'fs';
+  readonly ready: Promise<void>;
+  private readonly index = new LruIndex();
   /** Our own temp files being written now: the start-up scan must not take them for crash leftovers. */
-  const writing = new Set<string>();
+  private readonly writing = new Set<string>();
   /** Keys deleted while the start-up scan runs: the scan may have seen their files just before. */
-  const deletedDuringScan = new Set<string>();
-  let scanning = true;
+  private readonly deletedDuringScan = new Set<string>();
+  private scanning = true;
+  private closed = false;
 
-  async function unlinkQuietly(path: string): Promise<boolean> {
-    try {
-      await unlink(path);
-      return true;
-    } catch (e) {
-      if (!isNotFound(e)) logger.warn({ err: e, path }, 'fs store: unlink failed');
-      return false;
-    }
+  constructor(private readonly options: FsStoreOptions) {
+    this.ready = mkdir(options.dir, { recursive: true }).then(() => this.scan()).catch((e) => {
+      this.scanning = false;
+      options.logger.error({ err: e, dir: options.dir }, 'fs store: start-up scan failed; the index starts empty');
+    });
   }
 
-  /** Drops least recently used entries until the bound holds; resolves once their files are gone. */
-  async function evictOverBound(justWritten = ''): Promise<void> {
-    const victims: string[] = [];
-    while (index.bytes > maxBytes) {
-      const victim = index.oldestExcept(justWritten);
-      if (victim === undefined) break;
-      index.remove(victim);
-      victims.push(victim);
-    }
-    await Promise.all(victims.map((key) => unlinkQuietly(pathOf(key))));
+  usage(): { bytes: number; entries: number } {
+    return { bytes: this.index.bytes, entries: this.index.entries };
   }
 
-  async function writeFrame(path: string, frame: Buffer, signal?: AbortSignal): Promise<void> {
-    const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    writing.add(temp);
-    try {
-      await writeTemp(temp, frame, options.fsync === true, signal);
-      signal?.throwIfAborted();
-      await rename(temp, path);
-    } catch (e) {
-      await unlinkQuietly(temp);
-      throw e;
-    } finally {
-      writing.delete(temp);
-    }
-  }
-
-  async function put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
-    assertStoreKey(key);
-    const frame = encodeEntry(entry);
-    if (frame.byteLength > maxBytes) {
-      logger.debug({ key, bytes: frame.byteLength }, 'fs store: entry larger than the whole cache, not kept');
-      return;
-    }
-    const path = pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
-    try {
-      await writeFrame(path, frame, signal);
-    } catch (e) {
-      // A concurrent deletePrefix may have removed the (empty) directory between mkdir and the write.
-      if (!isNotFound(e)) throw e;
-      await mkdir(dirname(path), { recursive: true });
-      await writeFrame(path, frame, signal);
-    }
-    index.touch(key, frame.byteLength);
-    await evictOverBound(key);
-  }
-
-  async function get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
+  async get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
     assertStoreKey(key);
     let frame: Buffer;
     try {
-      frame = await readFile(pathOf(key), { signal });
+      frame = await readFile(this.pathOf(key), { signal });
     } catch (e) {
       if (!isNotFound(e)) throw e;
-      index.remove(key);
+      this.index.remove(key);
       return undefined;
     }
     const entry = decodeEntry(frame);
     if (!entry) {
-      logger.warn({ key }, 'fs store: corrupt entry dropped');
-      index.remove(key);
-      await unlinkQuietly(pathOf(key));
+      this.options.logger.warn({ key }, 'fs store: corrupt entry dropped');
+      this.index.remove(key);
+      await this.unlinkQuietly(this.pathOf(key));
       return undefined;
     }
-    index.touch(key, frame.byteLength);
+    this.index.touch(key, frame.byteLength);
     return entry;
   }
 
-  async function head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
+  async head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
     assertStoreKey(key);
     signal?.throwIfAborted();
-    const handle = await open(pathOf(key), 'r').catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const handle = await open(this.pathOf(key), 'r').catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (!handle) return undefined;
     try {
       const header = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -185,58 +142,113 @@ export function createFsStore(options: FsStoreOptions): FsStore {
     }
   }
 
-  async function remove(key: string, signal?: AbortSignal): Promise<boolean> {
+  async put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
     assertStoreKey(key);
-    signal?.throwIfAborted();
-    index.remove(key);
-    if (scanning) deletedDuringScan.add(key);
-    return unlinkQuietly(pathOf(key));
+    const frame = encodeEntry(entry);
+    if (frame.byteLength > this.options.maxBytes) {
+      this.options.logger.debug({ key, bytes: frame.byteLength }, 'fs store: entry larger than the whole cache');
+      return;
+    }
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await this.writeFrame(path, frame, signal);
+    } catch (e) {
+      // A concurrent deletePrefix may have removed the (empty) directory between mkdir and the write.
+      if (!isNotFound(e)) throw e;
+      await mkdir(dirname(path), { recursive: true });
+      await this.writeFrame(path, frame, signal);
+    }
+    this.index.touch(key, frame.byteLength);
+    await this.evictOverBound(key);
   }
 
-  async function deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
-    await ready;
+  async delete(key: string, signal?: AbortSignal): Promise<boolean> {
+    assertStoreKey(key);
+    signal?.throwIfAborted();
+    this.index.remove(key);
+    if (this.scanning) this.deletedDuringScan.add(key);
+    return this.unlinkQuietly(this.pathOf(key));
+  }
+
+  async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    await this.ready;
     let removed = 0;
-    for (const key of index.keys()) {
+    for (const key of this.index.keys()) {
       if (!key.startsWith(prefix)) continue;
       signal?.throwIfAborted();
-      index.remove(key);
-      if (await unlinkQuietly(pathOf(key))) removed += 1;
+      this.index.remove(key);
+      if (await this.unlinkQuietly(this.pathOf(key))) removed += 1;
     }
     const sourceDir = /^([0-9a-f]{64})\/?$/.exec(prefix);
-    if (sourceDir) await rmdir(join(dir, sourceDir[1])).catch(() => undefined); // gone or not empty: fine
+    if (sourceDir) await rmdir(join(this.options.dir, sourceDir[1])).catch(() => undefined); // gone or not empty
     return removed;
   }
 
-  async function* list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
-    await ready;
-    for (const key of index.keys()) {
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    await this.ready;
+    for (const key of this.index.keys()) {
       signal?.throwIfAborted();
       if (key.startsWith(prefix)) yield key;
     }
   }
 
-  const scan = async () => {
-    const removeLeftover = (path: string) => (writing.has(path) ? Promise.resolve(false) : unlinkQuietly(path));
-    const scanned = await scanDirectory(dir, () => closed, removeLeftover);
-    index.mergeOlder(scanned.filter(([key]) => !deletedDuringScan.has(key)));
-    scanning = false;
-    deletedDuringScan.clear();
-    await evictOverBound();
-    logger.info({ dir, entries: index.entries, bytes: index.bytes }, 'fs store: index ready');
-  };
-  const ready = mkdir(dir, { recursive: true }).then(scan).catch((e) => {
-    scanning = false;
-    logger.error({ err: e, dir }, 'fs store: start-up scan failed; the index starts empty');
-  });
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.ready;
+  }
 
-  return {
-    kind: 'fs', ready, get, put, head, delete: remove, deletePrefix, list,
-    usage: () => ({ bytes: index.bytes, entries: index.entries }),
-    close: async () => {
-      closed = true;
-      await ready;
-    },
-  };
+  private pathOf(key: string): string {
+    return join(this.options.dir, ...key.split('/'));
+  }
+
+  private async unlinkQuietly(path: string): Promise<boolean> {
+    try {
+      await unlink(path);
+      return true;
+    } catch (e) {
+      if (!isNotFound(e)) this.options.logger.warn({ err: e, path }, 'fs store: unlink failed');
+      return false;
+    }
+  }
+
+  /** Drops least recently used entries until the bound holds; resolves once their files are gone. */
+  private async evictOverBound(justWritten = ''): Promise<void> {
+    const victims: string[] = [];
+    while (this.index.bytes > this.options.maxBytes) {
+      const victim = this.index.oldestExcept(justWritten);
+      if (victim === undefined) break;
+      this.index.remove(victim);
+      victims.push(victim);
+    }
+    await Promise.all(victims.map((key) => this.unlinkQuietly(this.pathOf(key))));
+  }
+
+  private async writeFrame(path: string, frame: Buffer, signal?: AbortSignal): Promise<void> {
+    const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    this.writing.add(temp);
+    try {
+      await writeTemp(temp, frame, this.options.fsync === true, signal);
+      signal?.throwIfAborted();
+      await rename(temp, path);
+    } catch (e) {
+      await this.unlinkQuietly(temp);
+      throw e;
+    } finally {
+      this.writing.delete(temp);
+    }
+  }
+
+  private async scan(): Promise<void> {
+    const { dir, logger } = this.options;
+    const removeLeftover = async (path: string) => !this.writing.has(path) && this.unlinkQuietly(path);
+    const scanned = await scanDirectory(dir, () => this.closed, removeLeftover);
+    this.index.mergeOlder(scanned.filter(([key]) => !this.deletedDuringScan.has(key)));
+    this.scanning = false;
+    this.deletedDuringScan.clear();
+    await this.evictOverBound();
+    logger.info({ dir, entries: this.index.entries, bytes: this.index.bytes }, 'fs store: index ready');
+  }
 }
 
 async function writeTemp(temp: string, frame: Buffer, fsync: boolean, signal?: AbortSignal): Promise<void> {

@@ -72,16 +72,86 @@ function isAbsent(e: unknown): boolean {
 }
 
 export function createS3Store(options: S3StoreOptions): Store {
-  const { bucket, logger } = options;
-  const client = options.client ?? createS3Client(options);
-  const ownsClient = options.client === undefined;
-  const root = normalisePrefix(options.prefix);
-  const objectKey = (key: string) => `${root}${key}`;
+  return new S3Store(options);
+}
 
-  async function getBytes(key: string, signal?: AbortSignal, range?: string): Promise<Uint8Array | undefined> {
+class S3Store implements Store {
+  readonly kind = 's3';
+  private readonly client: S3Client;
+  private readonly root: string;
+
+  constructor(private readonly options: S3StoreOptions) {
+    this.client = options.client ?? createS3Client(options);
+    this.root = normalisePrefix(options.prefix);
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
+    assertStoreKey(key);
+    const frame = await this.getBytes(key, signal);
+    if (!frame) return undefined;
+    const entry = decodeEntry(frame);
+    if (!entry) this.options.logger.warn({ key }, 's3 store: object is not a valid entry frame; treated as a miss');
+    return entry;
+  }
+
+  async head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
+    assertStoreKey(key);
+    const probe = await this.getBytes(key, signal, `bytes=0-${HEAD_PROBE_BYTES - 1}`);
+    if (!probe) return undefined;
+    const metaLength = metaLengthOf(probe);
+    if (metaLength === undefined) return undefined;
+    if (probe.byteLength >= FRAME_HEADER_BYTES + metaLength) return decodeMeta(probe);
+    const full = await this.getBytes(key, signal, `bytes=0-${FRAME_HEADER_BYTES + metaLength - 1}`);
+    return full && decodeMeta(full);
+  }
+
+  async put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
+    assertStoreKey(key);
+    const frame = encodeEntry(entry);
+    await this.client.send(new PutObjectCommand({
+      Bucket: this.options.bucket, Key: this.objectKey(key), Body: frame, ContentLength: frame.byteLength,
+      ContentType: 'application/octet-stream', Metadata: { 'imgrelay-frame': '1' },
+    }), { abortSignal: signal });
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<boolean> {
+    assertStoreKey(key);
+    // S3 DELETE succeeds on absent keys; ask first so the answer means something (purge reports use it).
+    if (!(await this.head(key, signal))) return false;
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(key) }),
+      { abortSignal: signal });
+    return true;
+  }
+
+  async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    let removed = 0;
+    // Each listed page is deleted before the next is asked for: the continuation token names the last key
+    // returned, so deleting what was already listed does not disturb the listing.
+    for await (const keys of this.listPages(prefix, signal)) {
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+        removed += await this.deleteBatch(keys.slice(i, i + DELETE_BATCH), signal);
+      }
+    }
+    return removed;
+  }
+
+  async *list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    for await (const keys of this.listPages(prefix, signal)) yield* keys;
+  }
+
+  async close(): Promise<void> {
+    if (!this.options.client) this.client.destroy(); // a client handed in belongs to its owner
+  }
+
+  private objectKey(key: string): string {
+    return `${this.root}${key}`;
+  }
+
+  private async getBytes(key: string, signal?: AbortSignal, range?: string): Promise<Uint8Array | undefined> {
     try {
-      const out = await client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: objectKey(key), Range: range }), { abortSignal: signal });
+      const out = await this.client.send(new GetObjectCommand({
+        Bucket: this.options.bucket, Key: this.objectKey(key), Range: range,
+      }), { abortSignal: signal });
       return await out.Body?.transformToByteArray();
     } catch (e) {
       if (isAbsent(e)) return undefined;
@@ -89,86 +159,26 @@ export function createS3Store(options: S3StoreOptions): Store {
     }
   }
 
-  async function get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
-    assertStoreKey(key);
-    const frame = await getBytes(key, signal);
-    if (!frame) return undefined;
-    const entry = decodeEntry(frame);
-    if (!entry) logger.warn({ key, bucket }, 's3 store: object is not a valid entry frame; treated as a miss');
-    return entry;
-  }
-
-  async function head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
-    assertStoreKey(key);
-    const probe = await getBytes(key, signal, `bytes=0-${HEAD_PROBE_BYTES - 1}`);
-    if (!probe) return undefined;
-    const metaLength = metaLengthOf(probe);
-    if (metaLength === undefined) return undefined;
-    if (probe.byteLength >= FRAME_HEADER_BYTES + metaLength) return decodeMeta(probe);
-    const full = await getBytes(key, signal, `bytes=0-${FRAME_HEADER_BYTES + metaLength - 1}`);
-    return full && decodeMeta(full);
-  }
-
-  async function put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
-    assertStoreKey(key);
-    const frame = encodeEntry(entry);
-    await client.send(new PutObjectCommand({
-      Bucket: bucket, Key: objectKey(key), Body: frame, ContentLength: frame.byteLength,
-      ContentType: 'application/octet-stream', Metadata: { 'imgrelay-frame': '1' },
-    }), { abortSignal: signal });
-  }
-
-  async function remove(key: string, signal?: AbortSignal): Promise<boolean> {
-    assertStoreKey(key);
-    // S3 DELETE succeeds on absent keys; ask first so the answer means something (purge reports use it).
-    if (!(await head(key, signal))) return false;
-    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(key) }), { abortSignal: signal });
-    return true;
-  }
-
-  async function* listPages(prefix: string, signal?: AbortSignal): AsyncGenerator<string[]> {
+  private async *listPages(prefix: string, signal?: AbortSignal): AsyncGenerator<string[]> {
     let token: string | undefined;
     do {
-      const page = await client.send(new ListObjectsV2Command({
-        Bucket: bucket, Prefix: root + prefix, ContinuationToken: token,
+      const page = await this.client.send(new ListObjectsV2Command({
+        Bucket: this.options.bucket, Prefix: this.root + prefix, ContinuationToken: token,
       }), { abortSignal: signal });
-      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key.slice(root.length)] : []));
+      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key.slice(this.root.length)] : []));
       if (keys.length > 0) yield keys;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
 
-  async function* list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
-    for await (const keys of listPages(prefix, signal)) yield* keys;
-  }
-
-  async function deleteBatch(keys: string[], signal?: AbortSignal): Promise<number> {
-    const out = await client.send(new DeleteObjectsCommand({
-      Bucket: bucket, Delete: { Quiet: true, Objects: keys.map((k) => ({ Key: objectKey(k) })) },
+  private async deleteBatch(keys: string[], signal?: AbortSignal): Promise<number> {
+    const out = await this.client.send(new DeleteObjectsCommand({
+      Bucket: this.options.bucket, Delete: { Quiet: true, Objects: keys.map((k) => ({ Key: this.objectKey(k) })) },
     }), { abortSignal: signal });
     const errors = out.Errors ?? [];
     if (errors.length > 0) {
-      logger.warn({ bucket, failed: errors.length, first: errors[0] }, 's3 store: some deletions failed');
+      this.options.logger.warn({ failed: errors.length, first: errors[0] }, 's3 store: some deletions failed');
     }
     return keys.length - errors.length;
   }
-
-  async function deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
-    let removed = 0;
-    // Each listed page is deleted before the next is asked for: the continuation token names the last key
-    // returned, so deleting what was already listed does not disturb the listing.
-    for await (const keys of listPages(prefix, signal)) {
-      for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-        removed += await deleteBatch(keys.slice(i, i + DELETE_BATCH), signal);
-      }
-    }
-    return removed;
-  }
-
-  return {
-    kind: 's3', get, head, put, delete: remove, deletePrefix, list,
-    close: async () => {
-      if (ownsClient) client.destroy();
-    },
-  };
 }

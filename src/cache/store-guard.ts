@@ -36,7 +36,9 @@ export interface GuardedStore extends Store {
 }
 
 /** Runs `run` with a deadline; settles by the deadline even if `run` ignores its signal. */
-export function withDeadline<T>(run: (signal: AbortSignal) => Promise<T>, ms: number, caller?: AbortSignal): Promise<T> {
+export function withDeadline<T>(
+  run: (signal: AbortSignal) => Promise<T>, ms: number, caller?: AbortSignal,
+): Promise<T> {
   const deadline = AbortSignal.timeout(ms);
   const signal = caller ? AbortSignal.any([deadline, caller]) : deadline;
   return new Promise<T>((resolve, reject) => {
@@ -53,7 +55,9 @@ class Breaker {
   private probing = false;
   current: BreakerState = 'closed';
 
-  constructor(private readonly failures: number, private readonly coolDownMs: number, private readonly logger: Logger) {}
+  constructor(
+    private readonly failures: number, private readonly coolDownMs: number, private readonly logger: Logger,
+  ) {}
 
   /** The state as the next call would find it (an elapsed cool-down reads as half-open), admitting nothing. */
   peek(): BreakerState {
@@ -95,89 +99,115 @@ class Breaker {
 }
 
 export function guardStore(store: Store, options: GuardOptions): GuardedStore {
-  const { timeoutMs, logger } = options;
-  const breaker = new Breaker(options.breaker?.failures ?? 5, options.breaker?.coolDownMs ?? 5000, logger);
-  const bulkTimeoutMs = options.bulkTimeoutMs ?? Math.max(30_000, timeoutMs);
-  let errors = 0;
-  let skipped = 0;
+  return new Guarded(store, options);
+}
 
-  function failure(op: StoreOp, error: unknown): void {
-    errors += 1;
-    breaker.failed();
-    logger.warn({ err: error, op, kind: store.kind }, 'store call failed; treated as a miss');
-    options.onError?.(error, op);
+class Guarded implements GuardedStore {
+  readonly kind: string;
+  errors = 0;
+  skipped = 0;
+  private readonly breaker: Breaker;
+  private readonly bulkTimeoutMs: number;
+
+  constructor(private readonly store: Store, private readonly options: GuardOptions) {
+    this.kind = store.kind;
+    this.breaker = new Breaker(options.breaker?.failures ?? 5, options.breaker?.coolDownMs ?? 5000, options.logger);
+    this.bulkTimeoutMs = options.bulkTimeoutMs ?? Math.max(30_000, options.timeoutMs);
   }
 
-  async function call<T>(
-    op: StoreOp, miss: T, run: (signal: AbortSignal) => Promise<T>, caller?: AbortSignal, ms = timeoutMs,
-  ): Promise<T> {
-    if (caller?.aborted) return miss;
-    if (!breaker.admit()) {
-      skipped += 1;
-      return miss;
-    }
-    try {
-      const result = await withDeadline(run, ms, caller);
-      breaker.succeeded();
-      return result;
-    } catch (error) {
-      if (isRelayError(error) || caller?.aborted) {
-        breaker.released();
-        if (isRelayError(error)) throw error;
-        return miss;
-      }
-      failure(op, error);
-      return miss;
-    }
+  state(): BreakerState {
+    return this.breaker.peek();
   }
 
-  async function* list(prefix: string, caller?: AbortSignal): AsyncIterable<string> {
-    if (caller?.aborted) return;
-    if (!breaker.admit()) {
-      skipped += 1;
-      return;
-    }
+  get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
+    return this.call<StoredEntry | undefined>('get', undefined, (s) => this.store.get(key, s), signal);
+  }
+
+  head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
+    const { store } = this;
+    if (!store.head) return Promise.resolve(undefined);
+    return this.call<EntryMeta | undefined>('head', undefined, (s) => store.head!(key, s), signal);
+  }
+
+  put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
+    return this.call<void>('put', undefined, (s) => this.store.put(key, entry, s), signal);
+  }
+
+  putChecked(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<boolean> {
+    return this.call('put', false, (s) => this.store.put(key, entry, s).then(() => true), signal);
+  }
+
+  delete(key: string, signal?: AbortSignal): Promise<boolean> {
+    return this.call('delete', false, (s) => this.store.delete(key, s), signal);
+  }
+
+  deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
+    return this.call('deletePrefix', 0, (s) => this.store.deletePrefix(prefix, s), signal, this.bulkTimeoutMs);
+  }
+
+  async *list(prefix: string, caller?: AbortSignal): AsyncIterable<string> {
+    if (!this.admitted(caller)) return;
     const stop = new AbortController();
     const signal = caller ? AbortSignal.any([stop.signal, caller]) : stop.signal;
     let settled = false;
     try {
-      const keys = store.list(prefix, signal)[Symbol.asyncIterator]();
+      const keys = this.store.list(prefix, signal)[Symbol.asyncIterator]();
       for (;;) {
         // Each step (one page, for S3) has its own deadline; the listing as a whole may be long.
-        const step = await withDeadline(() => keys.next(), timeoutMs, caller);
+        const step = await withDeadline(() => keys.next(), this.options.timeoutMs, caller);
         if (step.done) break;
         yield step.value;
       }
       settled = true;
-      breaker.succeeded();
+      this.breaker.succeeded();
     } catch (error) {
       if (isRelayError(error)) throw error;
       if (!caller?.aborted) {
         settled = true;
-        failure('list', error);
+        this.failure('list', error);
       }
     } finally {
       stop.abort();
       // The consumer stopped early, the caller aborted or the key was bad: nothing learnt about the store.
-      if (!settled) breaker.released();
+      if (!settled) this.breaker.released();
     }
   }
 
-  return {
-    kind: store.kind,
-    get: (key, signal) => call<StoredEntry | undefined>('get', undefined, (s) => store.get(key, s), signal),
-    put: (key, entry, signal) => call<void>('put', undefined, (s) => store.put(key, entry, s), signal),
-    putChecked: (key, entry, signal) =>
-      call('put', false, (s) => store.put(key, entry, s).then(() => true), signal),
-    delete: (key, signal) => call('delete', false, (s) => store.delete(key, s), signal),
-    deletePrefix: (prefix, signal) =>
-      call('deletePrefix', 0, (s) => store.deletePrefix(prefix, s), signal, bulkTimeoutMs),
-    list,
-    head: (key, signal) => call<EntryMeta | undefined>('head', undefined,
-      (s) => (store.head ? store.head(key, s) : Promise.resolve(undefined)), signal),
-    close: () => store.close?.() ?? Promise.resolve(),
-    state: () => breaker.peek(),
-    get errors() { return errors; },
-    get skipped() { return skipped; },
-  };
+  close(): Promise<void> {
+    return this.store.close?.() ?? Promise.resolve();
+  }
+
+  /** False (and counted as skipped when the breaker is the reason) when the call must not reach the store. */
+  private admitted(caller?: AbortSignal): boolean {
+    if (caller?.aborted) return false;
+    if (this.breaker.admit()) return true;
+    this.skipped += 1;
+    return false;
+  }
+
+  private async call<T>(
+    op: StoreOp, miss: T, run: (signal: AbortSignal) => Promise<T>, caller?: AbortSignal, ms = this.options.timeoutMs,
+  ): Promise<T> {
+    if (!this.admitted(caller)) return miss;
+    try {
+      const result = await withDeadline(run, ms, caller);
+      this.breaker.succeeded();
+      return result;
+    } catch (error) {
+      if (isRelayError(error) || caller?.aborted) {
+        this.breaker.released();
+        if (isRelayError(error)) throw error;
+        return miss;
+      }
+      this.failure(op, error);
+      return miss;
+    }
+  }
+
+  private failure(op: StoreOp, error: unknown): void {
+    this.errors += 1;
+    this.breaker.failed();
+    this.options.logger.warn({ err: error, op, kind: this.kind }, 'store call failed; treated as a miss');
+    this.options.onError?.(error, op);
+  }
 }

@@ -10,6 +10,8 @@ export interface EntryMeta {
   storedAt: number;
   /** Freshness end (ms since epoch), from the upstream's caching headers, clamped. */
   expiresAt: number;
+  /** The freshness lifetime last granted (ms); reused when a 304 carries no caching headers of its own. */
+  ttlMs?: number;
   /** Canonical source URL these bytes come from. */
   sourceUrl: string;
   /** Upstream validators, for conditional revalidation of the source. */
