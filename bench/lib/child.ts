@@ -57,12 +57,13 @@ function waitReady(name: string, proc: ChildProcess, stderr: () => string, timeo
       reject(new Error(`${name} did not start: ${why}\n${stderr()}`));
     };
     const timer = setTimeout(() => fail(`no ready message after ${timeoutMs} ms`), timeoutMs);
-    proc.once('exit', (code, signal) => fail(`exited (${code ?? signal})`));
+    const onExit = (code: number | null, signal: string | null) => fail(`exited (${code ?? signal})`);
+    proc.once('exit', onExit);
     proc.on('message', (message: { type?: string; info?: Record<string, unknown>; error?: string }) => {
       if (message.type === 'failed') fail(message.error ?? 'failed');
       if (message.type !== 'ready') return;
       clearTimeout(timer);
-      proc.removeAllListeners('exit');
+      proc.off('exit', onExit);
       resolve(message.info ?? {});
     });
   });

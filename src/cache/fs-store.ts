@@ -185,11 +185,13 @@ class DirectoryStore implements FsStore {
     return removed;
   }
 
+  /** In lexicographic order, like S3, so a purge log named by time reads oldest first on every store. */
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
     await this.ready;
-    for (const key of this.index.keys()) {
+    const keys = this.index.keys().filter((key) => key.startsWith(prefix)).sort();
+    for (const key of keys) {
       signal?.throwIfAborted();
-      if (key.startsWith(prefix)) yield key;
+      yield key;
     }
   }
 

@@ -52,7 +52,17 @@ function assertLegacyProvider(): void {
   }
 }
 
-export async function startS3(options: { dir?: string; bucket?: string } = {}): Promise<TestS3> {
+export interface StartS3Options {
+  dir?: string;
+  bucket?: string;
+  /**
+   * For tests that boot the service itself (whose S3 client is not ours to patch): accept the SDK's `/bucket/`
+   * signing path for bucket-level calls. Signatures are still required, just not compared on those paths.
+   */
+  allowMismatchedSignatures?: boolean;
+}
+
+export async function startS3(options: StartS3Options = {}): Promise<TestS3> {
   assertLegacyProvider();
   const dir = options.dir ?? await mkdtemp(join(tmpdir(), 'imgrelay-s3rver-'));
   const bucket = options.bucket ?? 'imgrelay-test';
@@ -62,7 +72,7 @@ export async function startS3(options: { dir?: string; bucket?: string } = {}): 
   const start = async () => {
     const instance = new S3rver({
       address: '127.0.0.1', port, silent: true, directory: dir, vhostBuckets: false,
-      configureBuckets: [{ name: bucket }],
+      configureBuckets: [{ name: bucket }], allowMismatchedSignatures: options.allowMismatchedSignatures ?? false,
     });
     port = (await instance.run()).port;
     server = instance;
