@@ -87,9 +87,13 @@ function listen(fetch: (request: Request) => Response | Promise<Response>, port:
 /** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */
 async function closeServer(server: Server, deadlineMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // close() drops only the connections idle at that moment; keep-alive ones that finish a request later would
+  // otherwise hold the process until their keep-alive timeout.
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
   server.closeIdleConnections();
   const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
   await closed;
+  clearInterval(sweep);
   clearTimeout(timer);
 }
 
