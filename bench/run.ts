@@ -55,11 +55,11 @@ async function runWorkload(session: Session, id: string, run: (session: Session)
     session.log(`${id} done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     return { ok: true, section };
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0].slice(0, 160);
     session.log(`${id} FAILED: ${reason}`);
-    return { ok: false, section: { title: `${id}: not run`, description: `not run: ${reason.split('\n')[0]}`, tables: [],
-      targets: [{ workload: id, name: 'workload', value: Number.NaN, threshold: '', pass: undefined, note: `not run: ${reason.split('\n')[0].slice(0, 160)}` }],
-      notes: [] } satisfies Section };
+    const section: Section = { title: `${id}: not run`, description: `not run: ${reason}`, tables: [], notes: [],
+      targets: [{ workload: id, name: 'workload', value: Number.NaN, threshold: '', pass: undefined, note: `not run: ${reason}` }] };
+    return { ok: false, section };
   }
 }
 

@@ -1,46 +1,172 @@
 /**
- * `imgrelay serve` runs the service; `imgrelay purge <url…>` and `imgrelay warm <file-or-url…>` talk to the admin
- * API (IMGRELAY_ADMIN_URL, default http://127.0.0.1:8081, token from IMGRELAY_ADMIN_TOKEN).
+ * The `imgrelay` command (bin/imgrelay.js runs it through tsx):
+ *   imgrelay serve                       run the service (IMGRELAY_* variables)
+ *   imgrelay purge <url…> [--host h] [--prefix p] [--tag t] [--all]
+ *   imgrelay warm <file-or-url…> [--base <article URL>]
+ * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
+ * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
+ * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
  */
 import { readFile } from 'node:fs/promises';
 import { main } from './node.js';
 
 const USAGE = `usage:
-  imgrelay serve                     run the service (configured by IMGRELAY_* variables)
-  imgrelay purge <url…>              purge proxy or source URLs from every tier
-  imgrelay warm <file-or-url…>       warm image URLs, or every image of an HTML file
+  imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
+  imgrelay purge <url…> [--host H] [--prefix P] [--tag T] [--all] [--json]
+                                                   purge proxy or source URLs (every variant), hosts, source URL
+                                                   prefixes, tags or everything, from every tier, instance and CDN
+  imgrelay warm <file-or-url…> [--base URL] [--json]
+                                                   warm image URLs, the images of HTML files (relative links resolved
+                                                   against --base), or the URLs listed in text files (one per line)
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
-export async function runCli(args: string[], env = process.env): Promise<number> {
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+type Env = Record<string, string | undefined>;
+const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+class UsageError extends Error {}
+
+export async function runCli(args: string[], env: Env = process.env, io: CliIo = processIo): Promise<number> {
   const [command, ...rest] = args;
-  if (command === 'serve') {
-    await main(env);
-    return 0;
+  try {
+    if (command === 'serve') {
+      await main(env);
+      return 0;
+    }
+    if (command === 'purge') return await purgeCommand(parseArgs(rest, ['host', 'prefix', 'tag']), env, io);
+    if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
+    const help = command === undefined || command === 'help' || command === '--help' || command === '-h';
+    (help ? io.out : io.err)(`${USAGE}\n`);
+    return help ? 0 : 2;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`imgrelay: ${error.message}\n${USAGE}\n`);
+    return 2;
   }
-  if ((command === 'purge' || command === 'warm') && rest.length > 0) {
-    const body = command === 'purge' ? { urls: rest } : await warmBody(rest);
-    return callAdmin(`/${command}`, body, env);
-  }
-  process.stderr.write(`${USAGE}\n`);
-  return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
 }
 
-/** `warm` takes image URLs, or HTML files whose images are to be warmed (their base given by `--base`). */
-async function warmBody(items: string[]): Promise<object> {
-  const urls = items.filter((item) => /^https?:\/\//i.test(item));
-  const files = items.filter((item) => !/^https?:\/\//i.test(item));
-  if (files.length === 0) return { urls };
-  const html = (await Promise.all(files.map((file) => readFile(file, 'utf8')))).join('\n');
-  return urls.length > 0 ? { html, base: urls[0] } : { html };
+interface Parsed {
+  positional: string[];
+  values: Record<string, string[]>;
+  flags: Set<string>;
 }
 
-async function callAdmin(path: string, body: object, env: NodeJS.ProcessEnv): Promise<number> {
-  const base = env.IMGRELAY_ADMIN_URL ?? 'http://127.0.0.1:8081';
-  const response = await fetch(new URL(path, base), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${env.IMGRELAY_ADMIN_TOKEN ?? ''}` },
-    body: JSON.stringify(body),
-  });
-  process.stdout.write(`${JSON.stringify(await response.json(), null, 2)}\n`);
-  return response.ok ? 0 : 1;
+function parseArgs(args: string[], valued: string[]): Parsed {
+  const parsed: Parsed = { positional: [], values: {}, flags: new Set() };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const match = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!match) {
+      parsed.positional.push(arg);
+      continue;
+    }
+    const [, name, inline] = match;
+    if (!valued.includes(name)) {
+      if (!['all', 'json'].includes(name)) throw new UsageError(`unknown option --${name}`);
+      parsed.flags.add(name);
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    (parsed.values[name] ??= []).push(value);
+  }
+  return parsed;
+}
+
+async function purgeCommand(p: Parsed, env: Env, io: CliIo): Promise<number> {
+  const body: Record<string, unknown> = p.flags.has('all') ? { all: true } : {};
+  if (p.positional.length) body.urls = p.positional;
+  if (p.values.host) body.hosts = p.values.host;
+  if (p.values.prefix) body.prefixes = p.values.prefix;
+  if (p.values.tag) body.tags = p.values.tag;
+  if (Object.keys(body).length === 0) throw new UsageError('purge: give URLs, --host, --prefix, --tag or --all');
+  const answer = await callAdmin('/purge', body, env, io);
+  if (!answer) return 1;
+  if (p.flags.has('json')) io.out(`${JSON.stringify(answer, null, 2)}\n`);
+  else io.out(describePurge(answer as unknown as PurgeAnswer));
+  return 0;
+}
+
+interface PurgeAnswer {
+  memory: number; store: number | null; instances: string;
+  cdn: Array<{ target: string; ok: boolean; detail: string; retrying?: boolean }>; warnings?: string[];
+}
+
+function describePurge(a: PurgeAnswer): string {
+  const lines = [`purged: memory ${a.memory}, store ${a.store ?? 'none'}`, `other instances: ${a.instances}`];
+  for (const c of a.cdn) lines.push(`cdn ${c.target}: ${c.ok ? 'ok' : 'FAILED'} (${c.detail})${c.retrying ? ', retrying' : ''}`);
+  for (const w of a.warnings ?? []) lines.push(`warning: ${w}`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function warmCommand(p: Parsed, env: Env, io: CliIo): Promise<number> {
+  if (p.positional.length === 0) throw new UsageError('warm: give image URLs or files');
+  const base = p.values.base?.[0];
+  const urls = p.positional.filter((item) => /^https?:\/\//i.test(item));
+  const bodies: object[] = urls.length ? [{ urls }] : [];
+  for (const file of p.positional.filter((item) => !/^https?:\/\//i.test(item))) bodies.push(await warmFileBody(file, base));
+  let failed = 0;
+  for (const body of bodies) {
+    const answer = await callAdmin('/warm', body, env, io) as WarmAnswer | undefined;
+    if (!answer) return 1;
+    failed += answer.failed;
+    if (p.flags.has('json')) io.out(`${JSON.stringify(answer, null, 2)}\n`);
+    else io.out(describeWarm(answer));
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+/** An HTML file (by extension or content) is sent whole; any other file lists URLs, one per line. */
+async function warmFileBody(file: string, base: string | undefined): Promise<object> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (/\.html?$/i.test(file) || /<[a-z!]/i.test(text)) return base ? { html: text, base } : { html: text };
+  const urls = text.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  if (urls.length === 0) throw new UsageError(`${file}: no URLs in it`);
+  return { urls };
+}
+
+interface WarmAnswer {
+  total: number; ok: number; failed: number;
+  results: Array<{ url: string; status: number; cache?: string; bytes?: number; code?: string; detail?: string }>;
+}
+
+function describeWarm(a: WarmAnswer): string {
+  const lines = a.results.map((r) => (r.status === 200
+    ? `${r.status} ${r.cache} ${r.bytes} bytes ${r.url}` : `${r.status} ${r.code} ${r.url}: ${r.detail}`));
+  lines.push(`warmed ${a.ok} of ${a.total}${a.failed ? `, ${a.failed} failed` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function adminBase(env: Env): string {
+  if (env.IMGRELAY_ADMIN_URL) return env.IMGRELAY_ADMIN_URL;
+  const host = env.IMGRELAY_ADMIN_HOST && env.IMGRELAY_ADMIN_HOST !== '0.0.0.0' ? env.IMGRELAY_ADMIN_HOST : '127.0.0.1';
+  return `http://${host.includes(':') ? `[${host}]` : host}:${env.IMGRELAY_ADMIN_PORT || '8081'}`;
+}
+
+/** POSTs to the admin API; prints the problem and resolves undefined on any failure. */
+async function callAdmin(path: string, body: object, env: Env, io: CliIo): Promise<Record<string, unknown> | undefined> {
+  const token = env.IMGRELAY_ADMIN_TOKEN || (env.IMGRELAY_ADMIN_TOKENS ?? '').split(',')[0]?.trim();
+  if (!token) throw new UsageError('no token: set IMGRELAY_ADMIN_TOKEN to one of the service\'s IMGRELAY_ADMIN_TOKENS');
+  const url = new URL(path, adminBase(env));
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'POST', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  } catch (error) {
+    io.err(`imgrelay: cannot reach the admin API at ${url.origin}: ${(error as Error).cause ?? (error as Error).message}\n`);
+    return undefined;
+  }
+  const answer = await response.json().catch(() => ({})) as Record<string, unknown>;
+  if (response.ok) return answer;
+  io.err(`imgrelay: ${path.slice(1)} failed: ${response.status} ${answer.code ?? ''} ${answer.detail ?? ''}`.trimEnd() + '\n');
+  return undefined;
 }

@@ -72,9 +72,11 @@ const VARS = {
   AVIF_EFFORT: [int(0, 9), '0'],
   MAX_ANIMATION_PIXELS: [int(1), String(100_000_000)],
   HEADER_RULES: [z.string(), ''],
-  CDN_PURGE: [list, ''],
+  CDN_PURGE: [list.pipe(z.array(z.string().regex(/^(cloudflare|(varnish\+)?https?:\/\/[^/\s?#]+\/?)$/i,
+    'a comma-separated list of `cloudflare`, `varnish+http://host:port` or http(s)://host:port'))), ''],
   CF_API_TOKEN: [z.string(), ''],
   CF_ZONE_ID: [z.string(), ''],
+  CF_API_BASE: [z.url(), 'https://api.cloudflare.com/client/v4'],
   LOG_LEVEL: [z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'],
   LEGACY_OPTIONS: [z.string(), ''],
   MIN_TTL_S: [int(0), '3600'],
@@ -106,6 +108,8 @@ export interface Config {
   workers: number; maxQueue: number; transformTimeoutS: number; avifEffort: number; maxAnimationPixels: number;
   headerRulesFile?: string;
   cdnPurge: readonly string[]; cfApiToken?: string; cfZoneId?: string;
+  /** Cloudflare API base (overridable so a contract test can stand in for the real API). */
+  cfApiBase: string;
   logLevel: string;
   legacyOptions?: string;
   minTtlS: number; maxTtlS: number; negativeTtlS: number; cacheControl: string;
@@ -145,6 +149,9 @@ function describeIssues(error: z.ZodError): string {
 function crossChecks(v: Parsed): string[] {
   const problems: string[] = [];
   if (v.STORE === 's3' && !v.S3_BUCKET) problems.push('IMGRELAY_S3_BUCKET: required when IMGRELAY_STORE=s3');
+  if (v.CDN_PURGE.some((t) => t.toLowerCase() === 'cloudflare') && (!v.CF_ZONE_ID || !v.CF_API_TOKEN)) {
+    problems.push('IMGRELAY_CDN_PURGE=cloudflare: requires IMGRELAY_CF_ZONE_ID and IMGRELAY_CF_API_TOKEN');
+  }
   if (v.MIN_TTL_S > v.MAX_TTL_S) problems.push('IMGRELAY_MIN_TTL_S: must not exceed IMGRELAY_MAX_TTL_S');
   return problems;
 }
@@ -168,6 +175,7 @@ function toConfig(v: Parsed): Config {
     avifEffort: v.AVIF_EFFORT, maxAnimationPixels: v.MAX_ANIMATION_PIXELS,
     headerRulesFile: v.HEADER_RULES || undefined,
     cdnPurge: v.CDN_PURGE, cfApiToken: v.CF_API_TOKEN || undefined, cfZoneId: v.CF_ZONE_ID || undefined,
+    cfApiBase: v.CF_API_BASE.replace(/\/+$/, ''),
     logLevel: v.LOG_LEVEL, legacyOptions: v.LEGACY_OPTIONS || undefined,
     minTtlS: v.MIN_TTL_S, maxTtlS: v.MAX_TTL_S, negativeTtlS: v.NEGATIVE_TTL_S, cacheControl: v.CACHE_CONTROL,
     purgePollMs: v.PURGE_POLL_MS, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,

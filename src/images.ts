@@ -5,7 +5,7 @@
  */
 import type { Config } from './config.js';
 import { RelayError, fail } from './errors.js';
-import type { SourceFetcher, SourceResponse } from './fetch/types.js';
+import type { SourceFetcher, SourceRequest, SourceResponse } from './fetch/types.js';
 import { etagOf, cacheKey, SOURCE_VARIANT, variantMaterial, sha256Hex, type CacheKey } from './cache/keys.js';
 import { expiryFor } from './cache/freshness.js';
 import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
@@ -16,6 +16,7 @@ import { acceptBucket, resolveOutput } from './transform/negotiate.js';
 import { canonicalSpec } from './url/options.js';
 import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
+import { type Metrics, noopMetrics } from './metrics.js';
 
 export interface ImageServiceDeps {
   config: Config;
@@ -26,6 +27,8 @@ export interface ImageServiceDeps {
   /** Parse-time source checks (scheme, userinfo, port, host lists, literal addresses), run before any tier. */
   policy: { check(url: URL): void };
   now?: () => number;
+  /** Stage latencies and origin fetches are reported here (the public route reports requests to it too). */
+  metrics?: Metrics;
 }
 
 export interface ImageResult extends Loaded {
@@ -41,6 +44,26 @@ export class ImageService {
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  get metrics(): Metrics {
+    return this.deps.metrics ?? noopMetrics;
+  }
+
+  /** One origin fetch, timed and counted by host. */
+  private async fetchSource(request: SourceRequest): Promise<SourceResponse> {
+    const started = performance.now();
+    try {
+      const response = await this.deps.fetcher.fetch(request);
+      this.metrics.originFetch(request.url.hostname, response.notModified ? 0 : response.body.byteLength,
+        response.notModified ? 'not-modified' : 'ok');
+      return response;
+    } catch (error) {
+      this.metrics.originFetch(request.url.hostname, 0, 'error');
+      throw error;
+    } finally {
+      this.metrics.stage('fetch', (performance.now() - started) / 1000);
+    }
   }
 
   /** The bytes for `request` as the client with `accept` should get them. */
@@ -81,9 +104,9 @@ export class ImageService {
   /** The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. */
   private sourceLoader(url: URL): Loader {
     return {
-      load: async () => this.sourceEntry(url, await this.deps.fetcher.fetch({ url })),
+      load: async () => this.sourceEntry(url, await this.fetchSource({ url })),
       revalidate: async (stale) => {
-        const response = await this.deps.fetcher.fetch({ url, validators: stale.meta.validators });
+        const response = await this.fetchSource({ url, validators: stale.meta.validators });
         if (!response.notModified) return this.sourceEntry(url, response);
         // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries.
         const now = this.now();
@@ -138,7 +161,9 @@ export class ImageService {
   private async transform(source: StoredEntry, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Promise<StoredEntry> {
     const sourceFormat = sniff(source.body) as ImageFormat;
     const output = resolveOutput(spec, bucket, sourceFormat);
-    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output });
+    const started = performance.now();
+    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output })
+      .finally(() => this.metrics.stage('transform', (performance.now() - started) / 1000));
     return {
       body: result.body,
       meta: {

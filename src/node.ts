@@ -22,6 +22,9 @@ import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
+import { PromMetrics } from './admin/metrics.js';
+import { type RunningAdmin, startAdmin } from './admin/server.js';
+import { instrumentStore } from './metrics.js';
 
 export interface RunningNode {
   url: string;
@@ -31,6 +34,10 @@ export interface RunningNode {
   store?: NodeStore;
   transformer: SharpTransformer;
   lifecycle: Lifecycle;
+  /** The admin listener (`IMGRELAY_ADMIN_HOST:IMGRELAY_ADMIN_PORT`): purge, warm, stats, metrics. */
+  adminUrl: string;
+  admin: RunningAdmin;
+  metrics: PromMetrics;
   /** Graceful stop: refuse new connections, finish in-flight requests (bounded), flush writes. */
   close(): Promise<void>;
 }
@@ -49,23 +56,33 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const store = createNodeStore(config, logger);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
-  const cache = new TieredCache({ memory, store: store?.guarded, writes: store?.writes, logger, defer });
+  const metrics = new PromMetrics({ memory, store });
+  const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
+    logger, defer });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
   const workers = config.workers || availableParallelism();
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
-  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config) });
+  metrics.track(transformer);
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics });
   const lifecycle: Lifecycle = { draining: false };
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   const app = createApp({ config, images, logger, lifecycle, legacyOptions });
   const server = await listen(app.fetch, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers }, 'imgrelay listening');
+  const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
+    .catch(async (error: unknown) => {
+      await closeServer(server, 0);
+      throw error;
+    });
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
+    adminUrl: admin.url, admin, metrics,
     close: async () => {
       lifecycle.draining = true;
+      await admin.close();
       await closeServer(server, config.shutdownTimeoutMs);
       await Promise.race([Promise.allSettled([...background]), delay(config.shutdownTimeoutMs)]);
       await store?.close(config.shutdownTimeoutMs);

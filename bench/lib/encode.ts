@@ -7,12 +7,9 @@ export type Format = 'jpeg' | 'webp' | 'avif';
 export interface EncodeSpec {
   format: Format;
   width: number;
-  /** Omitted = the service's default for the format (AVIF is measured at imgrelay's defaults). */
+  /** JPEG-equivalent quality, as imgrelay's `q` (omitted = the service's default). */
   quality?: number;
 }
-
-/** imgrelay's default AVIF effort (IMGRELAY_AVIF_EFFORT default); raw sharp uses the same to be a fair limit. */
-export const IMGRELAY_AVIF_EFFORT = 2;
 
 export function imgrelayPath(sourceUrl: string, spec: EncodeSpec): string {
   const params = new URLSearchParams({ url: sourceUrl, w: String(spec.width), output: spec.format === 'jpeg' ? 'jpg' : spec.format });

@@ -24,7 +24,7 @@ export async function interleave<K extends string>(rounds: number, contenders: R
   const names = Object.keys(contenders) as K[];
   const samples = Object.fromEntries(names.map((name) => [name, [] as Sample[]])) as Record<K, Sample[]>;
   // Round -1 warms every contender up (lazy imports, JIT, first connections) and is not recorded.
-  for (const name of names) await contenders[name](-1);
+  for (const name of names) onSample?.(name, -1, await contenders[name](-1));
   for (let round = 0; round < rounds; round++) {
     for (const name of names) {
       const sample = await contenders[name](round);

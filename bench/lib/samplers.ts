@@ -33,3 +33,11 @@ export async function wrkSample(server: Child, url: string, options: WrkOptions)
   };
   return { sample, result };
 }
+
+/** A child that runs the load itself (raw sharp, the SDK loop): `command` answers { ops, elapsedMs, errors? }. */
+export async function childRunSample(child: Child, command: string, payload: unknown): Promise<Sample> {
+  const { value, cpuMs } = await withServerCpu(child, () =>
+    child.call<{ ops: number; elapsedMs: number; errors?: number }>(command, payload));
+  return { rate: (value.ops * 1000) / value.elapsedMs, cpuMsPerOp: cpuMs / value.ops, p50Ms: Number.NaN,
+    ops: value.ops, errors: value.errors ?? 0 };
+}

@@ -3,6 +3,7 @@ import type { Child } from './child.js';
 import type { Dataset } from './data.js';
 import type { BenchOrigin } from './origin.js';
 import { mib } from './proc.js';
+import type { Sample } from './rounds.js';
 import type { Settings } from './settings.js';
 
 export interface PeakRss {
@@ -20,6 +21,12 @@ export class Session {
 
   log(line: string): void {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  }
+
+  /** The progress line each interleaved round prints (round -1 is the unrecorded warm-up). */
+  roundLogger(unit: string): (name: string, round: number, sample: Sample) => void {
+    return (name, round, sample) => this.log(`  ${name} ${round < 0 ? 'warm-up' : `round ${round + 1}`}: ` +
+      `${sample.rate.toFixed(1)} ${unit}, ${sample.cpuMsPerOp.toFixed(3)} ms server CPU/op, ${sample.errors} errors`);
   }
 
   /** Reads the child's peak RSS (VmHWM) for the report, then stops it. */

@@ -11,6 +11,8 @@ export interface Settings {
   wrkConnections: number;
   /** Concurrent identical cold requests for coalescing. */
   coalesce: number[];
+  /** Load the article page through ipx too (≈ 25 s a page here: AVIF at effort 4), full mode only by default. */
+  articleIpx: boolean;
   /** Soak duration in seconds (0 = no soak). */
   soakS: number;
   /** Also profile imgrelay (node --cpu-prof) on the memory-hit load and summarise the hot functions. */
@@ -25,12 +27,12 @@ export const WORKLOADS = ['cold', 'hit', 'store', 'coalesce', 'article'] as cons
 
 const FULL: Omit<Settings, 'soakS' | 'profile' | 'only' | 'output'> = {
   mode: 'full', rounds: 5, coldPhotos: { jpeg: 40, webp: 40, avif: 8 }, wrkSeconds: 5, wrkConnections: 32,
-  coalesce: [20, 100],
+  coalesce: [20, 100], articleIpx: true,
 };
 
 const QUICK: typeof FULL = {
   mode: 'quick', rounds: 2, coldPhotos: { jpeg: 8, webp: 6, avif: 2 }, wrkSeconds: 2, wrkConnections: 32,
-  coalesce: [20, 100],
+  coalesce: [20, 100], articleIpx: false,
 };
 
 export function parseArgs(argv: readonly string[]): Settings {
@@ -50,6 +52,11 @@ export function parseArgs(argv: readonly string[]): Settings {
     only: only ? new Set(only.split(',')) : undefined,
     output: flag('--no-write') ? '' : (value('--out') ?? 'BENCHMARKS.md'),
   };
+}
+
+/** wrk options for one interleaved round; the unrecorded warm-up round (-1) is kept short. */
+export function wrkLoad(settings: Settings, round: number, connections = settings.wrkConnections) {
+  return { threads: 1, connections, durationS: round < 0 ? 1 : settings.wrkSeconds };
 }
 
 export const wants = (settings: Settings, workload: string) => !settings.only || settings.only.has(workload);

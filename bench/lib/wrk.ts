@@ -1,5 +1,8 @@
 /** Runs wrk (the Debian package) against one URL and parses its report. */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -9,6 +12,8 @@ export interface WrkOptions {
   connections: number;
   durationS: number;
   headers?: Record<string, string>;
+  /** Rotate over these paths (round robin across all connections) instead of requesting the URL's own path. */
+  paths?: readonly string[];
 }
 
 export interface WrkResult {
@@ -24,8 +29,23 @@ export interface WrkResult {
 export async function wrk(url: string, options: WrkOptions): Promise<WrkResult> {
   const args = ['--latency', `-t${options.threads}`, `-c${options.connections}`, `-d${options.durationS}s`];
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
-  const { stdout } = await run('wrk', [...args, url], { maxBuffer: 1 << 20 });
-  return parseWrk(stdout);
+  const script = options.paths?.length ? rotationScript(options.paths) : undefined;
+  try {
+    const { stdout } = await run('wrk', [...args, ...(script ? ['-s', script.file] : []), url], { maxBuffer: 1 << 20 });
+    return parseWrk(stdout);
+  } finally {
+    script?.remove();
+  }
+}
+
+/** A wrk Lua script that hands each new request the next path of the list. */
+function rotationScript(paths: readonly string[]): { file: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'imgrelay-bench-wrk-'));
+  const file = join(dir, 'rotate.lua');
+  const list = paths.map((path) => JSON.stringify(path)).join(',\n  ');
+  writeFileSync(file, `local paths = {\n  ${list}\n}\nlocal n = 0\n` +
+    'request = function()\n  n = n + 1\n  return wrk.format(nil, paths[(n % #paths) + 1])\nend\n');
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export function parseWrk(text: string): WrkResult {

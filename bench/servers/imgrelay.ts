@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const config = parseConfig(process.env);
   const running = await startNode(config);
   serveParent({ port: running.port, memoryTierMiB: config.memoryCacheBytes / 1048576 }, {
-    stats: () => ({ sharpOutputs: sharpOutputs(), ...resourceSnapshot() }),
+    stats: () => ({ sharpOutputs: sharpOutputs(), memoryTierBytes: running.memory.stats().bytes, ...resourceSnapshot() }),
   }, () => running.close());
 }
 

@@ -4,8 +4,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { type EncodeSpec, IMGRELAY_AVIF_EFFORT } from '../lib/encode.js';
+import { parseConfig } from '../../src/config.js';
+import { avifQuality } from '../../src/transform/steps.js';
+import type { EncodeSpec } from '../lib/encode.js';
 import { failStartup, serveParent } from './ipc.js';
+
+/** imgrelay's defaults, read from its own code so the limit follows it: AVIF effort and q → AVIF quality mapping. */
+const AVIF_EFFORT = parseConfig({}).avifEffort;
+const DEFAULT_QUALITY = 80;
 
 interface RunRequest { files: string[]; spec: EncodeSpec; jobs: number }
 
@@ -19,11 +25,11 @@ async function load(files: string[]): Promise<number> {
 /** The same decode → orient → resize → encode settings imgrelay's steps use (src/transform/steps.ts). */
 function encode(input: Buffer, spec: EncodeSpec): Promise<Buffer> {
   const pipeline = sharp(input, { sequentialRead: true, failOn: 'error' }).autoOrient().resize({ width: spec.width });
-  const quality = spec.quality;
+  const quality = spec.quality ?? DEFAULT_QUALITY;
   switch (spec.format) {
     case 'jpeg': return pipeline.jpeg({ quality, mozjpeg: false }).toBuffer();
     case 'webp': return pipeline.webp({ quality, effort: 4 }).toBuffer();
-    case 'avif': return pipeline.avif({ quality, effort: IMGRELAY_AVIF_EFFORT }).toBuffer();
+    case 'avif': return pipeline.avif({ quality: avifQuality(quality), effort: AVIF_EFFORT }).toBuffer();
   }
 }
 
@@ -44,7 +50,7 @@ async function run({ files, spec, jobs }: RunRequest): Promise<{ ops: number; el
 
 async function main(): Promise<void> {
   sharp.concurrency(1);
-  serveParent({}, {
+  serveParent({ avifEffort: AVIF_EFFORT, avifQuality80: avifQuality(DEFAULT_QUALITY) }, {
     load: (files) => load(files as string[]),
     run: (request) => run(request as RunRequest),
   }, async () => undefined);

@@ -1,13 +1,13 @@
 /**
- * The S3 limit: the AWS SDK alone, `concurrency` GetObject loops on one key for a fixed time, body read fully.
- * Also finds which key imgrelay stored a given body under (`locate`), so both read the same object.
+ * The S3 limit: the AWS SDK alone, `concurrency` GetObject loops over the given keys for a fixed time, bodies
+ * read fully. Also finds which keys imgrelay stored a given body under (`locate`), so both read the same objects.
  */
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { failStartup, serveParent } from './ipc.js';
 
 interface Target { endpoint: string; bucket: string }
-interface RunRequest extends Target { key: string; concurrency: number; durationMs: number }
+interface RunRequest extends Target { keys: string[]; concurrency: number; durationMs: number }
 
 const clients = new Map<string, S3Client>();
 
@@ -27,25 +27,31 @@ async function getBytes(target: Target, key: string): Promise<Uint8Array> {
   return (await answer.Body?.transformToByteArray()) ?? new Uint8Array();
 }
 
-async function locate({ bodyFile, ...target }: Target & { bodyFile: string }): Promise<{ key: string; size: number }> {
+/** Every key whose object holds the body (imgrelay may frame it with metadata), in listing order. */
+async function locate({ bodyFile, ...target }: Target & { bodyFile: string }): Promise<{ keys: string[]; size: number }> {
   const needle = await readFile(bodyFile);
   const listing = await client(target.endpoint).send(new ListObjectsV2Command({ Bucket: target.bucket }));
+  const keys: string[] = [];
+  let size = 0;
   for (const object of listing.Contents ?? []) {
     const bytes = Buffer.from(await getBytes(target, object.Key as string));
-    if (bytes.includes(needle)) return { key: object.Key as string, size: bytes.length };
+    if (bytes.includes(needle)) keys.push(object.Key as string);
+    size = bytes.length;
   }
-  throw new Error(`no object in ${target.bucket} holds the ${needle.length} bytes of ${bodyFile}`);
+  if (keys.length === 0) throw new Error(`no object in ${target.bucket} holds the ${needle.length} bytes of ${bodyFile}`);
+  return { keys, size };
 }
 
 async function run(request: RunRequest): Promise<{ ops: number; elapsedMs: number; errors: number }> {
   let ops = 0;
   let errors = 0;
+  let next = 0;
   const started = performance.now();
   const deadline = started + request.durationMs;
   const worker = async () => {
     while (performance.now() < deadline) {
       try {
-        await getBytes(request, request.key);
+        await getBytes(request, request.keys[next++ % request.keys.length]);
         ops++;
       } catch {
         errors++;

@@ -13,6 +13,7 @@ import { failStartup, serveParent } from './ipc.js';
 interface S3rverInstance {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
+  httpServer: import('node:http').Server;
 }
 type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 const S3rver = createRequire(import.meta.url)('@20minutes/s3rver') as S3rverClass;
@@ -23,7 +24,10 @@ async function main(): Promise<void> {
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, allowMismatchedSignatures: true,
     configureBuckets: [{ name: bucket }] });
   const address = await server.run();
-  serveParent({ port: address.port, bucket }, {}, async () => {
+  // Counted here so the bench can tell how many GETs a store hit really costs (single-flight may merge some).
+  let gets = 0;
+  server.httpServer.on('request', (req: { method?: string }) => { if (req.method === 'GET') gets++; });
+  serveParent({ port: address.port, bucket }, { gets: () => gets }, async () => {
     await server.close();
     rmSync(directory, { recursive: true, force: true });
   });

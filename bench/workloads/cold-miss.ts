@@ -1,6 +1,6 @@
 /**
  * Workload 1 — cold miss: distinct 2000×1500 photos fetched from the loopback origin and turned into 800w
- * JPEG, WebP and AVIF at q80 (AVIF at imgrelay's default effort 2), closed loop with 2 clients. Against raw sharp
+ * JPEG, WebP and AVIF at q80 (AVIF at imgrelay's default effort), closed loop with 2 clients. Against raw sharp
  * (2 pipelines, the limit) and ipx 3.1.1 (the peer). Every round uses new source URLs, so imgrelay misses.
  */
 import type { Child } from '../lib/child.js';
@@ -9,8 +9,8 @@ import { compare } from '../lib/compare.js';
 import { startImgrelay, startIpx, startRawSharp } from '../lib/contenders.js';
 import { type EncodeSpec, imgrelayPath, ipxPath, specLabel } from '../lib/encode.js';
 import { atLeast, type Section, type Target } from '../lib/report.js';
-import { interleave, type Sample, withServerCpu } from '../lib/rounds.js';
-import { loopSample } from '../lib/samplers.js';
+import { interleave, type Sample } from '../lib/rounds.js';
+import { childRunSample, loopSample } from '../lib/samplers.js';
 import { type Session, withChildren } from '../lib/session.js';
 
 const CLIENTS = 2;
@@ -34,9 +34,10 @@ export async function coldMiss(session: Session): Promise<Section> {
     ipx: startIpx,
   }, async (children) => {
     for (const spec of SPECS) await measureSpec(session, children, spec, section);
+    section.notes.push(`AVIF: imgrelay and raw sharp encode at imgrelay's defaults (effort ${children.raw.info.avifEffort}, ` +
+      `q80 mapped to AVIF quality ${children.raw.info.avifQuality80}); ipx encodes AVIF quality 80 at sharp's default ` +
+      'effort 4, so the AVIF ratio against ipx compares different work.');
   });
-  section.notes.push('AVIF: imgrelay and raw sharp use effort 2 (IMGRELAY_AVIF_EFFORT default); ipx uses sharp\'s ' +
-    'default effort 4, so the AVIF ratio against ipx compares different work.');
   return section;
 }
 
@@ -58,18 +59,19 @@ async function measureSpec(session: Session, children: { imgrelay: Child; raw: C
       const urls = files.map((f) => children.ipx.url + ipxPath(`${session.origin.ipxBase}/${f}?${tag(round)}`, spec));
       return (await loopSample(children.ipx, urls, { concurrency: CLIENTS })).sample;
     },
-  }, (name, round, s) => session.log(`  ${name} round ${round + 1}: ${s.rate.toFixed(1)} ops/s, ${s.cpuMsPerOp.toFixed(1)} ms CPU/op, ${s.errors} errors`));
+  }, session.roundLogger('ops/s'));
   const comparison = compare(specLabel(spec), samples, 'imgrelay', 'ops/s');
   section.tables.push(comparison.table);
   section.targets.push(...coldTargets(spec, comparison.rateRatio));
-  if (wrongCache.length > 0) section.notes.push(`${specLabel(spec)}: ${wrongCache.length} imgrelay answers were not X-Cache: MISS (${[...new Set(wrongCache)].join(', ')}).`);
+  if (wrongCache.length > 0) {
+    section.notes.push(`${specLabel(spec)}: ${wrongCache.length} imgrelay answers were not X-Cache: MISS ` +
+      `(${[...new Set(wrongCache)].join(', ')}).`);
+  }
 }
 
 async function rawSharpRound(raw: Child, files: string[], spec: EncodeSpec): Promise<Sample> {
   await raw.call('load', files);
-  const { value, cpuMs } = await withServerCpu(raw, () =>
-    raw.call<{ ops: number; elapsedMs: number }>('run', { files, spec, jobs: 2 }));
-  return { rate: (value.ops * 1000) / value.elapsedMs, cpuMsPerOp: cpuMs / value.ops, p50Ms: Number.NaN, ops: value.ops, errors: 0 };
+  return childRunSample(raw, 'run', { files, spec, jobs: 2 });
 }
 
 function coldTargets(spec: EncodeSpec, ratios: Record<string, number>): Target[] {

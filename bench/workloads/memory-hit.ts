@@ -10,6 +10,7 @@ import { atLeast, atMost, type Section } from '../lib/report.js';
 import { interleave } from '../lib/rounds.js';
 import { wrkSample } from '../lib/samplers.js';
 import { type Session, withChildren } from '../lib/session.js';
+import { wrkLoad } from '../lib/settings.js';
 import { profileHits } from './profile-hit.js';
 
 export async function memoryHit(session: Session): Promise<Section> {
@@ -21,24 +22,25 @@ export async function memoryHit(session: Session): Promise<Section> {
     tables: [], targets: [], notes: [],
   };
   const { settings } = session;
-  const load = { threads: 1, connections: settings.wrkConnections, durationS: settings.wrkSeconds };
+  const load = (round: number) => wrkLoad(settings, round);
   const path = `/?${session.origin.imgrelayBase}/${session.data.hit}`;
   await withChildren(session, 'memory hit', {
     imgrelay: () => startImgrelay({ originPort: session.origin.port }),
   }, async ({ imgrelay }) => {
     await getUntil(imgrelay.url + path, 'MISS');
     const hit = await getUntil(imgrelay.url + path, 'HIT-MEMORY');
-    section.notes.push(`Body ${hit.body.length} bytes; the bare server replays imgrelay's ${Object.keys(replayableHeaders(hit.headers)).length} response headers.`);
+    const headers = replayableHeaders(hit.headers);
+    section.notes.push(`Body ${hit.body.length} bytes; the bare server replays imgrelay's ${Object.keys(headers).length} response headers.`);
     await withChildren(session, 'memory hit', {
-      bare: () => startStatic('memory', session.file(session.data.hit), replayableHeaders(hit.headers)),
+      bare: () => startStatic('memory', session.file(session.data.hit), headers),
       ipx: startIpx,
     }, async ({ bare, ipx }) => {
       session.log(`memory hit: ${settings.rounds} rounds × ${settings.wrkSeconds} s per contender`);
       const samples = await interleave(settings.rounds, {
-        imgrelay: async () => (await wrkSample(imgrelay, imgrelay.url + path, load)).sample,
-        'node:http (memory)': async () => (await wrkSample(bare, `${bare.url}/`, load)).sample,
-        'ipx 3.1.1': async () => (await wrkSample(ipx, `${ipx.url}/_/${session.origin.ipxBase}/${session.data.hit}`, load)).sample,
-      }, (name, round, s) => session.log(`  ${name} round ${round + 1}: ${s.rate.toFixed(0)} req/s, ${(s.cpuMsPerOp * 1000).toFixed(0)} µs CPU/req`));
+        imgrelay: async (round) => (await wrkSample(imgrelay, imgrelay.url + path, load(round))).sample,
+        'node:http (memory)': async (round) => (await wrkSample(bare, `${bare.url}/`, load(round))).sample,
+        'ipx 3.1.1': async (round) => (await wrkSample(ipx, `${ipx.url}/_/${session.origin.ipxBase}/${session.data.hit}`, load(round))).sample,
+      }, session.roundLogger('req/s'));
       const comparison = compare('Memory hit', samples, 'imgrelay', 'req/s');
       section.tables.push(comparison.table);
       const rate = comparison.rateRatio['node:http (memory)'];
@@ -49,6 +51,8 @@ export async function memoryHit(session: Session): Promise<Section> {
       );
     });
   });
-  if (settings.profile) section.tables.push(await profileHits(session, path, load));
+  if (settings.profile) {
+    section.tables.push(...await profileHits(session, { label: 'memory hit', paths: [path], expect: 'HIT-MEMORY', load: load(0) }));
+  }
   return section;
 }

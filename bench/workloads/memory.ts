@@ -32,7 +32,7 @@ const budgetTarget = (workload: string, peakMiB: number): Target => ({
   pass: atMost(peakMiB, BUDGET_MIB),
 });
 
-interface RssSample { seconds: number; rssMiB: number; pages: number }
+interface RssSample { seconds: number; rssMiB: number; tierMiB: number; pages: number }
 
 export async function soak(session: Session, durationS: number): Promise<Section> {
   const samples: RssSample[] = [];
@@ -40,8 +40,12 @@ export async function soak(session: Session, durationS: number): Promise<Section
   let errors = 0;
   await withChildren(session, 'soak', { imgrelay: () => startImgrelay({ originPort: session.origin.port }) }, async ({ imgrelay }) => {
     const started = Date.now();
-    const sample = () => samples.push({ seconds: (Date.now() - started) / 1000, rssMiB: mib(imgrelay.memory().rssKb), pages });
-    const timer = setInterval(sample, SAMPLE_EVERY_MS);
+    const sample = async () => {
+      const { memoryTierBytes } = await imgrelay.call<{ memoryTierBytes: number }>('stats');
+      samples.push({ seconds: (Date.now() - started) / 1000, rssMiB: mib(imgrelay.memory().rssKb),
+        tierMiB: memoryTierBytes / 1048576, pages });
+    };
+    const timer = setInterval(() => void sample(), SAMPLE_EVERY_MS);
     session.log(`soak: ${durationS} s of article pages (cold then warm), RSS every ${SAMPLE_EVERY_MS / 1000} s`);
     try {
       for (let i = 0; Date.now() - started < durationS * 1000; i++) {
@@ -51,7 +55,7 @@ export async function soak(session: Session, durationS: number): Promise<Section
       }
     } finally {
       clearInterval(timer);
-      sample();
+      await sample();
     }
   });
   return soakSection(session, durationS, samples, errors);
@@ -68,9 +72,12 @@ function soakSection(session: Session, durationS: number, samples: RssSample[], 
     tables: [rssTable(samples)],
     targets: [
       budgetTarget('soak', peak),
-      { workload: 'soak', name: 'RSS levels off (last third vs middle third)', value: growth * 100, threshold: '≤ 5 % growth', pass: Number.isFinite(growth) ? levels : undefined },
+      { workload: 'soak', name: 'RSS levels off (last third vs middle third)', value: growth * 100,
+        threshold: '≤ 5 % growth', pass: Number.isFinite(growth) ? levels : undefined },
     ],
-    notes: [`RSS ${levels ? 'levels off' : 'keeps growing'}: max of the last third is ${fmt(growth * 100, 1)} % above the middle third's.`],
+    notes: [`RSS ${levels ? 'levels off' : 'keeps growing'}: max of the last third is ${fmt(growth * 100, 1)} % above the middle third's.`,
+      tierFull(samples) ? `The memory tier reached its ${TIER_MIB} MiB budget at ${fmt(tierFull(samples)?.seconds ?? 0, 0)} s.`
+        : `The memory tier never filled (${fmt(samples.at(-1)?.tierMiB ?? Number.NaN, 0)} MiB at the end): run longer to see RSS under eviction.`],
   };
 }
 
@@ -82,10 +89,13 @@ export function lastThirdGrowth(values: readonly number[]): number {
   return ratio(Math.max(...values.slice(values.length - third)), Math.max(...middle)) - 1;
 }
 
+/** The first sample where the memory tier is within 5 % of its budget (eviction has begun), if any. */
+const tierFull = (samples: RssSample[]) => samples.find((s) => s.tierMiB >= TIER_MIB * 0.95);
+
 /** At most ~15 evenly spaced rows, so a long soak stays readable. */
 function rssTable(samples: RssSample[]): Table {
   const step = Math.max(1, Math.ceil(samples.length / 15));
   const rows = samples.filter((_, i) => i % step === 0 || i === samples.length - 1)
-    .map((s) => [fmt(s.seconds, 0), fmt(s.rssMiB, 0), String(s.pages)]);
-  return { title: 'RSS over time', headers: ['seconds', 'RSS MiB', 'pages loaded'], rows };
+    .map((s) => [fmt(s.seconds, 0), fmt(s.rssMiB, 0), fmt(s.tierMiB, 0), String(s.pages)]);
+  return { title: 'RSS over time', headers: ['seconds', 'RSS MiB', 'memory tier MiB', 'pages loaded'], rows };
 }

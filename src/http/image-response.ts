@@ -17,9 +17,8 @@ const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'referrer-policy': 'no-referrer',
 });
 
-export interface ImageResponseOptions {
-  method: string;
-  ifNoneMatch: string | null;
+/** What shapes an image response's headers, besides the entry itself. */
+export interface HeaderOptions {
   state: CacheState;
   varyAccept: boolean;
   cacheControl: string;
@@ -29,18 +28,30 @@ export interface ImageResponseOptions {
   extra?: Record<string, string>;
 }
 
+export interface ImageResponseOptions extends HeaderOptions {
+  method: string;
+  ifNoneMatch: string | null;
+}
+
 export function imageResponse(entry: StoredEntry, options: ImageResponseOptions): Response {
-  const headers = entryHeaders(entry.meta, options);
   if (options.ifNoneMatch !== null && etagMatches(options.ifNoneMatch, entry.meta.etag)) {
-    return new Response(null, { status: 304, headers });
+    return new Response(null, { status: 304, headers: cachingHeaders(entry.meta, options) });
   }
+  const body = options.method === 'HEAD' ? null : entry.body as Uint8Array<ArrayBuffer>;
+  return new Response(body, { status: 200, headers: imageHeaders(entry, options) });
+}
+
+/** Every header of a 200 for `entry` (the fast hit path prepares these once per entry). */
+export function imageHeaders(entry: StoredEntry, options: HeaderOptions): Record<string, string> {
+  const headers = cachingHeaders(entry.meta, options);
   headers['content-type'] = entry.meta.contentType;
   headers['content-length'] = String(entry.body.byteLength);
   if (options.filename) headers['content-disposition'] = contentDisposition(options.filename, entry.meta.contentType);
-  return new Response(options.method === 'HEAD' ? null : entry.body as Uint8Array<ArrayBuffer>, { status: 200, headers });
+  return headers;
 }
 
-function entryHeaders(meta: EntryMeta, options: ImageResponseOptions): Record<string, string> {
+/** The headers a 304 repeats from the 200 (RFC 9110 §15.4.5): validators, caching, CORS, security. */
+function cachingHeaders(meta: EntryMeta, options: HeaderOptions): Record<string, string> {
   const headers: Record<string, string> = {
     ...STATIC_HEADERS,
     etag: meta.etag,

@@ -36,9 +36,13 @@ export function imageRoute(deps: ImageRouteDeps) {
       const request = parseRequestUrl(url, deps.legacyOptions);
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept);
-      return respond(raw, request, result, deps.config, started);
+      const response = respond(raw, request, result, deps.config, started);
+      report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
+      return response;
     } catch (error) {
-      return failure(deps, error, url);
+      const response = failure(deps, error, url);
+      report(deps, 'error', response, undefined, started, 0);
+      return response;
     }
   };
 }
@@ -81,6 +85,14 @@ function respond(raw: Request, request: ImageRequest, result: Served, config: Co
     serverTiming: `cache;desc=${result.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
     extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,
   });
+}
+
+/** Metrics for one request (the image service's sink: a no-op unless the entry wired one). */
+function report(
+  deps: ImageRouteDeps, route: string, response: Response, cache: string | undefined, started: number, bytes: number,
+) {
+  const seconds = (performance.now() - started) / 1000;
+  deps.images.metrics.request({ route, status: response.status, cache, seconds, bytesOut: response.status === 200 ? bytes : 0 });
 }
 
 function failure(deps: ImageRouteDeps, error: unknown, url: string): Response {

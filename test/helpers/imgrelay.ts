@@ -6,10 +6,11 @@ import { type RunningNode, startNode } from '../../src/node.js';
 
 export const ZAKER = 'zkres2.myzaker.com';
 
-/** Test defaults: loopback, ephemeral port, no persistent store, quiet. `env` overrides them. */
+/** Test defaults: loopback, ephemeral ports (public and admin), no persistent store, quiet. `env` overrides them. */
 export async function bootImgrelay(env: Record<string, string> = {}): Promise<RunningNode> {
   return startNode(parseConfig({
-    IMGRELAY_PORT: '0', IMGRELAY_HOST: '127.0.0.1', IMGRELAY_STORE: 'none', IMGRELAY_LOG_LEVEL: 'silent', ...env,
+    IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0', IMGRELAY_HOST: '127.0.0.1', IMGRELAY_STORE: 'none',
+    IMGRELAY_LOG_LEVEL: 'silent', ...env,
   }), { logger: silentLogger });
 }
 

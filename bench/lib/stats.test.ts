@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { lastThirdGrowth } from '../workloads/memory.js';
+import { shorten } from './cpuprofile.js';
+import { median, pairedRatio, percentile, ratio } from './stats.js';
+
+describe('stats', () => {
+  it('takes medians and interpolated percentiles', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([1, 2, 3, 4])).toBe(2.5);
+    expect(percentile([10, 20, 30, 40, 50], 90)).toBe(46);
+    expect(median([])).toBeNaN();
+  });
+
+  it('pairs ratios by round, so a slow round slows both sides alike', () => {
+    // Round 2 ran at half speed for both contenders: per-round ratios are both 0.5.
+    expect(pairedRatio([50, 25], [100, 50])).toBe(0.5);
+    expect(ratio(1, 0)).toBeNaN();
+  });
+});
+
+describe('soak verdict', () => {
+  it('sees RSS that levels off and RSS that keeps growing', () => {
+    expect(lastThirdGrowth([100, 200, 250, 255, 256, 256])).toBeCloseTo(0.004, 3);
+    expect(lastThirdGrowth([100, 150, 200, 250, 300, 350])).toBeGreaterThan(0.3);
+  });
+});
+
+describe('profile locations', () => {
+  it('names packages and project files briefly', () => {
+    expect(shorten('file:///work/main/node_modules/hono/dist/hono.js')).toBe('hono/dist/hono.js');
+    expect(shorten('file:///work/main/src/images.ts')).toBe('src/images.ts');
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * The Prometheus implementation of `Metrics` (src/metrics.ts), one registry per running node (tests boot several
+ * in one process). Counters and histograms are fed by the core's hooks; gauges for queues, tiers and the store
+ * breaker are read from their owners when scraped. Also keeps the few plain counts /stats shows (hit ratios).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MemoryTier } from '../cache/memory.js';
+import type { GuardedStore } from '../cache/store-guard.js';
+import type { WriteBehind } from '../cache/write-behind.js';
+import type { Metrics, RequestSample, Stage } from '../metrics.js';
+import type { PoolStats } from '../transform/pool.js';
+
+export interface MetricSources {
+  memory: MemoryTier;
+  transformer?: { stats(): PoolStats };
+  store?: { guarded: GuardedStore; writes: WriteBehind };
+}
+
+/** Distinct origin hosts labelled; the rest count as `other` (hosts come from article URLs: unbounded). */
+const MAX_HOST_LABELS = 200;
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class PromMetrics implements Metrics {
+  readonly registry = new Registry();
+  /** Served images by X-Cache value, and failed requests: the inputs of the hit ratios in /stats. */
+  readonly counts = { 'HIT-MEMORY': 0, 'HIT-STORE': 0, MISS: 0, STALE: 0, errors: 0 };
+  private readonly hosts = new Set<string>();
+  private readonly sources: MetricSources;
+  private readonly requests: Counter<'route' | 'status' | 'cache'>;
+  private readonly latency: Histogram<'route'>;
+  private readonly stages: Histogram<'stage' | 'op'>;
+  private readonly origins: Counter<'host' | 'outcome'>;
+  private readonly bytesIn: Counter;
+  private readonly bytesOut: Counter;
+  private readonly purges: Counter<'selector'>;
+
+  constructor(sources: MetricSources, options: { defaultMetrics?: boolean } = {}) {
+    this.sources = { ...sources };
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'imgrelay_requests_total', help: 'Image requests by URL form, status and X-Cache',
+      labelNames: ['route', 'status', 'cache'], registers });
+    this.latency = new Histogram({ name: 'imgrelay_request_duration_seconds', help: 'Image request latency',
+      labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.stages = new Histogram({ name: 'imgrelay_stage_duration_seconds',
+      help: 'Latency per stage: origin fetch, transform, persistent store', labelNames: ['stage', 'op'],
+      buckets: LATENCY_BUCKETS, registers });
+    this.origins = new Counter({ name: 'imgrelay_origin_fetches_total', help: 'Origin fetches by host and outcome',
+      labelNames: ['host', 'outcome'], registers });
+    this.bytesIn = new Counter({ name: 'imgrelay_origin_bytes_total', help: 'Bytes received from origins', registers });
+    this.bytesOut = new Counter({ name: 'imgrelay_response_bytes_total', help: 'Image bytes sent to clients', registers });
+    this.purges = new Counter({ name: 'imgrelay_purges_total', help: 'Purges by selector (log: applied from another instance)',
+      labelNames: ['selector'], registers });
+    this.registerGauges(this.sources, registers);
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'imgrelay_' });
+  }
+
+  /** The transform pool, once the entry built it (its queue depth is read at each scrape). */
+  track(transformer: { stats(): PoolStats }): void {
+    this.sources.transformer = transformer;
+  }
+
+  request(sample: RequestSample): void {
+    const cache = sample.cache ?? 'none';
+    this.requests.inc({ route: sample.route, status: String(sample.status), cache });
+    this.latency.observe({ route: sample.route }, sample.seconds);
+    if (sample.bytesOut > 0) this.bytesOut.inc(sample.bytesOut);
+    if (sample.cache && sample.cache in this.counts) this.counts[sample.cache as keyof typeof this.counts] += 1;
+    else if (sample.status >= 400) this.counts.errors += 1;
+  }
+
+  stage(stage: Stage, seconds: number, op = ''): void {
+    this.stages.observe({ stage, op }, seconds);
+  }
+
+  originFetch(host: string, bytesIn: number, outcome: string): void {
+    if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
+    this.origins.inc({ host: this.hosts.has(host) ? host : 'other', outcome });
+    if (bytesIn > 0) this.bytesIn.inc(bytesIn);
+  }
+
+  purge(selector: string): void {
+    this.purges.inc({ selector });
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private registerGauges(sources: MetricSources, registers: Registry[]): void {
+    const gauge = (name: string, help: string, read: () => number | undefined) => new Gauge({
+      name, help, registers,
+      collect() {
+        const value = read();
+        if (value !== undefined) this.set(value);
+      },
+    });
+    // Monotonic counts owned elsewhere become Prometheus counters: each scrape adds what grew since the last one.
+    const counter = (name: string, help: string, read: () => number | undefined) => {
+      let last = 0;
+      return new Counter({
+        name, help, registers,
+        collect() {
+          const value = read();
+          if (value === undefined || value < last) return;
+          this.inc(value - last);
+          last = value;
+        },
+      });
+    };
+    gauge('imgrelay_transform_queue_depth', 'Transforms waiting for a pool slot', () => sources.transformer?.stats().queued);
+    gauge('imgrelay_transform_running', 'Transforms running', () => sources.transformer?.stats().running);
+    counter('imgrelay_transform_rejected_total', 'Transforms refused with 503 (queue full)',
+      () => sources.transformer?.stats().rejected);
+    gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
+    gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
+    gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);
+    counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',
+      () => sources.store?.writes.stats().dropped);
+    counter('imgrelay_store_errors_total', 'Store calls failed (timeouts included)', () => sources.store?.guarded.errors);
+    gauge('imgrelay_store_breaker_open', '1 while the store circuit breaker is open',
+      () => (sources.store ? Number(sources.store.guarded.state() === 'open') : undefined));
+  }
+}

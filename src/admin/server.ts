@@ -1,0 +1,90 @@
+/**
+ * The admin side of a running node: the admin listener (a second Hono app on its own host and port), the purge
+ * machinery (local tiers, purge log poller, CDN fan-out) and the stats. `startAdmin` is what src/node.ts calls.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Config } from '../config.js';
+import type { ImageService } from '../images.js';
+import type { Logger } from '../logger.js';
+import type { MemoryTier } from '../cache/memory.js';
+import type { NodeStore } from '../cache/node-store.js';
+import type { PoolStats } from '../transform/pool.js';
+import type { RequestOptions } from '../url/options.js';
+import { createAdminApp } from './app.js';
+import { TokenChecker } from './auth.js';
+import { CdnFanout, createCdnTargets } from './cdn.js';
+import type { PromMetrics } from './metrics.js';
+import { Purger } from './purge.js';
+import { PurgeLog } from './purge-log.js';
+import { collectStats } from './stats.js';
+
+export interface AdminDeps {
+  config: Config;
+  logger: Logger;
+  memory: MemoryTier;
+  store?: NodeStore;
+  images: ImageService;
+  transformer?: { stats(): PoolStats };
+  metrics: PromMetrics;
+  legacyOptions?: RequestOptions;
+}
+
+export interface RunningAdmin {
+  /** `http://<admin host>:<port>` */
+  url: string;
+  port: number;
+  instanceId: string;
+  purger: Purger;
+  /** Undefined with IMGRELAY_STORE=none (nothing shared to log to). */
+  purgeLog?: PurgeLog;
+  /** Stops the poller and CDN retries, then the listener. */
+  close(): Promise<void>;
+}
+
+export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
+  const { config, logger } = deps;
+  const instanceId = randomBytes(6).toString('hex');
+  const cdn = new CdnFanout(createCdnTargets(config), { logger });
+  // The log applies other instances' purges through the purger, which appends its own purges to the log.
+  const purgeLog: PurgeLog | undefined = deps.store ? new PurgeLog({ store: deps.store.guarded, instanceId,
+    pollMs: config.purgePollMs, logger, apply: (selectors): Promise<number> => purger.applyFromLog(selectors) }) : undefined;
+  const purger: Purger = new Purger({ memory: deps.memory, store: deps.store, log: purgeLog, cdn, metrics: deps.metrics, logger,
+    pollMs: config.purgePollMs });
+  purgeLog?.start();
+  const startedAt = Date.now();
+  const app = createAdminApp({
+    tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,
+    legacyOptions: deps.legacyOptions,
+    stats: () => collectStats({ instanceId, startedAt, memory: deps.memory, store: deps.store, transformer: deps.transformer,
+      metrics: deps.metrics, log: purgeLog, cdnTargets: cdn.targets.map((t) => t.name) }),
+  });
+  const server = await listen(app.fetch, config.adminPort, config.adminHost).catch(async (error: unknown) => {
+    await purgeLog?.stop();
+    throw error;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost;
+  logger.info({ port, host: config.adminHost, enabled: config.adminTokens.length > 0 }, 'imgrelay admin listening');
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, instanceId, purger, purgeLog,
+    close: async () => {
+      await purger.close();
+      await purgeLog?.stop();
+      cdn.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function listen(fetch: (request: Request) => Response | Promise<Response>, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname: host }, () => resolve(server as Server)) as Server;
+    server.once('error', reject);
+  });
+}

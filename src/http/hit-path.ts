@@ -1,0 +1,84 @@
+/**
+ * The memory-hit fast path. A request URL that was served once maps (bounded LRU) to what its parse produced —
+ * source, canonical variant, caching options — so a repeat needs no URL parsing, no policy walk and no header
+ * building: one map lookup, one memory-tier lookup, and headers prepared once per entry. Anything unusual
+ * (stale entry, conditional request, unknown URL) returns undefined and takes the full path. Portable.
+ */
+import { LRUCache } from 'lru-cache';
+import { cacheKey, variantMaterial } from '../cache/keys.js';
+import type { MemoryTier } from '../cache/memory.js';
+import type { StoredEntry } from '../cache/types.js';
+import { acceptBucket } from '../transform/negotiate.js';
+import { type HeaderOptions, imageHeaders } from './image-response.js';
+
+/** What a served URL resolved to; enough to find its entry again and to answer for it. */
+export interface RouteInfo {
+  source: string;
+  canonicalSpec: string;
+  varyAccept: boolean;
+  headerOptions: Omit<HeaderOptions, 'state' | 'varyAccept' | 'serverTiming'>;
+}
+
+export interface FastHit {
+  body: Uint8Array;
+  headers: Record<string, string>;
+}
+
+interface Prepared {
+  entry: StoredEntry;
+  headers: Record<string, string>;
+}
+
+export class HitPath {
+  private readonly routes = new LRUCache<string, RouteInfo>({ max: 50_000 });
+  private readonly buckets = new Map<string, 'avif' | 'webp' | 'base'>();
+  private readonly prepared = new WeakMap<StoredEntry, Map<string, Prepared>>();
+
+  constructor(private readonly memory: MemoryTier, private readonly now: () => number = Date.now) {}
+
+  /** Learns a URL after the full path served it from its canonical entry. */
+  remember(pathAndQuery: string, route: RouteInfo): void {
+    this.routes.set(pathAndQuery, route);
+  }
+
+  /** A fresh memory hit for `pathAndQuery` with its full response headers, or undefined. */
+  lookup(pathAndQuery: string, accept: string | undefined): FastHit | undefined {
+    const route = this.routes.get(pathAndQuery);
+    if (!route) return undefined;
+    const bucket = route.varyAccept ? this.bucketOf(accept ?? '') : undefined;
+    const key = cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)).memory;
+    const entry = this.memory.get(key);
+    if (!entry || entry.meta.expiresAt <= this.now()) return undefined;
+    return { body: entry.body, headers: this.headersFor(entry, pathAndQuery, route) };
+  }
+
+  /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */
+  clear(): void {
+    this.routes.clear();
+  }
+
+  private bucketOf(accept: string): 'avif' | 'webp' | 'base' {
+    let bucket = this.buckets.get(accept);
+    if (bucket === undefined) {
+      bucket = acceptBucket(accept);
+      // Accept strings are few (one per browser build); the bound only guards against junk headers.
+      if (this.buckets.size > 1000) this.buckets.clear();
+      this.buckets.set(accept, bucket);
+    }
+    return bucket;
+  }
+
+  /** Headers are built once per (entry, URL); an entry replaced in memory is a new object, so they follow it. */
+  private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo): Record<string, string> {
+    let perUrl = this.prepared.get(entry);
+    if (!perUrl) this.prepared.set(entry, perUrl = new Map());
+    let prepared = perUrl.get(pathAndQuery);
+    if (!prepared) {
+      const headers = imageHeaders(entry, {
+        ...route.headerOptions, state: 'HIT-MEMORY', varyAccept: route.varyAccept, serverTiming: 'cache;desc=HIT-MEMORY',
+      });
+      perUrl.set(pathAndQuery, prepared = { entry, headers });
+    }
+    return prepared.headers;
+  }
+}

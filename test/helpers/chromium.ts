@@ -1,0 +1,42 @@
+/**
+ * Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for tests of pages a person uses.
+ * A fresh profile directory per launch; the flags keep it from reaching any network service of its own.
+ * No Chromium is a failure, not a skip: .ci/run installs it (.ci/apt-packages).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export interface TestBrowser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function launchChromium(): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get install chromium (it is listed in .ci/apt-packages)`);
+  }
+  // playwright passes the profile directory as --user-data-dir itself (a persistent context on a fresh dir).
+  const profile = await mkdtemp(join(tmpdir(), 'imgrelay-chromium-'));
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000,
+    });
+    return {
+      context,
+      close: async () => {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * A real Varnish (Debian's varnishd) on loopback for tests, running deploy/varnish/default.vcl with its backend
+ * pointed at a test imgrelay. Listens on port 0; the port it got is read back with `varnishadm debug.listen_address`.
+ * No varnishd is a failure, not a skip: .ci/run installs it (.ci/apt-packages).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const DEFAULT_VCL = fileURLToPath(new URL('../../deploy/varnish/default.vcl', import.meta.url));
+
+export interface TestVarnish {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Runs `varnishadm <args…>` against this instance. */
+  admin(...args: string[]): Promise<string>;
+  /**
+   * Points the backend at `port` (loads and activates the VCL again): imgrelay needs Varnish's port in its config
+   * and Varnish needs imgrelay's, so one of them learns the other's after both listen on port 0.
+   */
+  useBackend(port: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function findBinary(name: string): string {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/usr/local/sbin']) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  throw new Error(`${name} is not installed: apt-get install varnish (it is listed in .ci/apt-packages)`);
+}
+
+/** Starts varnishd with `vclPath` (its backend at `backendPort`, or at a placeholder until `useBackend`). */
+export async function startVarnish(backendPort = 9, vclPath = DEFAULT_VCL): Promise<TestVarnish> {
+  const varnishd = findBinary('varnishd');
+  const varnishadm = findBinary('varnishadm');
+  const dir = await mkdtemp(join(tmpdir(), 'imgrelay-varnish-'));
+  await chmod(dir, 0o755); // varnishd compiles the VCL as its own unprivileged user
+  const template = await readFile(vclPath, 'utf8');
+  if (!/\.port = "8080";/.test(template)) throw new Error(`${vclPath}: expected a backend with .port = "8080"`);
+  const vclFor = async (port: number) => {
+    const path = join(dir, `backend-${port}.vcl`);
+    await writeFile(path, template.replace(/\.port = "8080";/, `.port = "${port}";`), { mode: 0o644 });
+    return path;
+  };
+  const vcl = await vclFor(backendPort);
+  const workdir = join(dir, 'n');
+  const child = spawn(varnishd, ['-F', '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', vcl, '-n', workdir,
+    '-s', 'malloc,32m', '-p', 'ban_lurker_sleep=0.05'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk) => { output += chunk; });
+  child.stderr?.on('data', (chunk) => { output += chunk; });
+  const admin = async (...args: string[]) => (await run(varnishadm, ['-n', workdir, ...args], { timeout: 10_000 })).stdout;
+  try {
+    const port = await listenPort(child, admin, () => output);
+    return {
+      url: `http://127.0.0.1:${port}`, port, admin,
+      useBackend: async (backend) => {
+        const name = `backend${backend}`;
+        await admin('vcl.load', name, await vclFor(backend));
+        await admin('vcl.use', name);
+      },
+      close: async () => {
+        await stop(child);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await stop(child);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Waits (bounded) until the child serves, then reads its listen port. */
+async function listenPort(child: ChildProcess, admin: (...args: string[]) => Promise<string>, output: () => string)
+  : Promise<number> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`varnishd exited (${child.exitCode}):\n${output()}`);
+    try {
+      const match = /^\S+ 127\.0\.0\.1 (\d+)$/m.exec(await admin('debug.listen_address'));
+      if (match) return Number(match[1]);
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`varnishd did not start within 30 s:\n${output()}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

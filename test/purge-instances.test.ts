@@ -1,0 +1,114 @@
+/**
+ * A purge reaches every instance: two instances share one S3 bucket (in-process s3rver); a purge on A is written to
+ * the purge log in the bucket, and B — which held the image in memory — stops serving it within the poll bound
+ * (IMGRELAY_PURGE_POLL_MS=200; we allow a generous deadline) and serves the origin's new bytes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredEntry } from '../src/cache/types.js';
+import type { RunningNode } from '../src/node.js';
+import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
+import { type TestOrigin, startOrigin } from './helpers/origin.js';
+import { S3_CREDENTIALS, type TestS3, startS3 } from './helpers/s3.js';
+import { TOKEN_A, eventually, fetchImage, purge, solidPng, storeKeys } from './helpers/admin.js';
+import { digest } from './helpers/imgrelay.js';
+
+const POLL_MS = 200;
+/** The bound is one poll interval plus one poll; this deadline only guards against a hang on a loaded machine. */
+const DEADLINE_MS = 15_000;
+
+let origin: TestOrigin;
+let s3: TestS3;
+beforeAll(async () => {
+  origin = await startOrigin();
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
+  s3 = await startS3({ allowMismatchedSignatures: true });
+});
+afterAll(async () => {
+  await origin.close();
+  await s3.close();
+});
+
+const s3Env = () => ({
+  ...zakerAt(origin.port), IMGRELAY_STORE: 's3', IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint,
+  IMGRELAY_S3_FORCE_PATH_STYLE: 'true', IMGRELAY_PURGE_POLL_MS: String(POLL_MS), IMGRELAY_ADMIN_TOKENS: TOKEN_A,
+});
+
+describe('purge across instances (shared S3 store, purge log)', () => {
+  it('B stops serving the purged image from memory within the poll bound, and serves the new bytes', async () => {
+    const [a, b] = [await bootImgrelay(s3Env()), await bootImgrelay(s3Env())];
+    try {
+      const old = await solidPng('#aa0000');
+      const fresh = await solidPng('#00aa00');
+      origin.serve('/shared.png', old, 'image/png');
+      const url = (node: RunningNode) => `${node.url}/?http://${ZAKER}/shared.png`;
+      const other = (node: RunningNode) => `${node.url}/?url=${encodeURIComponent(`http://${ZAKER}/shared.png`)}&w=10`;
+      expect((await fetchImage(url(a))).cache).toBe('MISS');
+      await a.store!.writes.drain(10_000);
+      expect((await fetchImage(url(b))).cache).toBe('HIT-STORE');
+      expect((await fetchImage(url(b))).cache).toBe('HIT-MEMORY');
+      expect((await fetchImage(other(b))).status).toBe(200);
+
+      // B's own write of the variant has landed (a write still queued when the purge runs is the settle pass's job).
+      await b.store!.writes.drain(10_000);
+      origin.serve('/shared.png', fresh, 'image/png');
+      const answer = await purge(a, { urls: [`http://${ZAKER}/shared.png`] });
+      expect(answer.instances).toBe('logged');
+      expect(answer.purgeLog).toMatch(/^_purge\/\d{15}-[0-9a-f]+-[a-z0-9]+$/);
+      expect(await storeKeys(a, '_purge/')).toContain(answer.purgeLog);
+
+      // B applies the log entry: its next answer is built again, from the origin's new bytes.
+      let last = await fetchImage(url(b));
+      const reached = await eventually(async () => {
+        last = await fetchImage(url(b));
+        return last.cache !== 'HIT-MEMORY';
+      }, DEADLINE_MS, 25);
+      expect(reached).toBe(true);
+      expect(last.cache).toBe('MISS');
+      expect(last.digest).toBe(digest(fresh));
+      // Every variant went, not only the URL form that was named.
+      expect((await fetchImage(other(b))).cache).toBe('MISS');
+      expect(b.admin.purgeLog?.stats().applied).toBeGreaterThanOrEqual(1);
+      // A does not apply its own entry again (it purged itself directly).
+      expect(a.admin.purgeLog?.stats().applied).toBe(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('skips log entries older than its start (minus a minute of clock skew) and prunes those past a day', async () => {
+    const a = await bootImgrelay(s3Env());
+    try {
+      origin.serve('/kept.png', await solidPng('#0000aa'), 'image/png');
+      const tenMinutesAgo = Date.now() - 10 * 60_000;
+      const twoDaysAgo = Date.now() - 2 * 86_400_000;
+      await a.store!.raw.put(logKey(tenMinutesAgo, 'elsewhere'), logEntry({ all: true }));
+      await a.store!.raw.put(logKey(twoDaysAgo, 'elsewhere'), logEntry({ all: true }));
+      expect((await fetchImage(`${a.url}/?http://${ZAKER}/kept.png`)).status).toBe(200);
+      const before = a.admin.purgeLog!.stats().polls;
+      expect(await eventually(async () => a.admin.purgeLog!.stats().polls >= before + 2, DEADLINE_MS)).toBe(true);
+      // The ten-minute-old `all` was not replayed over the fresh cache; the two-day-old one was pruned.
+      expect((await fetchImage(`${a.url}/?http://${ZAKER}/kept.png`)).cache).toBe('HIT-MEMORY');
+      const log = await storeKeys(a, '_purge/');
+      expect(log).toContain(logKey(tenMinutesAgo, 'elsewhere'));
+      expect(log).not.toContain(logKey(twoDaysAgo, 'elsewhere'));
+
+      // A fresh entry from another instance is applied, whoever wrote it.
+      await a.store!.raw.put(logKey(Date.now(), 'elsewhere'), logEntry({ all: true }));
+      expect(await eventually(async () =>
+        (await fetchImage(`${a.url}/?http://${ZAKER}/kept.png`)).cache !== 'HIT-MEMORY', DEADLINE_MS, 25)).toBe(true);
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+const logKey = (at: number, instance: string) => `_purge/${String(at).padStart(15, '0')}-${instance}-test`;
+
+function logEntry(selectors: Partial<{ sources: string[]; hosts: string[]; prefixes: string[]; tags: string[]; all: boolean }>)
+  : StoredEntry {
+  const body = new TextEncoder().encode(JSON.stringify({ v: 1, selectors: {
+    sources: [], hosts: [], prefixes: [], tags: [], all: false, ...selectors } }));
+  return { body, meta: { contentType: 'application/json', etag: '"t"', storedAt: Date.now(), expiresAt: Date.now() + 86_400_000,
+    sourceUrl: 'imgrelay:purge-log', size: body.byteLength, tags: [] } };
+}
