@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { RelayError } from './errors.js';
 import type { ImageService } from './images.js';
 import type { Logger } from './logger.js';
+import type { HitPath } from './http/hit-path.js';
 import { imageRoute } from './http/image-route.js';
 import { problemResponse } from './http/problem.js';
 import type { RequestOptions } from './url/options.js';
@@ -23,6 +24,8 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   /** IMGRELAY_LEGACY_OPTIONS, parsed once by the entry. */
   legacyOptions?: RequestOptions;
+  /** Learns served URLs for the entry's fast memory-hit path (Node). */
+  hits?: HitPath;
 }
 
 const PREFLIGHT_HEADERS = {

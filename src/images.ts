@@ -34,6 +34,8 @@ export interface ImageServiceDeps {
 export interface ImageResult extends Loaded {
   /** True when the output format was chosen from Accept (the response carries Vary: Accept). */
   varyAccept: boolean;
+  /** The canonical options of the entry served ('' = the original bytes). */
+  canonicalSpec: string;
 }
 
 /** Failures worth remembering briefly (memory only): the source is gone or is not a usable image. */
@@ -90,7 +92,7 @@ export class ImageService {
     try {
       const loaded = await this.deps.cache.get(key, canonical === '' ? this.sourceLoader(request.source)
         : this.variantLoader(request.source, spec, bucket ?? 'base'));
-      return { ...loaded, varyAccept };
+      return { ...loaded, varyAccept, canonicalSpec: canonical };
     } catch (error) {
       if (error instanceof RelayError && NEGATIVE_CODES.has(error.code)) this.deps.memory.rememberFailure(key.memory, error);
       throw error;

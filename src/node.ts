@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { type RequestListener, type Server, createServer } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, type Lifecycle } from './app.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
@@ -22,6 +22,8 @@ import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
+import { HitPath } from './http/hit-path.js';
+import { withFastHits } from './http/node-hit.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
@@ -68,8 +70,12 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics });
   const lifecycle: Lifecycle = { draining: false };
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  const app = createApp({ config, images, logger, lifecycle, legacyOptions });
-  const server = await listen(app.fetch, config.port, config.host);
+  const hits = new HitPath(memory);
+  const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
+  const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) => metrics.request({
+    route: hit.form, status: 200, cache: 'HIT-MEMORY', seconds, bytesOut: head ? 0 : hit.body.byteLength,
+  }));
+  const server = await listen(listener, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers }, 'imgrelay listening');
   const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
@@ -91,13 +97,14 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   };
 }
 
-function listen(fetch: (request: Request) => Response | Promise<Response>, port: number, host: string): Promise<Server> {
+function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname: host }, () => resolve(server as Server)) as Server;
+    const server = createServer(listener);
     // Outlive the idle timeouts of load balancers and CDNs in front (often 60 s), or they race our close.
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
   });
 }
 

@@ -13,6 +13,8 @@ import { type HeaderOptions, imageHeaders } from './image-response.js';
 
 /** What a served URL resolved to; enough to find its entry again and to answer for it. */
 export interface RouteInfo {
+  /** The URL form, for metrics. */
+  form: string;
   source: string;
   canonicalSpec: string;
   varyAccept: boolean;
@@ -20,6 +22,7 @@ export interface RouteInfo {
 }
 
 export interface FastHit {
+  form: string;
   body: Uint8Array;
   headers: Record<string, string>;
 }
@@ -49,7 +52,7 @@ export class HitPath {
     const key = cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)).memory;
     const entry = this.memory.get(key);
     if (!entry || entry.meta.expiresAt <= this.now()) return undefined;
-    return { body: entry.body, headers: this.headersFor(entry, pathAndQuery, route) };
+    return { form: route.form, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route) };
   }
 
   /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */

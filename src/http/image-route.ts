@@ -9,6 +9,7 @@ import type { ImageResult, ImageService } from '../images.js';
 import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl } from '../url/request.js';
+import type { HitPath } from './hit-path.js';
 import { cacheControlFor, imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
 
@@ -17,6 +18,8 @@ export interface ImageRouteDeps {
   images: ImageService;
   logger: Logger;
   legacyOptions?: RequestOptions;
+  /** The fast path for repeat memory hits learns each URL served here (optional: the edge has none). */
+  hits?: HitPath;
 }
 
 /** Source failures a `default=` fallback may stand in for (not request errors or overload). */
@@ -33,10 +36,12 @@ export function imageRoute(deps: ImageRouteDeps) {
     const url = raw.url;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
-      const request = parseRequestUrl(url, deps.legacyOptions);
+      const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+      const request = parseRequestUrl(pathAndQuery, deps.legacyOptions);
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept);
       const response = respond(raw, request, result, deps.config, started);
+      if (!result.fallbackFor) learn(deps, pathAndQuery, request, result);
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
@@ -47,12 +52,23 @@ export function imageRoute(deps: ImageRouteDeps) {
   };
 }
 
-function parseRequestUrl(url: string, legacyOptions: RequestOptions | undefined): ImageRequest {
-  const pathStart = url.indexOf('/', url.indexOf('//') + 2);
-  const queryStart = url.indexOf('?', pathStart);
-  const pathname = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
-  const rawQuery = queryStart === -1 ? '' : url.slice(queryStart + 1);
+function parseRequestUrl(pathAndQuery: string, legacyOptions: RequestOptions | undefined): ImageRequest {
+  const queryStart = pathAndQuery.indexOf('?');
+  const pathname = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
+  const rawQuery = queryStart === -1 ? '' : pathAndQuery.slice(queryStart + 1);
   return parseImageRequest(pathname, rawQuery, legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
+}
+
+/** Teaches the fast path this URL → its canonical entry and response options. */
+function learn(deps: ImageRouteDeps, pathAndQuery: string, request: ImageRequest, result: ImageResult): void {
+  deps.hits?.remember(pathAndQuery, {
+    form: request.form, source: request.source.href, canonicalSpec: result.canonicalSpec,
+    varyAccept: result.varyAccept,
+    headerOptions: {
+      cacheControl: cacheControlFor(deps.config.cacheControl, request.options.response.maxAgeS),
+      filename: request.options.response.filename,
+    },
+  });
 }
 
 interface Served extends ImageResult {

@@ -4,11 +4,13 @@
  * requests, stale entries, conditional requests, other routes — goes to the Hono listener unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HitPath } from './hit-path.js';
+import type { FastHit, HitPath } from './hit-path.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-export function withFastHits(hits: HitPath, next: Listener, onHit?: (seconds: number) => void): Listener {
+export function withFastHits(
+  hits: HitPath, next: Listener, onHit?: (hit: FastHit, head: boolean, seconds: number) => void,
+): Listener {
   return (req, res) => {
     const method = req.method;
     if ((method === 'GET' || method === 'HEAD') && req.headers['if-none-match'] === undefined) {
@@ -17,7 +19,7 @@ export function withFastHits(hits: HitPath, next: Listener, onHit?: (seconds: nu
       if (hit) {
         res.writeHead(200, hit.headers);
         res.end(method === 'HEAD' ? undefined : hit.body);
-        onHit?.((performance.now() - started) / 1000);
+        onHit?.(hit, method === 'HEAD', (performance.now() - started) / 1000);
         return;
       }
     }
