@@ -70,10 +70,10 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics });
   const lifecycle: Lifecycle = { draining: false };
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  const hits = new HitPath(memory);
+  const hits = new HitPath(memory, cache);
   const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
   const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) => metrics.request({
-    route: hit.form, status: 200, cache: 'HIT-MEMORY', seconds, bytesOut: head ? 0 : hit.body.byteLength,
+    route: hit.form, status: 200, cache: hit.state, seconds, bytesOut: head ? 0 : hit.body.byteLength,
   }));
   const server = await listen(listener, config.port, config.host);
   const port = (server.address() as AddressInfo).port;

@@ -41,5 +41,7 @@ export function failStartup(error: unknown): void {
 /** Per-process counters a parent can read (e.g. how many sharp encodes ran). */
 export function resourceSnapshot(): Record<string, number> {
   const usage = process.resourceUsage();
-  return { userCpuMs: usage.userCPUTime / 1000, systemCpuMs: usage.systemCPUTime / 1000, maxRssKb: usage.maxRSS };
+  const memory = process.memoryUsage();
+  return { userCpuMs: usage.userCPUTime / 1000, systemCpuMs: usage.systemCPUTime / 1000, maxRssKb: usage.maxRSS,
+    heapUsedBytes: memory.heapUsed, arrayBuffersBytes: memory.arrayBuffers };
 }

@@ -13,6 +13,7 @@ import { imgrelayPageUrls, loadPage } from './article.js';
 const TIER_MIB = 256;
 const BUDGET_MIB = TIER_MIB + 300;
 const SAMPLE_EVERY_MS = 3000;
+const MiB = 1048576;
 
 export function peakRssSection(session: Session): Section {
   const rows = session.peaks.map((p) => [p.workload, p.process, p.memoryTierMiB === undefined ? '—' : `${p.memoryTierMiB} MiB`, fmt(p.peakMiB, 0)]);
@@ -32,7 +33,7 @@ const budgetTarget = (workload: string, peakMiB: number): Target => ({
   pass: atMost(peakMiB, BUDGET_MIB),
 });
 
-interface RssSample { seconds: number; rssMiB: number; tierMiB: number; pages: number }
+interface RssSample { seconds: number; rssMiB: number; tierMiB: number; arrayBuffersMiB: number; heapMiB: number; pages: number }
 
 export async function soak(session: Session, durationS: number): Promise<Section> {
   const samples: RssSample[] = [];
@@ -41,9 +42,9 @@ export async function soak(session: Session, durationS: number): Promise<Section
   await withChildren(session, 'soak', { imgrelay: () => startImgrelay({ originPort: session.origin.port }) }, async ({ imgrelay }) => {
     const started = Date.now();
     const sample = async () => {
-      const { memoryTierBytes } = await imgrelay.call<{ memoryTierBytes: number }>('stats');
-      samples.push({ seconds: (Date.now() - started) / 1000, rssMiB: mib(imgrelay.memory().rssKb),
-        tierMiB: memoryTierBytes / 1048576, pages });
+      const stats = await imgrelay.call<Record<'memoryTierBytes' | 'arrayBuffersBytes' | 'heapUsedBytes', number>>('stats');
+      samples.push({ seconds: (Date.now() - started) / 1000, rssMiB: mib(imgrelay.memory().rssKb), pages,
+        tierMiB: stats.memoryTierBytes / MiB, arrayBuffersMiB: stats.arrayBuffersBytes / MiB, heapMiB: stats.heapUsedBytes / MiB });
     };
     const timer = setInterval(() => void sample(), SAMPLE_EVERY_MS);
     session.log(`soak: ${durationS} s of article pages (cold then warm), RSS every ${SAMPLE_EVERY_MS / 1000} s`);
@@ -96,6 +97,11 @@ const tierFull = (samples: RssSample[]) => samples.find((s) => s.tierMiB >= TIER
 function rssTable(samples: RssSample[]): Table {
   const step = Math.max(1, Math.ceil(samples.length / 15));
   const rows = samples.filter((_, i) => i % step === 0 || i === samples.length - 1)
-    .map((s) => [fmt(s.seconds, 0), fmt(s.rssMiB, 0), fmt(s.tierMiB, 0), String(s.pages)]);
-  return { title: 'RSS over time', headers: ['seconds', 'RSS MiB', 'memory tier MiB', 'pages loaded'], rows };
+    .map((s) => [fmt(s.seconds, 0), fmt(s.rssMiB, 0), fmt(s.tierMiB, 0), fmt(s.arrayBuffersMiB, 0), fmt(s.heapMiB, 0),
+      fmt(s.rssMiB - s.tierMiB, 0), String(s.pages)]);
+  return {
+    title: 'RSS over time',
+    headers: ['seconds', 'RSS MiB', 'memory tier MiB (bodies)', 'JS ArrayBuffers MiB', 'JS heap MiB', 'RSS − tier MiB', 'pages loaded'],
+    rows,
+  };
 }

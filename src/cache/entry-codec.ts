@@ -6,30 +6,38 @@
  *
  * Metadata lives in the frame rather than in S3 user metadata because that is capped at 2 KB and a canonical
  * source URL alone may be 8 KB. A frame whose body length disagrees with `meta.size` (torn write, foreign file)
- * decodes as `undefined`: it is never served.
+ * decodes as `undefined`: it is never served. Portable (no Buffer at import time): the R2 store on Workers uses
+ * `encodeFrame`, so a bucket written by the S3 store (R2 through its S3 API) reads the same at the edge.
  */
 import { RelayError } from '../errors.js';
 import type { EntryMeta, StoredEntry } from './types.js';
 
-const MAGIC = Buffer.from('IRE1', 'latin1');
+const MAGIC = new TextEncoder().encode('IRE1');
 export const FRAME_HEADER_BYTES = 8;
 /** Refuse absurd meta lengths from a corrupt header before allocating anything. */
 const MAX_META_BYTES = 1 << 20;
 
 export function encodeEntry(entry: StoredEntry): Buffer {
-  const meta = Buffer.from(JSON.stringify({ ...entry.meta, size: entry.body.byteLength }), 'utf8');
-  const header = Buffer.alloc(FRAME_HEADER_BYTES);
-  MAGIC.copy(header, 0);
-  header.writeUInt32BE(meta.byteLength, 4);
-  return Buffer.concat([header, meta, entry.body]);
+  const frame = encodeFrame(entry);
+  return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+}
+
+/** The same frame as a plain Uint8Array: no Buffer, so the Workers build (R2 store) writes it too. */
+export function encodeFrame(entry: StoredEntry): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify({ ...entry.meta, size: entry.body.byteLength }));
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + meta.byteLength + entry.body.byteLength);
+  frame.set(MAGIC, 0);
+  new DataView(frame.buffer).setUint32(4, meta.byteLength);
+  frame.set(meta, FRAME_HEADER_BYTES);
+  frame.set(entry.body, FRAME_HEADER_BYTES + meta.byteLength);
+  return frame;
 }
 
 /** Length of the meta JSON announced by a frame header, or undefined when the header is not ours. */
 export function metaLengthOf(header: Uint8Array): number | undefined {
   if (header.byteLength < FRAME_HEADER_BYTES) return undefined;
-  const buf = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
-  if (!buf.subarray(0, 4).equals(MAGIC)) return undefined;
-  const length = buf.readUInt32BE(4);
+  if (!MAGIC.every((byte, i) => header[i] === byte)) return undefined;
+  const length = new DataView(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).getUint32(4);
   return length > MAX_META_BYTES ? undefined : length;
 }
 
@@ -37,7 +45,7 @@ export function metaLengthOf(header: Uint8Array): number | undefined {
 export function decodeMeta(frame: Uint8Array): EntryMeta | undefined {
   const length = metaLengthOf(frame);
   if (length === undefined || frame.byteLength < FRAME_HEADER_BYTES + length) return undefined;
-  const json = Buffer.from(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, length).toString('utf8');
+  const json = new TextDecoder().decode(frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length));
   try {
     const meta = JSON.parse(json) as EntryMeta;
     return isEntryMeta(meta) ? meta : undefined;

@@ -4,6 +4,8 @@
  * of a source. The Host header and signatures never enter a key. Web Crypto keeps this portable (Node and Workers).
  */
 
+import { LRUCache } from 'lru-cache';
+
 /** Bump when the pipeline's output for the same options changes, so old variants are not served. */
 export const PIPELINE_VERSION = 1;
 
@@ -18,6 +20,9 @@ const hex = (buf: ArrayBuffer) => {
 export async function sha256Hex(text: string): Promise<string> {
   return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
 }
+
+/** Store keys of recent requests: every store hit would otherwise hash its URL and variant again. */
+const storeKeys = new LRUCache<string, string>({ max: 10_000 });
 
 /**
  * What distinguishes a variant: canonical options, the output-format bucket (for negotiated requests) and the
@@ -43,8 +48,12 @@ export function cacheKey(source: string, variant: string): CacheKey {
 
 /** Key in the persistent store: `<source hash>/source` or `<source hash>/<variant hash>`. */
 export async function storeKey(key: CacheKey): Promise<string> {
+  const known = storeKeys.get(key.memory);
+  if (known) return known;
   const prefix = await sha256Hex(key.source);
-  return key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await sha256Hex(key.variant)}`;
+  const hashed = key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await sha256Hex(key.variant)}`;
+  storeKeys.set(key.memory, hashed);
+  return hashed;
 }
 
 /** Our strong ETag for a body: a content hash, so every instance and every tier agrees on it. */

@@ -63,6 +63,17 @@ export class TieredCache {
     }).promise;
   }
 
+  /**
+   * A fresh entry from memory or the store, promoted to memory; undefined on a miss or a stale entry (those take
+   * `get`, which loads or revalidates). The fast hit path uses this.
+   */
+  async lookupFresh(key: CacheKey): Promise<Loaded | undefined> {
+    const hit = this.deps.memory.get(key.memory);
+    if (hit) return this.isStale(hit) ? undefined : { entry: hit, state: 'HIT-MEMORY' };
+    const stored = await this.fromStore(key);
+    return stored && !this.isStale(stored) ? { entry: stored, state: 'HIT-STORE' } : undefined;
+  }
+
   /** Whether the entry is past its expiry. */
   isStale(entry: StoredEntry): boolean {
     return entry.meta.expiresAt <= this.now();
@@ -75,14 +86,19 @@ export class TieredCache {
   }
 
   private async lookupOrLoad(key: CacheKey, loader: Loader): Promise<Loaded> {
-    const stored = await this.deps.store?.get(await storeKey(key));
-    if (stored) {
-      this.deps.memory.set(key.memory, { ...stored, source: key.source });
-      return this.serve(key, stored, 'HIT-STORE', loader);
-    }
+    const stored = await this.fromStore(key);
+    if (stored) return this.serve(key, stored, 'HIT-STORE', loader);
     const entry = await loader.load();
     await this.keep(key, entry);
     return { entry, state: 'MISS' };
+  }
+
+  /** A store hit, promoted to memory. */
+  private async fromStore(key: CacheKey): Promise<StoredEntry | undefined> {
+    if (!this.deps.store) return undefined;
+    const stored = await this.deps.store.get(await storeKey(key));
+    if (stored) this.deps.memory.set(key.memory, { ...stored, source: key.source });
+    return stored;
   }
 
   /** Fresh entries are served as they are; stale ones are served marked STALE while a refresh runs behind. */

@@ -1,27 +1,29 @@
 /**
  * The Node SourceFetcher: undici with a guarded connector (see connector.ts), manual redirects re-checked at
  * every hop, one total deadline over all hops and the body, a byte cap counted while streaming, and
- * per-host concurrency. Only header rules' headers (and validators) are sent upstream.
+ * per-host concurrency. Only header rules' headers (and validators) are sent upstream. The deadline, the redirect
+ * walk, the status mapping and header picking are the portable ones of fetch-fetcher.ts (shared with Workers).
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
-import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createAddressPolicy } from './address-policy.js';
 import { createGuardedConnector } from './connector.js';
 import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rules.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
-import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
-import { toUpstreamError } from './upstream-errors.js';
+import type { SourceFetcher, SourceRequest, SourceResponse, Validators } from './types.js';
+import {
+  conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamStatusError,
+  walkRedirects, withUpstreamDeadline,
+} from './fetch-fetcher.js';
+import { RelayError } from '../errors.js';
 
 export interface GuardedFetcherDeps {
   logger: Logger;
   /** From `loadHeaderRules` (user file + presets); defaults to the built-in presets. */
   headerRules?: readonly HeaderRule[];
 }
-
-type HopOutcome = { redirectTo: string } | { response: SourceResponse };
 
 /** What every fetch of one fetcher shares. */
 interface FetchContext {
@@ -32,8 +34,6 @@ interface FetchContext {
   limiters: HostLimiters;
   agent: Agent;
 }
-
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): SourceFetcher {
   const { logger } = deps;
@@ -53,48 +53,17 @@ export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): 
     limiters: createHostLimiters(config.upstreamPerHost),
   };
   return {
-    fetch: (request) => fetchWithDeadline(context, request),
+    fetch: (request) => withUpstreamDeadline(config.upstreamTimeoutMs, request, logger,
+      (signal) => followRedirects(context, request, signal)),
     close: () => agent.destroy(),
   };
 }
 
-/** One deadline over every hop and the body; the caller's signal aborts too. Only RelayErrors escape. */
-async function fetchWithDeadline(context: FetchContext, request: SourceRequest): Promise<SourceResponse> {
-  const { upstreamTimeoutMs } = context.config;
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(
-    new RelayError('E_UPSTREAM_TIMEOUT', `Upstream did not answer within ${upstreamTimeoutMs} ms`),
-  ), upstreamTimeoutMs);
-  const signal = request.signal ? AbortSignal.any([request.signal, deadline.signal]) : deadline.signal;
-  try {
-    return await followRedirects(context, request, signal);
-  } catch (error) {
-    const relayError = toUpstreamError(error, deadline.signal, request.signal);
-    if (relayError.status >= 500) context.logger.debug({ source: request.url.href, err: error }, 'upstream fetch failed');
-    throw relayError;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Manual redirects: every hop re-checked by the source policy (and again by the connector). */
-async function followRedirects(context: FetchContext, request: SourceRequest, signal: AbortSignal)
-  : Promise<SourceResponse> {
+function followRedirects(context: FetchContext, request: SourceRequest, signal: AbortSignal): Promise<SourceResponse> {
   const { sourcePolicy, limiters, config } = context;
-  let url = request.url;
-  sourcePolicy.check(url);
-  const seen = new Set([url.href]);
-  for (let redirects = 0; ; redirects++) {
-    const current = url;
-    const outcome = await limiters.run(current.hostname, signal,
-      () => fetchHop(context, current, request.validators, signal));
-    if ('response' in outcome) return outcome.response;
-    url = redirectTarget(current, outcome.redirectTo);
-    if (seen.has(url.href)) throw new RelayError('E_UPSTREAM', 'Upstream redirect loop');
-    sourcePolicy.check(url);
-    if (redirects + 1 > config.maxRedirects) throw new RelayError('E_UPSTREAM', 'Too many upstream redirects');
-    seen.add(url.href);
-  }
+  return walkRedirects(request.url, { policy: sourcePolicy, maxRedirects: config.maxRedirects }, (url) =>
+    limiters.run(url.hostname, signal, () => fetchHop(context, url, request.validators, signal)));
 }
 
 /** One request, its body read under the cap; the host's concurrency slot is held until the body is in. */
@@ -114,33 +83,14 @@ async function fetchHop(context: FetchContext, url: URL, validators: Validators 
   }
   if (status === 304 && Object.keys(conditional).length > 0) {
     await discard(body);
-    return { response: { notModified: true, finalUrl: url.href, headers: pickSourceHeaders(headers) } };
+    return { response: { notModified: true, finalUrl: url.href, headers: pickSourceHeaders((n) => header(headers, n)) } };
   }
   if (status < 200 || status > 299) {
     await discard(body);
-    if (status === 404 || status === 410) throw new RelayError('E_SOURCE_NOT_FOUND', `Upstream answered ${status}`);
-    throw new RelayError('E_UPSTREAM', `Upstream answered ${status}`);
+    throw upstreamStatusError(status);
   }
   const bytes = await readCapped(response, context.config.maxSourceBytes);
-  return { response: { notModified: false, finalUrl: url.href, body: bytes, headers: pickSourceHeaders(headers) } };
-}
-
-function redirectTarget(from: URL, location: string): URL {
-  let next: URL;
-  try {
-    next = new URL(location, from);
-  } catch (error) {
-    throw new RelayError('E_UPSTREAM', 'Upstream redirect to an invalid URL', { cause: error });
-  }
-  next.hash = ''; // fragments are never sent; dropping them also makes loop detection exact
-  return next;
-}
-
-function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (validators?.etag) headers['if-none-match'] = validators.etag;
-  if (validators?.lastModified) headers['if-modified-since'] = validators.lastModified;
-  return headers;
+  return { response: { notModified: false, finalUrl: url.href, body: bytes, headers: pickSourceHeaders((n) => header(headers, n)) } };
 }
 
 /** Reads the body, failing before reading when the declared length is over the cap and while streaming. */
@@ -168,10 +118,6 @@ async function readCapped(response: Dispatcher.ResponseData, cap: number): Promi
   return bytes;
 }
 
-function tooLarge(cap: number): RelayError {
-  return new RelayError('E_SOURCE_TOO_LARGE', `Source is larger than ${cap} bytes`);
-}
-
 /** Drains a small body so the connection can be reused; undici's dump gives up (and closes) past 128 KiB. */
 async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
   await body.dump().catch(() => {});
@@ -180,16 +126,4 @@ async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {
 function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-function pickSourceHeaders(headers: Dispatcher.ResponseData['headers']): SourceHeaders {
-  const picked: SourceHeaders = {
-    contentType: header(headers, 'content-type'),
-    cacheControl: header(headers, 'cache-control'),
-    expires: header(headers, 'expires'),
-    date: header(headers, 'date'),
-    etag: header(headers, 'etag'),
-    lastModified: header(headers, 'last-modified'),
-  };
-  return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as SourceHeaders;
 }

@@ -1,12 +1,13 @@
 /**
- * The memory-hit fast path. A request URL that was served once maps (bounded LRU) to what its parse produced —
+ * The hit fast path. A request URL that was served once maps (bounded LRU) to what its parse produced —
  * source, canonical variant, caching options — so a repeat needs no URL parsing, no policy walk and no header
- * building: one map lookup, one memory-tier lookup, and headers prepared once per entry. Anything unusual
- * (stale entry, conditional request, unknown URL) returns undefined and takes the full path. Portable.
+ * building: one map lookup, one memory-tier lookup (or one store read), and headers prepared once per entry.
+ * Anything unusual (stale entry, miss, unknown URL) returns undefined and takes the full path. Portable.
  */
 import { LRUCache } from 'lru-cache';
-import { cacheKey, variantMaterial } from '../cache/keys.js';
+import { type CacheKey, cacheKey, variantMaterial } from '../cache/keys.js';
 import type { MemoryTier } from '../cache/memory.js';
+import type { CacheState, TieredCache } from '../cache/tiered.js';
 import type { StoredEntry } from '../cache/types.js';
 import { acceptBucket } from '../transform/negotiate.js';
 import { type HeaderOptions, imageHeaders } from './image-response.js';
@@ -23,6 +24,7 @@ export interface RouteInfo {
 
 export interface FastHit {
   form: string;
+  state: CacheState;
   body: Uint8Array;
   headers: Record<string, string>;
 }
@@ -37,22 +39,41 @@ export class HitPath {
   private readonly buckets = new Map<string, 'avif' | 'webp' | 'base'>();
   private readonly prepared = new WeakMap<StoredEntry, Map<string, Prepared>>();
 
-  constructor(private readonly memory: MemoryTier, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly memory: MemoryTier,
+    private readonly cache?: TieredCache,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Learns a URL after the full path served it from its canonical entry. */
   remember(pathAndQuery: string, route: RouteInfo): void {
     this.routes.set(pathAndQuery, route);
   }
 
-  /** A fresh memory hit for `pathAndQuery` with its full response headers, or undefined. */
+  /** A fresh memory hit for `pathAndQuery` with its full response headers, or undefined. Synchronous. */
   lookup(pathAndQuery: string, accept: string | undefined): FastHit | undefined {
+    const found = this.resolve(pathAndQuery, accept);
+    const entry = found && this.memory.get(found.key.memory);
+    if (!found || !entry || entry.meta.expiresAt <= this.now()) return undefined;
+    return this.hit(found.route, pathAndQuery, entry, 'HIT-MEMORY');
+  }
+
+  /** Like `lookup`, falling back to the persistent store (a store hit is promoted to memory). */
+  async lookupStored(pathAndQuery: string, accept: string | undefined): Promise<FastHit | undefined> {
+    const found = this.resolve(pathAndQuery, accept);
+    const loaded = found && await this.cache?.lookupFresh(found.key);
+    return loaded ? this.hit(found.route, pathAndQuery, loaded.entry, loaded.state) : undefined;
+  }
+
+  private resolve(pathAndQuery: string, accept: string | undefined): { route: RouteInfo; key: CacheKey } | undefined {
     const route = this.routes.get(pathAndQuery);
     if (!route) return undefined;
     const bucket = route.varyAccept ? this.bucketOf(accept ?? '') : undefined;
-    const key = cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)).memory;
-    const entry = this.memory.get(key);
-    if (!entry || entry.meta.expiresAt <= this.now()) return undefined;
-    return { form: route.form, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route) };
+    return { route, key: cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)) };
+  }
+
+  private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState): FastHit {
+    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state) };
   }
 
   /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */
@@ -72,13 +93,13 @@ export class HitPath {
   }
 
   /** Headers are built once per (entry, URL); an entry replaced in memory is a new object, so they follow it. */
-  private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo): Record<string, string> {
+  private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState): Record<string, string> {
     let perUrl = this.prepared.get(entry);
     if (!perUrl) this.prepared.set(entry, perUrl = new Map());
     let prepared = perUrl.get(pathAndQuery);
-    if (!prepared) {
+    if (!prepared || prepared.headers['x-cache'] !== state) {
       const headers = imageHeaders(entry, {
-        ...route.headerOptions, state: 'HIT-MEMORY', varyAccept: route.varyAccept, serverTiming: 'cache;desc=HIT-MEMORY',
+        ...route.headerOptions, state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
       });
       perUrl.set(pathAndQuery, prepared = { entry, headers });
     }

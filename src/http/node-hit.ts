@@ -1,7 +1,8 @@
 /**
- * Node only: answers repeat memory hits straight from the `node:http` request, before the web-standard
- * Request/Response adapter is involved (that adapter costs more than the whole hit). Everything else — first
- * requests, stale entries, conditional requests, other routes — goes to the Hono listener unchanged.
+ * Node only: answers repeat hits (memory, or store for a URL this process already served) straight from the
+ * `node:http` request, before the web-standard Request/Response adapter is involved (that adapter costs more than
+ * the whole hit). Everything else — first requests, stale entries, misses, conditional requests, other routes —
+ * goes to the Hono listener unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastHit, HitPath } from './hit-path.js';
@@ -11,18 +12,21 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void | Promise<vo
 export function withFastHits(
   hits: HitPath, next: Listener, onHit?: (hit: FastHit, head: boolean, seconds: number) => void,
 ): Listener {
+  const send = (res: ServerResponse, hit: FastHit, head: boolean, started: number) => {
+    res.writeHead(200, hit.headers);
+    res.end(head ? undefined : hit.body);
+    onHit?.(hit, head, (performance.now() - started) / 1000);
+  };
   return (req, res) => {
     const method = req.method;
-    if ((method === 'GET' || method === 'HEAD') && req.headers['if-none-match'] === undefined) {
-      const started = onHit ? performance.now() : 0;
-      const hit = hits.lookup(req.url ?? '/', req.headers.accept);
-      if (hit) {
-        res.writeHead(200, hit.headers);
-        res.end(method === 'HEAD' ? undefined : hit.body);
-        onHit?.(hit, method === 'HEAD', (performance.now() - started) / 1000);
-        return;
-      }
-    }
-    return next(req, res);
+    if ((method !== 'GET' && method !== 'HEAD') || req.headers['if-none-match'] !== undefined) return next(req, res);
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const hit = hits.lookup(url, req.headers.accept);
+    if (hit) return send(res, hit, method === 'HEAD', started);
+    return hits.lookupStored(url, req.headers.accept).then(
+      (stored) => (stored ? send(res, stored, method === 'HEAD', started) : next(req, res)),
+      () => next(req, res),
+    );
   };
 }
