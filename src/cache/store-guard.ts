@@ -35,17 +35,27 @@ export interface GuardedStore extends Store {
   putChecked(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<boolean>;
 }
 
-/** Runs `run` with a deadline; settles by the deadline even if `run` ignores its signal. */
+/**
+ * Runs `run` with a deadline; settles by the deadline even if `run` ignores its signal. A plain timer and one
+ * controller (not AbortSignal.timeout/any): this wraps every store hit, and those cost several times more.
+ */
 export function withDeadline<T>(
   run: (signal: AbortSignal) => Promise<T>, ms: number, caller?: AbortSignal,
 ): Promise<T> {
-  const deadline = AbortSignal.timeout(ms);
-  const signal = caller ? AbortSignal.any([deadline, caller]) : deadline;
+  caller?.throwIfAborted();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`Store call exceeded ${ms} ms`, 'TimeoutError')), ms);
+  const onCallerAbort = () => controller.abort(caller?.reason);
+  caller?.addEventListener('abort', onCallerAbort, { once: true });
+  const { signal } = controller;
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    run(signal).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    run(signal).then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      caller?.removeEventListener('abort', onCallerAbort);
+    });
   });
 }
 

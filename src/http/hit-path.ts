@@ -29,15 +29,15 @@ export interface FastHit {
   headers: Record<string, string>;
 }
 
-interface Prepared {
-  entry: StoredEntry;
-  headers: Record<string, string>;
-}
 
 export class HitPath {
   private readonly routes = new LRUCache<string, RouteInfo>({ max: 50_000 });
   private readonly buckets = new Map<string, 'avif' | 'webp' | 'base'>();
-  private readonly prepared = new WeakMap<StoredEntry, Map<string, Prepared>>();
+  /**
+   * Response headers by URL, entry version (ETag + stored-at) and tier: a store hit decodes a new entry object
+   * each time, so identity would not do; the version does, and a replaced entry gets new headers.
+   */
+  private readonly prepared = new LRUCache<string, Record<string, string>>({ max: 10_000 });
 
   constructor(
     private readonly memory: MemoryTier,
@@ -92,17 +92,15 @@ export class HitPath {
     return bucket;
   }
 
-  /** Headers are built once per (entry, URL); an entry replaced in memory is a new object, so they follow it. */
   private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState): Record<string, string> {
-    let perUrl = this.prepared.get(entry);
-    if (!perUrl) this.prepared.set(entry, perUrl = new Map());
-    let prepared = perUrl.get(pathAndQuery);
-    if (!prepared || prepared.headers['x-cache'] !== state) {
-      const headers = imageHeaders(entry, {
+    const id = `${state}\n${entry.meta.etag}\n${entry.meta.storedAt}\n${pathAndQuery}`;
+    let headers = this.prepared.get(id);
+    if (!headers) {
+      headers = imageHeaders(entry, {
         ...route.headerOptions, state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
       });
-      perUrl.set(pathAndQuery, prepared = { entry, headers });
+      this.prepared.set(id, headers);
     }
-    return prepared.headers;
+    return headers;
   }
 }
