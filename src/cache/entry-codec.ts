@@ -64,7 +64,8 @@ export function decodeEntry(frame: Uint8Array): StoredEntry | undefined {
   return { meta, body: new Uint8Array(frame.buffer, frame.byteOffset + bodyStart, meta.size) };
 }
 
-function isEntryMeta(value: unknown): value is EntryMeta {
+/** Whether a parsed value has the shape of EntryMeta (shared with the Cache API store). */
+export function isEntryMeta(value: unknown): value is EntryMeta {
   if (typeof value !== 'object' || value === null) return false;
   const m = value as Record<string, unknown>;
   return typeof m.contentType === 'string' && typeof m.etag === 'string' && typeof m.storedAt === 'number'

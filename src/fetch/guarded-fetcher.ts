@@ -6,6 +6,7 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
+import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createAddressPolicy } from './address-policy.js';
 import { createGuardedConnector } from './connector.js';
@@ -17,7 +18,6 @@ import {
   conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamStatusError,
   walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
-import { RelayError } from '../errors.js';
 
 export interface GuardedFetcherDeps {
   logger: Logger;
@@ -75,6 +75,7 @@ async function fetchHop(context: FetchContext, url: URL, validators: Validators 
     headers: { ...headersFor(url, context.rules), ...conditional },
   });
   const { statusCode: status, headers, body } = response;
+  const picked = () => pickSourceHeaders((name) => header(headers, name));
   if (REDIRECT_STATUSES.has(status)) {
     await discard(body);
     const location = header(headers, 'location');
@@ -83,14 +84,14 @@ async function fetchHop(context: FetchContext, url: URL, validators: Validators 
   }
   if (status === 304 && Object.keys(conditional).length > 0) {
     await discard(body);
-    return { response: { notModified: true, finalUrl: url.href, headers: pickSourceHeaders((n) => header(headers, n)) } };
+    return { response: { notModified: true, finalUrl: url.href, headers: picked() } };
   }
   if (status < 200 || status > 299) {
     await discard(body);
     throw upstreamStatusError(status);
   }
   const bytes = await readCapped(response, context.config.maxSourceBytes);
-  return { response: { notModified: false, finalUrl: url.href, body: bytes, headers: pickSourceHeaders((n) => header(headers, n)) } };
+  return { response: { notModified: false, finalUrl: url.href, body: bytes, headers: picked() } };
 }
 
 /** Reads the body, failing before reading when the declared length is over the cap and while streaming. */

@@ -1,0 +1,214 @@
+/**
+ * The edge service (DESIGN.md "Edge", docs/edge.md), wired by src/worker.ts: the same Hono app as the Node service,
+ * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
+ * with the edge's own parts: a fetch-based source fetcher, a passthrough transformer, the Cache API (and R2 when
+ * the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate memory tier, and transform
+ * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none.
+ *
+ * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
+ * enforces it on the bundle. This is not the Worker's main module because every export of that module is taken for
+ * an entrypoint by the runtime (a constant or helper exported there stops the Worker from starting).
+ */
+import { createApp } from './app.js';
+import { type Config, ConfigError, parseConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { ImageService } from './images.js';
+import { MemoryTier } from './cache/memory.js';
+import { TieredCache } from './cache/tiered.js';
+import type { Store, StoredEntry } from './cache/types.js';
+import { guardStore } from './cache/store-guard.js';
+import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
+import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
+import { createFetchFetcher } from './fetch/fetch-fetcher.js';
+import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
+import { createSourcePolicy } from './fetch/source-policy.js';
+import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
+import { problemResponse } from './http/problem.js';
+import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
+import { parseLegacyOptions, type RequestOptions } from './url/options.js';
+import type { ImageRequest } from './url/request.js';
+
+/** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
+export interface WorkerEnv {
+  IMGRELAY_R2?: R2BucketLike;
+  [name: string]: unknown;
+}
+
+export interface EdgeOptions {
+  /** Defaults to `caches.default`; `null` leaves the Cache API out (R2 alone, or memory only). */
+  cache?: CacheLike | null;
+  logger?: Logger;
+  fetch?: typeof fetch;
+}
+
+export interface Edge {
+  config: Config;
+  /** Where entries are kept besides memory: `cache-api`, `r2`, `cache-api+r2` or `none`. */
+  storeKind: string;
+  memory: MemoryTier;
+  handle(request: Request): Promise<Response>;
+  /** Resolves once every background write and revalidation started so far, and what they started, has ended. */
+  settled(): Promise<void>;
+}
+
+/** The edge memory tier when IMGRELAY_MEMORY_CACHE_MB is not set, and its ceiling: an isolate has 128 MB in all. */
+export const EDGE_MEMORY_DEFAULT_BYTES = 16 * 1024 * 1024;
+export const EDGE_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Background work of one isolate; every request hands `settled()` to its ctx.waitUntil. */
+class Background {
+  private readonly pending = new Set<Promise<unknown>>();
+
+  readonly track = (work: Promise<unknown>): void => {
+    const tracked = work.catch(() => {});
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  };
+
+  async settled(): Promise<void> {
+    // Work can start more work (a revalidation queues a write): wait until nothing is left.
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}
+
+/** Builds the edge service from the Worker's env; throws ConfigError (every invalid variable) like the Node entry. */
+export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
+  const vars = imgrelayVars(env);
+  const config = parseConfig(vars);
+  const logger = options.logger ?? consoleLogger(config.logLevel);
+  const background = new Background();
+  const memory = edgeMemory(config, vars);
+  const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
+  const store = edgeStore(config, env, cacheApi, logger, background.track);
+  // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
+  const writes = store && {
+    enqueue: (key: string, entry: StoredEntry) => {
+      background.track(store.put(key, entry));
+      return true;
+    },
+  };
+  const cache = new TieredCache({ memory, store, writes, logger, defer: background.track });
+  const policy = createSourcePolicy(config, logger);
+  const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
+  const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy });
+  // The app relays legacy URLs untouched; legacy options are a transform, so only the forwarder applies them.
+  const app = createApp({ config, images, logger, lifecycle: { draining: false } });
+  const forwarder = config.originUrl
+    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch })
+    : undefined;
+  const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
+  if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
+  const route = { app, forwarder, legacyOptions, policy, config };
+  return {
+    config, memory, storeKind: store?.kind ?? 'none',
+    handle: (request) => handle(route, request),
+    settled: () => background.settled(),
+  };
+}
+
+interface Route {
+  app: { fetch(request: Request): Response | Promise<Response> };
+  forwarder?: Forwarder;
+  legacyOptions?: RequestOptions;
+  policy: { check(url: URL): void };
+  config: Config;
+}
+
+async function handle(route: Route, request: Request): Promise<Response> {
+  const image = transformRequestOf(request, route.legacyOptions);
+  if (!image) return route.app.fetch(request);
+  if (!route.forwarder) return refuseTransform(route, image);
+  const response = await route.forwarder.handle(request, image);
+  // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
+  if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
+  return response;
+}
+
+/** No origin: a transform is a clear 501 (after the same source checks, so a forbidden source is still a 403). */
+function refuseTransform(route: Route, image: ImageRequest): Response {
+  try {
+    route.policy.check(image.source);
+    throw transformsNeedOrigin();
+  } catch (error) {
+    return problemResponse(error, { negativeTtlS: route.config.negativeTtlS });
+  }
+}
+
+/** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */
+function edgeLegacyOptions(raw: string): RequestOptions {
+  try {
+    return parseLegacyOptions(raw);
+  } catch (error) {
+    throw new ConfigError([`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(raw)}: ${(error as Error).message}`]);
+  }
+}
+
+/** IMGRELAY_* vars as strings (wrangler `vars` may be numbers or booleans); bindings and other names are skipped. */
+export function imgrelayVars(env: WorkerEnv): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('IMGRELAY_')) continue;
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') vars[name] = String(value);
+  }
+  return vars;
+}
+
+/** A small LRU per isolate: the default budget is a Node server's, far too big for an isolate's 128 MB. */
+function edgeMemory(config: Config, vars: Record<string, string>): MemoryTier {
+  const maxBytes = vars.IMGRELAY_MEMORY_CACHE_MB === undefined ? EDGE_MEMORY_DEFAULT_BYTES
+    : Math.min(config.memoryCacheBytes, EDGE_MEMORY_MAX_BYTES);
+  return new MemoryTier({ maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
+    negativeTtlMs: config.negativeTtlS * 1000 });
+}
+
+/** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
+function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined, logger: Logger,
+  defer: (work: Promise<unknown>) => void): Store | undefined {
+  if (config.store === 'none') return undefined;
+  const guard = (store: Store) => guardStore(store, { timeoutMs: config.storeTimeoutMs, logger });
+  const front = cache && guard(createCacheApiStore(cache));
+  const back = env.IMGRELAY_R2 && guard(createR2Store(env.IMGRELAY_R2, { prefix: config.s3.prefix }));
+  if (front && back) return layerStores(front, back, defer);
+  return front ?? back;
+}
+
+function defaultCache(): CacheLike | undefined {
+  return (globalThis as { caches?: { default?: CacheLike } }).caches?.default;
+}
+
+/** No file system at the edge: IMGRELAY_HEADER_RULES holds the rules themselves, as JSON. */
+function edgeHeaderRules(config: Config): readonly HeaderRule[] | undefined {
+  const raw = config.headerRulesFile?.trim();
+  if (!raw) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError([`IMGRELAY_HEADER_RULES: on Workers this holds the rules as JSON (there is no file to read)`]);
+  }
+  try {
+    return loadHeaderRules(json);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+}
+
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
+/** JSON lines on the console (Workers Logs / `wrangler tail` pick them up), filtered by IMGRELAY_LOG_LEVEL. */
+export function consoleLogger(level: string): Logger {
+  const min = LEVELS[level] ?? Number.POSITIVE_INFINITY; // 'silent'
+  const at = (name: string, write: (line: string) => void) => (obj: object, msg?: string) => {
+    if (LEVELS[name] >= min) write(JSON.stringify({ level: name, msg, ...serializable(obj) }));
+  };
+  return {
+    debug: at('debug', (line) => console.debug(line)), info: at('info', (line) => console.info(line)),
+    warn: at('warn', (line) => console.warn(line)), error: at('error', (line) => console.error(line)),
+  };
+}
+
+function serializable(obj: object): object {
+  const err = (obj as { err?: unknown }).err;
+  if (!(err instanceof Error)) return obj;
+  return { ...obj, err: { name: err.name, message: err.message, code: (err as { code?: unknown }).code } };
+}

@@ -1,0 +1,196 @@
+/**
+ * Transform requests at the edge (DESIGN.md "Edge"): the Workers build cannot resize, so it fetches
+ * `<IMGRELAY_ORIGIN_URL>/<same path and query>` from the Node origin with the client's Accept and serves the
+ * answer with the same headers as the Node service (image-response.ts builds both). The origin's answer is a
+ * cache entry like any other: keyed by the canonical source and variant material — the output-format bucket
+ * included — in memory, the Cache API and R2 (tiered.ts: single-flight, stale-while-revalidate, revalidated with
+ * If-None-Match against the origin). The origin's errors keep their status and code.
+ *
+ * Requests with `default=` are relayed from the origin without caching here: the origin may answer with its
+ * stand-in image, which must not be stored as the variant.
+ */
+import type { Config } from '../config.js';
+import { ERROR_CODES, type ErrorCode, RelayError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { cacheKey, etagOf, variantMaterial } from '../cache/keys.js';
+import { expiryFor } from '../cache/freshness.js';
+import type { MemoryTier } from '../cache/memory.js';
+import type { Loader, TieredCache } from '../cache/tiered.js';
+import type { StoredEntry } from '../cache/types.js';
+import { pickSourceHeaders, readBodyCapped } from '../fetch/fetch-fetcher.js';
+import { surrogateKeys } from '../images.js';
+import { acceptBucket } from '../transform/negotiate.js';
+import { canonicalSpec, type RequestOptions } from '../url/options.js';
+import { type ImageRequest, parseImageRequest } from '../url/request.js';
+import { cacheControlFor, imageResponse } from './image-response.js';
+import { problemResponse } from './problem.js';
+
+export interface ForwarderDeps {
+  config: Config;
+  /** Base URL of the Node origin (IMGRELAY_ORIGIN_URL); a path prefix is kept. */
+  originUrl: string;
+  cache: TieredCache;
+  memory: MemoryTier;
+  policy: { check(url: URL): void };
+  logger: Logger;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export interface Forwarder {
+  handle(raw: Request, image: ImageRequest): Promise<Response>;
+}
+
+/** Failures worth remembering briefly (memory only), as ImageService does. */
+const NEGATIVE_CODES = new Set(['E_SOURCE_NOT_FOUND', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID']);
+
+/**
+ * The parsed request when it asks for a transform (options that change the bytes, or legacy options), for GET
+ * and HEAD only; undefined for relays, other routes and unparseable URLs (the app answers those, errors included).
+ */
+export function transformRequestOf(raw: Request, legacyOptions?: RequestOptions): ImageRequest | undefined {
+  if (raw.method !== 'GET' && raw.method !== 'HEAD') return undefined;
+  const { pathname, rawQuery } = splitUrl(raw.url);
+  try {
+    const image = parseImageRequest(pathname, rawQuery, legacyOptions);
+    return image && canonicalSpec(image.options.spec) !== '' ? image : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The path and the raw (undecoded) query of a request URL, exactly as the client sent them. */
+export function splitUrl(url: string): { pathname: string; rawQuery: string; pathAndQuery: string } {
+  const pathStart = url.indexOf('/', url.indexOf('//') + 2);
+  const queryStart = url.indexOf('?', pathStart);
+  const pathname = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
+  return { pathname, rawQuery: queryStart === -1 ? '' : url.slice(queryStart + 1), pathAndQuery: url.slice(pathStart) };
+}
+
+export function createForwarder(deps: ForwarderDeps): Forwarder {
+  const now = deps.now ?? Date.now;
+  const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
+  const base = deps.originUrl.replace(/\/+$/, '');
+  const origin = { fetchImpl, config: deps.config, now };
+  return {
+    async handle(raw, image) {
+      const started = performance.now();
+      const target = base + splitUrl(raw.url).pathAndQuery;
+      const accept = raw.headers.get('accept') ?? undefined;
+      try {
+        deps.policy.check(image.source);
+        if (image.options.response.fallback) return await relayUncached(origin, target, accept);
+        const spec = image.options.spec;
+        const varyAccept = spec.format === 'auto';
+        // The bucket is in the key (not left to Vary): one entry per output format a client can get.
+        const bucket = varyAccept ? acceptBucket(accept) : undefined;
+        const key = cacheKey(image.source.href, variantMaterial(canonicalSpec(spec), bucket));
+        const loaded = await rememberingFailures(deps.memory, key.memory,
+          () => deps.cache.get(key, originLoader(origin, target, accept, image.source)));
+        return imageResponse(loaded.entry, {
+          method: raw.method, ifNoneMatch: raw.headers.get('if-none-match'), state: loaded.state, varyAccept,
+          cacheControl: cacheControlFor(deps.config.cacheControl, image.options.response.maxAgeS),
+          filename: image.options.response.filename,
+          serverTiming: `cache;desc=${loaded.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
+        });
+      } catch (error) {
+        const status = error instanceof RelayError ? error.status : 500;
+        (status >= 500 ? deps.logger.error : deps.logger.info).call(deps.logger, { url: raw.url.slice(0, 2048), status,
+          err: error }, 'forwarded image request failed');
+        return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS });
+      }
+    },
+  };
+}
+
+async function rememberingFailures<T>(memory: MemoryTier, key: string, run: () => Promise<T>): Promise<T> {
+  const known = memory.knownFailure(key);
+  if (known) throw known;
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof RelayError && NEGATIVE_CODES.has(error.code)) memory.rememberFailure(key, error);
+    throw error;
+  }
+}
+
+interface Origin {
+  fetchImpl: typeof fetch;
+  config: Config;
+  now: () => number;
+}
+
+/** A miss asks the origin; an expired entry is revalidated with If-None-Match (a 304 keeps the bytes). */
+function originLoader(origin: Origin, target: string, accept: string | undefined, source: URL): Loader {
+  return {
+    load: async () => toEntry(origin, await askOrigin(origin, target, accept), source),
+    revalidate: async (stale) => {
+      const response = await askOrigin(origin, target, accept, stale.meta.validators?.etag ?? stale.meta.etag);
+      if (response.status !== 304) return toEntry(origin, response, source);
+      await response.body?.cancel();
+      return { body: stale.body, meta: { ...stale.meta, expiresAt: expiryOf(origin, response) } };
+    },
+  };
+}
+
+/** One request to the origin: only Accept (and the validator) is sent; the deadline covers a cold transform. */
+async function askOrigin(origin: Origin, target: string, accept?: string, ifNoneMatch?: string): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (accept) headers.accept = accept;
+  if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch;
+  const { upstreamTimeoutMs, transformTimeoutS } = origin.config;
+  let response: Response;
+  try {
+    response = await origin.fetchImpl(target, {
+      headers, redirect: 'manual', signal: AbortSignal.timeout(upstreamTimeoutMs + transformTimeoutS * 1000),
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError';
+    throw new RelayError(timedOut ? 'E_UPSTREAM_TIMEOUT' : 'E_UPSTREAM',
+      timedOut ? 'The origin did not answer in time' : 'The origin could not be reached', { cause: error });
+  }
+  if (response.status === 200 || (response.status === 304 && ifNoneMatch)) return response;
+  throw await originFailure(response);
+}
+
+/** The origin's problem (same code, status and detail) or, for anything else it says, a 502. */
+async function originFailure(response: Response): Promise<RelayError> {
+  const text = await response.text().catch(() => '');
+  let problem: { code?: unknown; detail?: unknown } = {};
+  try {
+    problem = JSON.parse(text) as typeof problem;
+  } catch { /* not a problem document */ }
+  const code = typeof problem.code === 'string' && Object.hasOwn(ERROR_CODES, problem.code)
+    ? problem.code as ErrorCode : undefined;
+  if (!code) return new RelayError('E_UPSTREAM', `The origin answered ${response.status}`);
+  const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
+  return new RelayError(code, typeof problem.detail === 'string' ? problem.detail : ERROR_CODES[code].title,
+    Number.isFinite(retryAfter) ? { retryAfter } : {});
+}
+
+async function toEntry(origin: Origin, response: Response, source: URL): Promise<StoredEntry> {
+  const body = await readBodyCapped(response, origin.config.maxSourceBytes);
+  const etag = await etagOf(body);
+  const now = origin.now();
+  const expiresAt = expiryOf(origin, response);
+  return {
+    body,
+    meta: {
+      contentType: response.headers.get('content-type') ?? 'application/octet-stream', etag, storedAt: now,
+      expiresAt, ttlMs: expiresAt - now, sourceUrl: source.href, size: body.byteLength,
+      validators: { etag: response.headers.get('etag') ?? etag }, tags: await surrogateKeys(source),
+      varyAccept: (response.headers.get('vary') ?? '').toLowerCase().includes('accept'),
+    },
+  };
+}
+
+/** Freshness as a shared cache reads the origin's answer (s-maxage first), clamped like every entry. */
+function expiryOf(origin: Origin, response: Response): number {
+  return expiryFor(pickSourceHeaders((name) => response.headers.get(name) ?? undefined), origin.now(), origin.config);
+}
+
+/** `default=` requests: the origin's answer as it is (status, headers, body), never stored at the edge. */
+async function relayUncached(origin: Origin, target: string, accept?: string): Promise<Response> {
+  const response = await askOrigin(origin, target, accept);
+  return new Response(response.body, { status: response.status, headers: response.headers });
+}

@@ -1,0 +1,19 @@
+/**
+ * The edge build's transformer: it cannot resize (sharp is a native module and never runs on Workers), so every
+ * transform is a clear 501. Untransformed relays never reach a transformer; with IMGRELAY_ORIGIN_URL set the
+ * Workers entry forwards transform requests to the Node origin before they get here (src/http/forward.ts).
+ */
+import { RelayError } from '../errors.js';
+import type { Transformer } from './types.js';
+
+export const TRANSFORMS_NEED_ORIGIN = 'Transforms need the Node origin (IMGRELAY_ORIGIN_URL)';
+
+export function transformsNeedOrigin(): RelayError {
+  return new RelayError('E_NOT_IMPLEMENTED', TRANSFORMS_NEED_ORIGIN);
+}
+
+export function createPassthroughTransformer(): Transformer {
+  return {
+    transform: () => Promise.reject(transformsNeedOrigin()),
+  };
+}

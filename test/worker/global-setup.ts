@@ -1,0 +1,34 @@
+/**
+ * Starts the lab for the workerd suite (see lab.ts), in Node: a real image origin on loopback serving the test
+ * fixtures, and the real Node imgrelay that the edge forwards transforms to.
+ */
+import type { TestProject } from 'vitest/node';
+import { startOrigin } from '../helpers/origin.js';
+import { bootImgrelay, zakerAt } from '../helpers/imgrelay.js';
+import { fixture } from '../helpers/images.js';
+import { IMAGE_HOST } from './lab-hosts.js';
+
+export default async function setup(project: TestProject) {
+  const origin = await startOrigin();
+  origin.serve('/202107/abc_1024.jpg', fixture('photo-wood.jpg'), 'image/jpeg', { 'cache-control': 'max-age=3600' });
+  origin.serve('/photo.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg');
+  origin.serve('/cached.jpg', fixture('progressive.jpg'), 'image/jpeg');
+  origin.serve('/forwarded.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg');
+  origin.serve('/logo.svg', fixture('logo.svg'), 'image/svg+xml');
+  origin.serve('/page.html', '<!doctype html><p>not an image</p>', 'image/jpeg');
+  origin.route('/gone.jpg', (_req, res) => void res.writeHead(410).end());
+  origin.route('/broken.jpg', (_req, res) => void res.writeHead(503).end('down'));
+  origin.route('/to-metadata.jpg', (_req, res) => void res.writeHead(302, { location: 'http://169.254.169.254/latest' }).end());
+  origin.route('/slow.jpg', (_req, res) => void setTimeout(() => res.writeHead(200).end('late'), 5000).unref());
+  // The suite counts origin hits through this route (tests in workerd cannot read Node objects).
+  origin.route('/__hits', (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://lab').searchParams.get('path') ?? '';
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hits: origin.hits(path) }));
+  });
+  const node = await bootImgrelay({ ...zakerAt(origin.port, IMAGE_HOST) });
+  project.provide('lab', { imageOrigin: origin.url, nodeOrigin: node.url });
+  return async () => {
+    await node.close();
+    await origin.close();
+  };
+}
