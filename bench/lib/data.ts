@@ -2,7 +2,7 @@
  * Benchmark inputs, generated once with sharp from the photos in test/fixtures and cached in bench/.data/.
  * Every cold-miss photo is a distinct crop + tint, so no layer can recognise a repeat.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -63,10 +63,4 @@ async function hitImage(targetBytes = 60 * 1024): Promise<string> {
   }
   await base.clone().jpeg({ quality: best.quality }).toFile(path);
   return relative;
-}
-
-export function dataBytes(): number {
-  const walk = (dir: string): number => readdirSync(dir, { withFileTypes: true })
-    .reduce((total, entry) => total + (entry.isDirectory() ? walk(join(dir, entry.name)) : statSync(join(dir, entry.name)).size), 0);
-  return existsSync(DATA_DIR) ? walk(DATA_DIR) : 0;
 }

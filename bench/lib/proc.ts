@@ -3,7 +3,7 @@
  * is measured the same way from outside, including its libuv and libvips threads.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = readClockTicks();
 
@@ -27,7 +27,7 @@ export function cpuTimeMs(pid: number): number {
 export interface MemorySample {
   /** Current resident set, KiB. */
   rssKb: number;
-  /** Peak resident set since start or the last resetPeakRss, KiB. */
+  /** Peak resident set since the process started (VmHWM), KiB. */
   hwmKb: number;
 }
 
@@ -35,15 +35,6 @@ export function memory(pid: number): MemorySample {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-}
-
-/** Resets VmHWM to the current RSS (Linux clear_refs "5"), so a peak can be attributed to one workload. */
-export function resetPeakRss(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not permitted on some kernels/containers: peaks then cover the process's whole life, which is still an upper bound.
-  }
 }
 
 export const mib = (kb: number) => kb / 1024;

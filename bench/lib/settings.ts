@@ -23,8 +23,6 @@ export interface Settings {
   output: string;
 }
 
-export const WORKLOADS = ['cold', 'hit', 'store', 'coalesce', 'article'] as const;
-
 const FULL: Omit<Settings, 'soakS' | 'profile' | 'only' | 'output'> = {
   mode: 'full', rounds: 5, coldPhotos: { jpeg: 40, webp: 40, avif: 8 }, wrkSeconds: 5, wrkConnections: 32,
   coalesce: [20, 100], articleIpx: true,

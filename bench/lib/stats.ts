@@ -14,10 +14,6 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[low] + (sorted[high] - sorted[low]) * (rank - low);
 }
 
-export function sum(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0);
-}
-
 /** a / b, NaN when either side is missing (so a failed run shows as n/a, never as 0× or ∞). */
 export function ratio(a: number, b: number): number {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : Number.NaN;

@@ -181,10 +181,11 @@ export async function readBodyCapped(response: Response, cap: number): Promise<U
     }
     chunks.push(value);
   }
-  return concat(chunks, total);
+  return concatChunks(chunks, total);
 }
 
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+/** The chunks as one Uint8Array that owns exactly these bytes (never a view into a shared pool). */
+export function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
   // A chunk that owns its whole buffer is the body as it is; otherwise a fresh array owning exactly these bytes.
   if (chunks.length === 1 && chunks[0].byteOffset === 0 && chunks[0].buffer.byteLength === total) return chunks[0];
   const bytes = new Uint8Array(total);

@@ -15,7 +15,7 @@ import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceRequest, SourceResponse, Validators } from './types.js';
 import {
-  conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamStatusError,
+  concatChunks, conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamStatusError,
   walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
 
@@ -109,14 +109,7 @@ async function readCapped(response: Dispatcher.ResponseData, cap: number): Promi
     if (total > cap) throw tooLarge(cap); // leaving the loop destroys the stream
     chunks.push(chunk);
   }
-  // A fresh Uint8Array owning exactly these bytes (Buffer.concat may hand out a slice of a shared pool).
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatChunks(chunks, total);
 }
 
 /** Drains a small body so the connection can be reused; undici's dump gives up (and closes) past 128 KiB. */
