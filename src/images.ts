@@ -27,6 +27,8 @@ export interface ImageServiceDeps {
   /** Parse-time source checks (scheme, userinfo, port, host lists, literal addresses), run before any tier. */
   policy: { check(url: URL): void };
   now?: () => number;
+  /** Strong ETag of a body; defaults to the portable Web Crypto one (Node passes node:crypto's, same value). */
+  etag?: (body: Uint8Array) => string | Promise<string>;
   /** Stage latencies and origin fetches are reported here (the public route reports requests to it too). */
   metrics?: Metrics;
 }
@@ -46,6 +48,10 @@ export class ImageService {
 
   constructor(private readonly deps: ImageServiceDeps) {
     this.now = deps.now ?? Date.now;
+  }
+
+  private etagOf(body: Uint8Array): string | Promise<string> {
+    return (this.deps.etag ?? etagOf)(body);
   }
 
   get metrics(): Metrics {
@@ -129,7 +135,7 @@ export class ImageService {
     return {
       body: response.body,
       meta: {
-        contentType: MIME_TYPES[format], etag: await etagOf(response.body), storedAt: now,
+        contentType: MIME_TYPES[format], etag: await this.etagOf(response.body), storedAt: now,
         expiresAt, ttlMs: expiresAt - now, sourceUrl: url.href,
         validators: etag || lastModified ? { etag, lastModified } : undefined,
         size: response.body.byteLength, tags: await surrogateKeys(url),
@@ -169,7 +175,7 @@ export class ImageService {
     return {
       body: result.body,
       meta: {
-        ...source.meta, contentType: result.contentType, etag: await etagOf(result.body), storedAt: this.now(),
+        ...source.meta, contentType: result.contentType, etag: await this.etagOf(result.body), storedAt: this.now(),
         size: result.body.byteLength, validators: undefined, sourceEtag: source.meta.etag,
         varyAccept: spec.format === 'auto',
       },

@@ -22,6 +22,7 @@ import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
+import { nodeEtag } from './cache/node-etag.js';
 import { HitPath } from './http/hit-path.js';
 import { withFastHits } from './http/node-hit.js';
 import { PromMetrics } from './admin/metrics.js';
@@ -67,7 +68,8 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const workers = config.workers || availableParallelism();
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
-  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics });
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics,
+    etag: nodeEtag });
   const lifecycle: Lifecycle = { draining: false };
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   const hits = new HitPath(memory, cache);

@@ -13,8 +13,8 @@
  * miss. Pass `fsync: true` to trade write latency for durability.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile as readFileCallback } from 'node:fs';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile as readFileCallback, writeFile as writeFileCallback } from 'node:fs';
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Logger } from '../logger.js';
 import { assertStoreKey, decodeEntry, decodeMeta, encodeEntry, FRAME_HEADER_BYTES, isStoreKey, metaLengthOf }
@@ -265,7 +265,10 @@ function readWhole(path: string): Promise<Buffer> {
 
 async function writeTemp(temp: string, frame: Buffer, fsync: boolean, signal?: AbortSignal): Promise<void> {
   if (!fsync) {
-    await writeFile(temp, frame, { flag: 'wx', signal });
+    signal?.throwIfAborted();
+    // The callback writeFile, for the same reason as readWhole: far less main-thread work per write.
+    await new Promise<void>((resolve, reject) =>
+      writeFileCallback(temp, frame, { flag: 'wx' }, (error) => (error ? reject(error) : resolve())));
     return;
   }
   const handle = await open(temp, 'wx');
