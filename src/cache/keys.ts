@@ -17,12 +17,21 @@ const hex = (buf: ArrayBuffer) => {
   return out;
 };
 
-export async function sha256Hex(text: string): Promise<string> {
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-}
+/**
+ * Digests of recent URLs and variants. One miss hashes its source URL three times (source key, variant key,
+ * surrogate keys) and every store hit hashes both again; a Web Crypto digest costs tens of microseconds of
+ * main-thread work, a lookup here almost nothing.
+ */
+const digests = new LRUCache<string, Promise<string>>({ max: 20_000 });
 
-/** Store keys of recent requests: every store hit would otherwise hash its URL and variant again. */
-const storeKeys = new LRUCache<string, string>({ max: 10_000 });
+export function sha256Hex(text: string): Promise<string> {
+  let digest = digests.get(text);
+  if (!digest) {
+    digest = crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)).then(hex);
+    digests.set(text, digest);
+  }
+  return digest;
+}
 
 /**
  * What distinguishes a variant: canonical options, the output-format bucket (for negotiated requests) and the
@@ -48,12 +57,8 @@ export function cacheKey(source: string, variant: string): CacheKey {
 
 /** Key in the persistent store: `<source hash>/source` or `<source hash>/<variant hash>`. */
 export async function storeKey(key: CacheKey): Promise<string> {
-  const known = storeKeys.get(key.memory);
-  if (known) return known;
   const prefix = await sha256Hex(key.source);
-  const hashed = key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await sha256Hex(key.variant)}`;
-  storeKeys.set(key.memory, hashed);
-  return hashed;
+  return key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await sha256Hex(key.variant)}`;
 }
 
 /** Our strong ETag for a body: a content hash, so every instance and every tier agrees on it. */
