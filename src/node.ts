@@ -51,6 +51,36 @@ export interface StartOptions {
 
 export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
+  const core = wireCore(config, logger);
+  const { memory, store, metrics, images, transformer, hits, legacyOptions } = core;
+  const lifecycle: Lifecycle = { draining: false };
+  const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
+  const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) =>
+    metrics.request({ route: hit.form, status: 200, cache: hit.state, seconds, bytesOut: head ? 0 : hit.body.byteLength }));
+  const server = await listen(listener, config.port, config.host);
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
+  const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
+    .catch(async (error: unknown) => {
+      await closeServer(server, 0);
+      throw error;
+    });
+  return {
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
+    adminUrl: admin.url, admin, metrics,
+    close: async () => {
+      lifecycle.draining = true;
+      await admin.close();
+      await closeServer(server, config.shutdownTimeoutMs);
+      await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
+      await store?.close(config.shutdownTimeoutMs);
+      await core.fetcher.close?.();
+    },
+  };
+}
+
+/** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
+function wireCore(config: Config, logger: Logger) {
   const background = new Set<Promise<unknown>>();
   const defer = (work: Promise<unknown>) => {
     background.add(work);
@@ -68,35 +98,11 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const workers = config.workers || availableParallelism();
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
-  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config), metrics,
-    etag: nodeEtag });
-  const lifecycle: Lifecycle = { draining: false };
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
+    metrics, etag: nodeEtag });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  const hits = new HitPath(memory, cache);
-  const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
-  const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) => metrics.request({
-    route: hit.form, status: 200, cache: hit.state, seconds, bytesOut: head ? 0 : hit.body.byteLength,
-  }));
-  const server = await listen(listener, config.port, config.host);
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port, store: config.store, workers }, 'imgrelay listening');
-  const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
-    .catch(async (error: unknown) => {
-      await closeServer(server, 0);
-      throw error;
-    });
-  return {
-    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
-    adminUrl: admin.url, admin, metrics,
-    close: async () => {
-      lifecycle.draining = true;
-      await admin.close();
-      await closeServer(server, config.shutdownTimeoutMs);
-      await Promise.race([Promise.allSettled([...background]), delay(config.shutdownTimeoutMs)]);
-      await store?.close(config.shutdownTimeoutMs);
-      await fetcher.close?.();
-    },
-  };
+  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
+    hits: new HitPath(memory, cache) };
 }
 
 function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
