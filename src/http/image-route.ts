@@ -114,7 +114,9 @@ function report(
 function failure(deps: ImageRouteDeps, error: unknown, url: string): Response {
   const requestId = crypto.randomUUID();
   const status = error instanceof RelayError ? error.status : 500;
-  const log = status >= 500 ? deps.logger.error : deps.logger.info;
-  log.call(deps.logger, { requestId, url: url.slice(0, 2048), status, err: error }, 'image request failed');
+  const base = { requestId, url: url.slice(0, 2048), status };
+  // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
+  if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
+  else deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
   return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
 }
