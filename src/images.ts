@@ -12,7 +12,7 @@ import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
 import type { StoredEntry } from './cache/types.js';
 import { MIME_TYPES, sniff } from './transform/sniff.js';
 import type { ImageFormat, TransformSpec, Transformer } from './transform/types.js';
-import { acceptBucket, resolveOutput } from './transform/negotiate.js';
+import { acceptBucket, dependsOnAccept, resolveOutput } from './transform/negotiate.js';
 import { canonicalSpec } from './url/options.js';
 import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
@@ -40,8 +40,6 @@ export interface ImageResult extends Loaded {
   canonicalSpec: string;
 }
 
-/** Failures worth remembering briefly (memory only): the source is gone or is not a usable image. */
-const NEGATIVE_CODES = new Set(['E_SOURCE_NOT_FOUND', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID']);
 
 export class ImageService {
   private readonly now: () => number;
@@ -89,20 +87,13 @@ export class ImageService {
   private async getChecked(request: ImageRequest, accept: string | undefined): Promise<ImageResult> {
     const spec = request.options.spec;
     const canonical = canonicalSpec(spec);
-    const varyAccept = spec.format === 'auto';
+    const varyAccept = dependsOnAccept(spec);
     const bucket = varyAccept ? acceptBucket(accept) : undefined;
     const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
     // Remembered per variant: a source too big to transform may still be relayed as it is.
-    const known = this.deps.memory.knownFailure(key.memory);
-    if (known) throw known;
-    try {
-      const loaded = await this.deps.cache.get(key, canonical === '' ? this.sourceLoader(request.source)
-        : this.variantLoader(request.source, spec, bucket ?? 'base'));
-      return { ...loaded, varyAccept, canonicalSpec: canonical };
-    } catch (error) {
-      if (error instanceof RelayError && NEGATIVE_CODES.has(error.code)) this.deps.memory.rememberFailure(key.memory, error);
-      throw error;
-    }
+    const loaded = await this.deps.memory.remembering(key.memory, () => this.deps.cache.get(key,
+      canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base')));
+    return { ...loaded, varyAccept, canonicalSpec: canonical };
   }
 
   private sourceKey(url: URL): CacheKey {
@@ -177,7 +168,7 @@ export class ImageService {
       meta: {
         ...source.meta, contentType: result.contentType, etag: await this.etagOf(result.body), storedAt: this.now(),
         size: result.body.byteLength, validators: undefined, sourceEtag: source.meta.etag,
-        varyAccept: spec.format === 'auto',
+        varyAccept: dependsOnAccept(spec),
       },
     };
   }

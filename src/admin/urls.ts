@@ -5,7 +5,7 @@
  */
 import { fail } from '../errors.js';
 import type { RequestOptions } from '../url/options.js';
-import { type ImageRequest, parseImageRequest, parseSourceUrl } from '../url/request.js';
+import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 
 const LEGACY_QUERY = /^https?(:|%3a|%253a)/i;
 const CF_PREFIX = '/cdn-cgi/image/';
@@ -16,17 +16,6 @@ export interface AddressedImage {
   /** True when `url` is a proxy URL (a CDN may cache exactly that URL); false for a bare source URL. */
   proxy: boolean;
   request: ImageRequest;
-}
-
-/** Splits an absolute URL string into its raw path and raw query, undecoded, like the public route does. */
-export function splitRaw(url: string): { pathname: string; rawQuery: string } {
-  const authority = url.indexOf('//');
-  const pathStart = url.indexOf('/', authority === -1 ? 0 : authority + 2);
-  if (pathStart === -1) return { pathname: '/', rawQuery: '' };
-  const queryStart = url.indexOf('?', pathStart);
-  return queryStart === -1
-    ? { pathname: url.slice(pathStart), rawQuery: '' }
-    : { pathname: url.slice(pathStart, queryStart), rawQuery: url.slice(queryStart + 1) };
 }
 
 /** Whether a raw path and query are one of the three proxy forms (not a plain image URL). */
@@ -42,7 +31,7 @@ export function isProxyForm(pathname: string, rawQuery: string): boolean {
  */
 export function addressImage(input: string, options: { base?: string; legacyOptions?: RequestOptions } = {}): AddressedImage {
   const url = absolute(input.trim(), options.base);
-  const { pathname, rawQuery } = splitRaw(url);
+  const { pathname, rawQuery } = splitRequestUrl(url);
   if (isProxyForm(pathname, rawQuery)) {
     const request = parseImageRequest(pathname, rawQuery, options.legacyOptions);
     if (request) return { url, proxy: true, request: checkScheme(request, input) };

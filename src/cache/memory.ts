@@ -3,8 +3,11 @@
  * negative cache (404s, undecodable sources) that lives in memory only and only briefly. Portable.
  */
 import { LRUCache } from 'lru-cache';
-import type { RelayError } from '../errors.js';
+import { RelayError } from '../errors.js';
 import type { StoredEntry } from './types.js';
+
+/** Failures worth remembering briefly (memory only): the source is gone or is not a usable image. */
+const REMEMBERED_CODES: ReadonlySet<string> = new Set(['E_SOURCE_NOT_FOUND', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID']);
 
 /** Fixed per-entry overhead counted against the budget (keys, metadata, headers): keeps tiny bodies honest. */
 const ENTRY_OVERHEAD = 512;
@@ -66,13 +69,19 @@ export class MemoryTier {
     return count;
   }
 
-  /** Remembers a failure (404, undecodable) for the negative TTL, under a memory key (`<variant>\n<source>`). */
-  rememberFailure(key: string, error: RelayError): void {
-    this.negative.set(key, error);
-  }
-
-  knownFailure(key: string): RelayError | undefined {
-    return this.negative.get(key);
+  /**
+   * Runs `work` unless `key` failed recently; a failure worth remembering (404, not an image, undecodable) is kept
+   * for the negative TTL, so a broken image does not reach the origin or sharp on every request.
+   */
+  async remembering<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const known = this.negative.get(key);
+    if (known) throw known;
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof RelayError && REMEMBERED_CODES.has(error.code)) this.negative.set(key, error);
+      throw error;
+    }
   }
 
   stats(): { entries: number; bytes: number; maxBytes: number; negativeEntries: number } {

@@ -19,11 +19,11 @@ import type { Loader, TieredCache } from '../cache/tiered.js';
 import type { StoredEntry } from '../cache/types.js';
 import { pickSourceHeaders, readBodyCapped } from '../fetch/fetch-fetcher.js';
 import { surrogateKeys } from '../images.js';
-import { acceptBucket } from '../transform/negotiate.js';
+import { acceptBucket, dependsOnAccept } from '../transform/negotiate.js';
 import { canonicalSpec, type RequestOptions } from '../url/options.js';
-import { type ImageRequest, parseImageRequest } from '../url/request.js';
+import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { cacheControlFor, imageResponse } from './image-response.js';
-import { problemResponse } from './problem.js';
+import { failure } from './image-route.js';
 
 export interface ForwarderDeps {
   config: Config;
@@ -41,30 +41,19 @@ export interface Forwarder {
   handle(raw: Request, image: ImageRequest): Promise<Response>;
 }
 
-/** Failures worth remembering briefly (memory only), as ImageService does. */
-const NEGATIVE_CODES = new Set(['E_SOURCE_NOT_FOUND', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID']);
-
 /**
  * The parsed request when it asks for a transform (options that change the bytes, or legacy options), for GET
  * and HEAD only; undefined for relays, other routes and unparseable URLs (the app answers those, errors included).
  */
 export function transformRequestOf(raw: Request, legacyOptions?: RequestOptions): ImageRequest | undefined {
   if (raw.method !== 'GET' && raw.method !== 'HEAD') return undefined;
-  const { pathname, rawQuery } = splitUrl(raw.url);
+  const { pathname, rawQuery } = splitRequestUrl(raw.url);
   try {
     const image = parseImageRequest(pathname, rawQuery, legacyOptions);
     return image && canonicalSpec(image.options.spec) !== '' ? image : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** The path and the raw (undecoded) query of a request URL, exactly as the client sent them. */
-export function splitUrl(url: string): { pathname: string; rawQuery: string; pathAndQuery: string } {
-  const pathStart = url.indexOf('/', url.indexOf('//') + 2);
-  const queryStart = url.indexOf('?', pathStart);
-  const pathname = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
-  return { pathname, rawQuery: queryStart === -1 ? '' : url.slice(queryStart + 1), pathAndQuery: url.slice(pathStart) };
 }
 
 export function createForwarder(deps: ForwarderDeps): Forwarder {
@@ -75,17 +64,17 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   return {
     async handle(raw, image) {
       const started = performance.now();
-      const target = base + splitUrl(raw.url).pathAndQuery;
+      const target = base + splitRequestUrl(raw.url).pathAndQuery;
       const accept = raw.headers.get('accept') ?? undefined;
       try {
         deps.policy.check(image.source);
         if (image.options.response.fallback) return await relayUncached(origin, target, accept);
         const spec = image.options.spec;
-        const varyAccept = spec.format === 'auto';
+        const varyAccept = dependsOnAccept(spec);
         // The bucket is in the key (not left to Vary): one entry per output format a client can get.
         const bucket = varyAccept ? acceptBucket(accept) : undefined;
         const key = cacheKey(image.source.href, variantMaterial(canonicalSpec(spec), bucket));
-        const loaded = await rememberingFailures(deps.memory, key.memory,
+        const loaded = await deps.memory.remembering(key.memory,
           () => deps.cache.get(key, originLoader(origin, target, accept, image.source)));
         return imageResponse(loaded.entry, {
           method: raw.method, ifNoneMatch: raw.headers.get('if-none-match'), state: loaded.state, varyAccept,
@@ -94,24 +83,10 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
           serverTiming: `cache;desc=${loaded.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
         });
       } catch (error) {
-        const status = error instanceof RelayError ? error.status : 500;
-        (status >= 500 ? deps.logger.error : deps.logger.info).call(deps.logger, { url: raw.url.slice(0, 2048), status,
-          err: error }, 'forwarded image request failed');
-        return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS });
+        return failure(deps, error, raw.url);
       }
     },
   };
-}
-
-async function rememberingFailures<T>(memory: MemoryTier, key: string, run: () => Promise<T>): Promise<T> {
-  const known = memory.knownFailure(key);
-  if (known) throw known;
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof RelayError && NEGATIVE_CODES.has(error.code)) memory.rememberFailure(key, error);
-    throw error;
-  }
 }
 
 interface Origin {

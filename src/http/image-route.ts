@@ -8,7 +8,7 @@ import { RelayError, fail } from '../errors.js';
 import type { ImageResult, ImageService } from '../images.js';
 import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
-import { type ImageRequest, parseImageRequest, parseSourceUrl } from '../url/request.js';
+import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
 import { cacheControlFor, imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
@@ -36,8 +36,8 @@ export function imageRoute(deps: ImageRouteDeps) {
     const url = raw.url;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
-      const pathAndQuery = url.slice(url.indexOf('/', url.indexOf('//') + 2));
-      const request = parseRequestUrl(pathAndQuery, deps.legacyOptions);
+      const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
+      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept);
       const response = respond(raw, request, result, deps.config, started);
@@ -50,13 +50,6 @@ export function imageRoute(deps: ImageRouteDeps) {
       return response;
     }
   };
-}
-
-function parseRequestUrl(pathAndQuery: string, legacyOptions: RequestOptions | undefined): ImageRequest {
-  const queryStart = pathAndQuery.indexOf('?');
-  const pathname = queryStart === -1 ? pathAndQuery : pathAndQuery.slice(0, queryStart);
-  const rawQuery = queryStart === -1 ? '' : pathAndQuery.slice(queryStart + 1);
-  return parseImageRequest(pathname, rawQuery, legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
 }
 
 /** Teaches the fast path this URL → its canonical entry and response options. */
@@ -111,7 +104,8 @@ function report(
   deps.images.metrics.request({ route, status: response.status, cache, seconds, bytesOut: response.status === 200 ? bytes : 0 });
 }
 
-function failure(deps: ImageRouteDeps, error: unknown, url: string): Response {
+/** The problem response for a failed image request, logged once: refusals by code, server failures whole. */
+export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string): Response {
   const requestId = crypto.randomUUID();
   const status = error instanceof RelayError ? error.status : 500;
   const base = { requestId, url: url.slice(0, 2048), status };

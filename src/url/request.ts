@@ -54,6 +54,19 @@ function parsePathForm(rest: string, rawQuery: string): ImageRequest {
   return { form: 'path', source: parseSourceUrl(source), options };
 }
 
+/** The raw path and query of an absolute URL string, undecoded, exactly as the client sent them. */
+export function splitRequestUrl(url: string): { pathname: string; rawQuery: string; pathAndQuery: string } {
+  const authority = url.indexOf('//');
+  const pathStart = url.indexOf('/', authority === -1 ? 0 : authority + 2);
+  if (pathStart === -1) return { pathname: '/', rawQuery: '', pathAndQuery: '/' };
+  const queryStart = url.indexOf('?', pathStart);
+  return {
+    pathname: queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart),
+    rawQuery: queryStart === -1 ? '' : url.slice(queryStart + 1),
+    pathAndQuery: url.slice(pathStart),
+  };
+}
+
 /** The legacy query may be percent-encoded once or twice; a raw one is never decoded (`%2F` in paths survive). */
 function decodeLegacy(rawQuery: string): string {
   let value = rawQuery;
