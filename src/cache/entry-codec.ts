@@ -24,13 +24,24 @@ export function encodeEntry(entry: StoredEntry): Buffer {
 
 /** The same frame as a plain Uint8Array: no Buffer, so the Workers build (R2 store) writes it too. */
 export function encodeFrame(entry: StoredEntry): Uint8Array {
-  const meta = new TextEncoder().encode(JSON.stringify({ ...entry.meta, size: entry.body.byteLength }));
-  const frame = new Uint8Array(FRAME_HEADER_BYTES + meta.byteLength + entry.body.byteLength);
-  frame.set(MAGIC, 0);
-  new DataView(frame.buffer).setUint32(4, meta.byteLength);
-  frame.set(meta, FRAME_HEADER_BYTES);
-  frame.set(entry.body, FRAME_HEADER_BYTES + meta.byteLength);
+  const head = encodeFrameHead(entry);
+  const frame = new Uint8Array(head.byteLength + entry.body.byteLength);
+  frame.set(head, 0);
+  frame.set(entry.body, head.byteLength);
   return frame;
+}
+
+/**
+ * Everything of a frame before the body (magic, meta length, meta). A writer that can gather (fs `writev`) sends
+ * `[head, body]` as they are instead of copying a megabyte-sized body into one frame first.
+ */
+export function encodeFrameHead(entry: StoredEntry): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify({ ...entry.meta, size: entry.body.byteLength }));
+  const head = new Uint8Array(FRAME_HEADER_BYTES + meta.byteLength);
+  head.set(MAGIC, 0);
+  new DataView(head.buffer).setUint32(4, meta.byteLength);
+  head.set(meta, FRAME_HEADER_BYTES);
+  return head;
 }
 
 /** Length of the meta JSON announced by a frame header, or undefined when the header is not ours. */

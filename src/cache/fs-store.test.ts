@@ -131,4 +131,18 @@ describe('fs store', () => {
     await second.ready;
     expect(second.usage().entries).toBe(1);
   });
+
+  it('keeps writing into a source folder that a purge or an operator removed after it was first made', async () => {
+    const dir = await tempDir();
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await store.ready;
+    const source = hex64();
+    await store.put(`${source}/source`, entryOf(10, 1));
+    await store.deletePrefix(`${source}/`);
+    await store.put(`${source}/${hex64()}`, entryOf(10, 2));
+    await rm(join(dir, source), { recursive: true });
+    await store.put(`${source}/source`, entryOf(10, 3));
+    expect((await store.get(`${source}/source`))?.body[0]).toBe(3);
+    expect((await readdir(join(dir, source))).filter((name) => name.startsWith(TEMP_PREFIX))).toEqual([]);
+  });
 });

@@ -13,12 +13,12 @@
  * miss. Pass `fsync: true` to trade write latency for durability.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile as readFileCallback, writeFile as writeFileCallback } from 'node:fs';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../logger.js';
-import { assertStoreKey, decodeEntry, decodeMeta, encodeEntry, FRAME_HEADER_BYTES, isStoreKey, metaLengthOf }
+import { assertStoreKey, decodeEntry, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, metaLengthOf }
   from './entry-codec.js';
+import { readWhole, scanDirectory, TEMP_PREFIX, writeTemp } from './fs-io.js';
 import type { EntryMeta, Store, StoredEntry } from './types.js';
 
 export interface FsStoreOptions {
@@ -35,8 +35,7 @@ export interface FsStore extends Store {
   usage(): { bytes: number; entries: number };
 }
 
-/** Temp files live beside their target (same filesystem, so rename is atomic) under a name no key can have. */
-export const TEMP_PREFIX = '.tmp-';
+export { TEMP_PREFIX } from './fs-io.js';
 
 /** Recency-ordered index: Map iteration order is insertion order, so re-inserting on access makes it an LRU. */
 class LruIndex {
@@ -76,6 +75,8 @@ class LruIndex {
   }
 }
 
+const KNOWN_DIRS_BOUND = 4096;
+
 const isNotFound = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
 export function createFsStore(options: FsStoreOptions): FsStore {
@@ -92,6 +93,12 @@ class DirectoryStore implements FsStore {
   private readonly deletedDuringScan = new Set<string>();
   private scanning = true;
   private closed = false;
+  /**
+   * Source directories known to exist, so a cold miss (source + variant written together) skips a `mkdir` per
+   * write. Only a hint: a directory removed behind our back makes the write fail with ENOENT and `put` makes it again.
+   * Cleared when it grows past a bound instead of growing with the number of sources ever seen.
+   */
+  private readonly knownDirs = new Set<string>();
 
   constructor(private readonly options: FsStoreOptions) {
     this.ready = mkdir(options.dir, { recursive: true }).then(() => this.scan()).catch((e) => {
@@ -146,22 +153,24 @@ class DirectoryStore implements FsStore {
 
   async put(key: string, entry: StoredEntry, signal?: AbortSignal): Promise<void> {
     assertStoreKey(key);
-    const frame = encodeEntry(entry);
-    if (frame.byteLength > this.options.maxBytes) {
-      this.options.logger.debug({ key, bytes: frame.byteLength }, 'fs store: entry larger than the whole cache');
+    const frame = [encodeFrameHead(entry), entry.body];
+    const bytes = frame[0].byteLength + entry.body.byteLength;
+    if (bytes > this.options.maxBytes) {
+      this.options.logger.debug({ key, bytes }, 'fs store: entry larger than the whole cache');
       return;
     }
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
+    await this.ensureDir(dirname(path));
     try {
       await this.writeFrame(path, frame, signal);
     } catch (e) {
-      // A concurrent deletePrefix may have removed the (empty) directory between mkdir and the write.
+      // A concurrent deletePrefix (or an operator) may have removed the directory since we last made it.
       if (!isNotFound(e)) throw e;
-      await mkdir(dirname(path), { recursive: true });
+      this.knownDirs.delete(dirname(path));
+      await this.ensureDir(dirname(path));
       await this.writeFrame(path, frame, signal);
     }
-    this.index.touch(key, frame.byteLength);
+    this.index.touch(key, bytes);
     await this.evictOverBound(key);
   }
 
@@ -183,7 +192,11 @@ class DirectoryStore implements FsStore {
       if (await this.unlinkQuietly(this.pathOf(key))) removed += 1;
     }
     const sourceDir = /^([0-9a-f]{64})\/?$/.exec(prefix);
-    if (sourceDir) await rmdir(join(this.options.dir, sourceDir[1])).catch(() => undefined); // gone or not empty
+    if (sourceDir) {
+      const dir = join(this.options.dir, sourceDir[1]);
+      this.knownDirs.delete(dir);
+      await rmdir(dir).catch(() => undefined); // gone or not empty
+    }
     return removed;
   }
 
@@ -228,11 +241,19 @@ class DirectoryStore implements FsStore {
     await Promise.all(victims.map((key) => this.unlinkQuietly(this.pathOf(key))));
   }
 
-  private async writeFrame(path: string, frame: Buffer, signal?: AbortSignal): Promise<void> {
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    if (this.knownDirs.size >= KNOWN_DIRS_BOUND) this.knownDirs.clear();
+    this.knownDirs.add(dir);
+  }
+
+  private async writeFrame(path: string, frame: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
     const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
     this.writing.add(temp);
     try {
-      await writeTemp(temp, frame, this.options.fsync === true, signal);
+      signal?.throwIfAborted();
+      await writeTemp(temp, frame, this.options.fsync === true);
       signal?.throwIfAborted();
       await rename(temp, path);
     } catch (e) {
@@ -253,56 +274,4 @@ class DirectoryStore implements FsStore {
     await this.evictOverBound();
     logger.info({ dir, entries: this.index.entries, bytes: this.index.bytes }, 'fs store: index ready');
   }
-}
-
-/**
- * The callback `fs.readFile`: on the store-hit path it costs about half of `fs/promises.readFile` (no FileHandle,
- * no per-chunk signal checks). A local read is short; the store guard's deadline still bounds it.
- */
-function readWhole(path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => readFileCallback(path, (error, data) => (error ? reject(error) : resolve(data))));
-}
-
-async function writeTemp(temp: string, frame: Buffer, fsync: boolean, signal?: AbortSignal): Promise<void> {
-  if (!fsync) {
-    signal?.throwIfAborted();
-    // The callback writeFile, for the same reason as readWhole: far less main-thread work per write.
-    await new Promise<void>((resolve, reject) =>
-      writeFileCallback(temp, frame, { flag: 'wx' }, (error) => (error ? reject(error) : resolve())));
-    return;
-  }
-  const handle = await open(temp, 'wx');
-  try {
-    await handle.writeFile(frame, { signal });
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Walks the store directory: returns [key, size] oldest first and removes temp files. The directory belongs to
- * this process, so at start-up every temp file is a crash leftover (were an old instance still finishing a write
- * during a rolling restart, its rename fails with ENOENT and `put` retries it once).
- */
-async function scanDirectory(
-  dir: string, stopped: () => boolean, unlinkQuietly: (path: string) => Promise<boolean>,
-): Promise<Array<[string, number]>> {
-  const names = await readdir(dir, { recursive: true });
-  const found: Array<{ key: string; size: number; mtimeMs: number }> = [];
-  const BATCH = 64; // bounded parallel stats: quick on big caches without flooding the libuv pool
-  for (let i = 0; i < names.length && !stopped(); i += BATCH) {
-    await Promise.all(names.slice(i, i + BATCH).map(async (name) => {
-      const key = name.split(sep).join('/');
-      const base = key.slice(key.lastIndexOf('/') + 1);
-      const isTemp = base.startsWith(TEMP_PREFIX);
-      if (!isTemp && !isStoreKey(key)) return;
-      const info = await stat(join(dir, name)).catch(() => undefined);
-      if (!info?.isFile()) return;
-      if (!isTemp) found.push({ key, size: info.size, mtimeMs: info.mtimeMs });
-      else await unlinkQuietly(join(dir, name));
-    }));
-  }
-  found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-  return found.map(({ key, size }) => [key, size]);
 }
