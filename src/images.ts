@@ -6,7 +6,8 @@
 import type { Config } from './config.js';
 import { RelayError, fail } from './errors.js';
 import type { SourceFetcher, SourceRequest, SourceResponse } from './fetch/types.js';
-import { etagOf, cacheKey, SOURCE_VARIANT, variantMaterial, sha256Hex, type CacheKey } from './cache/keys.js';
+import { etagOf, cacheKey, SOURCE_VARIANT, variantMaterial, sha256Hex, type CacheKey, type TextDigest }
+  from './cache/keys.js';
 import { expiryFor } from './cache/freshness.js';
 import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
 import type { StoredEntry } from './cache/types.js';
@@ -29,6 +30,8 @@ export interface ImageServiceDeps {
   now?: () => number;
   /** Strong ETag of a body; defaults to the portable Web Crypto one (Node passes node:crypto's, same value). */
   etag?: (body: Uint8Array) => string | Promise<string>;
+  /** Hex SHA-256 of a string (surrogate keys); Web Crypto by default, node:crypto's on Node (same value). */
+  digest?: TextDigest;
   /** Stage latencies and origin fetches are reported here (the public route reports requests to it too). */
   metrics?: Metrics;
 }
@@ -129,7 +132,7 @@ export class ImageService {
         contentType: MIME_TYPES[format], etag: await this.etagOf(response.body), storedAt: now,
         expiresAt, ttlMs: expiresAt - now, sourceUrl: url.href,
         validators: etag || lastModified ? { etag, lastModified } : undefined,
-        size: response.body.byteLength, tags: await surrogateKeys(url),
+        size: response.body.byteLength, tags: await surrogateKeys(url, this.deps.digest),
       },
     };
   }
@@ -180,6 +183,6 @@ function isLegacyTransformFailure(request: ImageRequest, error: unknown): boolea
 }
 
 /** Surrogate keys naming the source (every variant of it) and its host, for CDN purges by tag. */
-export async function surrogateKeys(url: URL): Promise<string[]> {
-  return [`src-${(await sha256Hex(url.href)).slice(0, 24)}`, `host-${url.hostname}`];
+export async function surrogateKeys(url: URL, digest: TextDigest = sha256Hex): Promise<string[]> {
+  return [`src-${(await digest(url.href)).slice(0, 24)}`, `host-${url.hostname}`];
 }

@@ -22,7 +22,7 @@ import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
-import { nodeEtag } from './cache/node-etag.js';
+import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
 import { HitPath } from './http/hit-path.js';
 import { withFastHits } from './http/node-hit.js';
 import { PromMetrics } from './admin/metrics.js';
@@ -91,7 +91,7 @@ function wireCore(config: Config, logger: Logger) {
     negativeTtlMs: config.negativeTtlS * 1000 });
   const metrics = new PromMetrics({ memory, store });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
-    logger, defer });
+    logger, defer, digest: nodeSha256Hex });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
@@ -99,7 +99,7 @@ function wireCore(config: Config, logger: Logger) {
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
-    metrics, etag: nodeEtag });
+    metrics, etag: nodeEtag, digest: nodeSha256Hex });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
     hits: new HitPath(memory, cache) };

@@ -52,6 +52,8 @@ export const startIpx = () => spawnChild('ipx', serverEntry('ipx.ts'));
 
 export const startRawSharp = () => spawnChild('raw sharp', serverEntry('raw-sharp.ts'));
 
+export const startIoFloor = () => spawnChild('I/O floor', serverEntry('io-floor.ts'));
+
 /** A bare node:http server answering with `file`'s bytes, from memory or read from disk on every request. */
 export function startStatic(mode: 'memory' | 'file', file: string, headers: Record<string, string>): Promise<Child> {
   const name = mode === 'memory' ? 'node:http (memory)' : 'node:http + fs.readFile';

@@ -25,3 +25,9 @@ export function ipxPath(sourceUrl: string, spec: EncodeSpec): string {
 
 export const specLabel = (spec: EncodeSpec) =>
   `${spec.width}w ${spec.format.toUpperCase()}${spec.quality !== undefined ? ` q${spec.quality}` : ''}`;
+
+/** The I/O floor's request (bench/servers/io-floor.ts): the origin URL as is, the spec spelled out. */
+export function floorPath(sourceUrl: string, spec: EncodeSpec): string {
+  const params = new URLSearchParams({ src: sourceUrl, w: String(spec.width), f: spec.format, q: String(spec.quality ?? 80) });
+  return `/?${params}`;
+}

@@ -24,6 +24,9 @@ const hex = (buf: ArrayBuffer) => {
  */
 const digests = new LRUCache<string, Promise<string>>({ max: 20_000 });
 
+/** Hex SHA-256 of a string. Portable default: `sha256Hex` (Web Crypto); Node wires node:crypto's (same value). */
+export type TextDigest = (text: string) => string | Promise<string>;
+
 export function sha256Hex(text: string): Promise<string> {
   let digest = digests.get(text);
   if (!digest) {
@@ -56,9 +59,9 @@ export function cacheKey(source: string, variant: string): CacheKey {
 }
 
 /** Key in the persistent store: `<source hash>/source` or `<source hash>/<variant hash>`. */
-export async function storeKey(key: CacheKey): Promise<string> {
-  const prefix = await sha256Hex(key.source);
-  return key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await sha256Hex(key.variant)}`;
+export async function storeKey(key: CacheKey, digest: TextDigest = sha256Hex): Promise<string> {
+  const prefix = await digest(key.source);
+  return key.variant === SOURCE_VARIANT ? `${prefix}/${SOURCE_VARIANT}` : `${prefix}/${await digest(key.variant)}`;
 }
 
 /** Our strong ETag for a body: a content hash, so every instance and every tier agrees on it. */

@@ -5,7 +5,7 @@
  */
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type CacheKey, storeKey } from './keys.js';
+import { type CacheKey, storeKey, type TextDigest } from './keys.js';
 import type { MemoryTier } from './memory.js';
 import { SingleFlight } from './single-flight.js';
 import type { Store, StoredEntry } from './types.js';
@@ -36,6 +36,8 @@ export interface TieredCacheDeps {
   /** Keeps background work alive (ctx.waitUntil on Workers; a tracked promise on Node). */
   defer: (work: Promise<unknown>) => void;
   now?: () => number;
+  /** Hashes store keys; Web Crypto by default. Node passes node:crypto's: no thread-pool hop per key on a miss. */
+  digest?: TextDigest;
 }
 
 export class TieredCache {
@@ -82,7 +84,7 @@ export class TieredCache {
   /** Removes one key from memory and store (used when a revalidation finds the source gone). */
   async forget(key: CacheKey): Promise<void> {
     this.deps.memory.delete(key.memory);
-    await this.deps.store?.delete(await storeKey(key));
+    await this.deps.store?.delete(await storeKey(key, this.deps.digest));
   }
 
   private async lookupOrLoad(key: CacheKey, loader: Loader): Promise<Loaded> {
@@ -96,7 +98,7 @@ export class TieredCache {
   /** A store hit, promoted to memory. */
   private async fromStore(key: CacheKey): Promise<StoredEntry | undefined> {
     if (!this.deps.store) return undefined;
-    const stored = await this.deps.store.get(await storeKey(key));
+    const stored = await this.deps.store.get(await storeKey(key, this.deps.digest));
     if (stored) this.deps.memory.set(key.memory, { ...stored, source: key.source });
     return stored;
   }
@@ -115,6 +117,6 @@ export class TieredCache {
 
   private async keep(key: CacheKey, entry: StoredEntry): Promise<void> {
     this.deps.memory.set(key.memory, { ...entry, source: key.source });
-    if (this.deps.writes) this.deps.writes.enqueue(await storeKey(key), entry);
+    if (this.deps.writes) this.deps.writes.enqueue(await storeKey(key, this.deps.digest), entry);
   }
 }
