@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `imgrelay` command: TypeScript sources run through tsx (no build step to forget).
 //
-// `imgrelay serve` runs under jemalloc when the library is installed (docs/memory.md): glibc's malloc fragments
-// under libvips' allocation pattern and keeps ~100 MiB more resident in a long soak. The allocator can only be
-// chosen before the process starts, so serve relaunches itself once with LD_PRELOAD set. It does not when the
-// operator set LD_PRELOAD already, set IMGRELAY_ALLOCATOR=system, or no jemalloc is found; then glibc runs with
-// MALLOC_ARENA_MAX=2 (sharp's advice). bench/lib/child.ts starts its imgrelay children with the same environment.
+// `imgrelay serve` can run under jemalloc: IMGRELAY_ALLOCATOR=jemalloc (docs/memory.md). The allocator can only be
+// chosen before the process starts, so serve then relaunches itself once with LD_PRELOAD and a tuned MALLOC_CONF,
+// unless the operator set LD_PRELOAD already or no jemalloc is installed. The default stays glibc with
+// MALLOC_ARENA_MAX=2 (sharp's advice; `npm start` sets it): in the soak, tuned jemalloc lowered RSS between bursts
+// but not the peak, and its untuned defaults raised the peak. bench/lib/child.ts starts its children the same way.
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -26,21 +26,22 @@ export const JEMALLOC_CONF = 'background_thread:true,dirty_decay_ms:1000,muzzy_d
 const RELAUNCHED = 'IMGRELAY_ALLOCATOR_RELAUNCHED';
 
 /**
- * The allocator variables `imgrelay serve` runs with, given the environment it was started with: what to add
- * (empty when nothing changes) and whether a relaunch is needed to apply them.
+ * The allocator variables `imgrelay serve` must start with, given the environment it was started in; empty when
+ * nothing is missing. glibc reads them only at process start, hence the relaunch when there are any.
  */
 export function allocatorEnv(env = process.env, exists = existsSync) {
-  const glibc = env.MALLOC_ARENA_MAX ? {} : { MALLOC_ARENA_MAX: '2' };
-  const choice = (env.IMGRELAY_ALLOCATOR ?? 'jemalloc').toLowerCase();
-  if (process.platform !== 'linux' || choice === 'system' || env[RELAUNCHED] || env.LD_PRELOAD) return glibc;
-  const library = JEMALLOC_PATHS.find((path) => exists(path));
-  if (!library) return glibc;
-  return { ...glibc, LD_PRELOAD: library, MALLOC_CONF: env.MALLOC_CONF ?? JEMALLOC_CONF, [RELAUNCHED]: '1' };
+  if (env[RELAUNCHED]) return {};
+  const extra = env.MALLOC_ARENA_MAX ? {} : { MALLOC_ARENA_MAX: '2' };
+  const wanted = process.platform === 'linux' && !env.LD_PRELOAD && env.IMGRELAY_ALLOCATOR === 'jemalloc';
+  const library = wanted ? JEMALLOC_PATHS.find((path) => exists(path)) : undefined;
+  if (library) Object.assign(extra, { LD_PRELOAD: library }, env.MALLOC_CONF ? {} : { MALLOC_CONF: JEMALLOC_CONF });
+  else if (wanted) process.stderr.write('imgrelay: IMGRELAY_ALLOCATOR=jemalloc but no libjemalloc.so.2 found; using glibc\n');
+  return extra;
 }
 
 /** Runs this same command again with `extra` in its environment and mirrors its signals and exit status. */
 function relaunch(extra) {
-  const env = { ...process.env, ...extra };
+  const env = { ...process.env, ...extra, [RELAUNCHED]: '1' };
   const args = [...process.execArgv, ...process.argv.slice(1)];
   // Node ≥ 22.15 can replace the process outright: no parent left behind, the PID stays the operator's.
   if (typeof process.execve === 'function') process.execve(process.execPath, [process.execPath, ...args], env);
@@ -48,7 +49,7 @@ function relaunch(extra) {
   // A second SIGINT from the terminal's process group is harmless: the service ignores signals while draining.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('error', (error) => {
-    process.stderr.write(`imgrelay: could not relaunch with ${extra.LD_PRELOAD}: ${error.message}\n`);
+    process.stderr.write(`imgrelay: could not relaunch itself: ${error.message}\n`);
     process.exit(1);
   });
   child.on('exit', (code, signal) => {
@@ -61,8 +62,8 @@ function relaunch(extra) {
 async function run(args) {
   if (args[0] === 'serve') {
     const extra = allocatorEnv();
+    // Only for jemalloc: on Node 20 a relaunch leaves a ~44 MiB parent, more than MALLOC_ARENA_MAX alone is worth.
     if (extra.LD_PRELOAD) return relaunch(extra);
-    Object.assign(process.env, extra); // MALLOC_ARENA_MAX only: read by glibc when the first threads start
   }
   const { register } = await import('tsx/esm/api');
   register();

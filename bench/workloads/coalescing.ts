@@ -56,6 +56,7 @@ export async function coalescing(session: Session): Promise<Section> {
   });
   section.tables.push(burstTable(results, ipxGets), floorTable(floors));
   section.targets.push(...results.flatMap(burstTargets));
+  section.notes.push(...floorNotes(results, floors));
   if (results.some((r) => r.failures > 0)) section.notes.push('Some burst requests failed (see the table): a coalesced burst should fail none.');
   return section;
 }
@@ -153,6 +154,22 @@ function floorTable(floors: Floor[]): Table {
     headers: ['N', 'burst p50 ms', 'lone p50 ms', 'burst − lone ms'],
     rows: floors.map((f) => [String(f.n), fmt(f.burstP50, 1), fmt(f.loneP50, 1), fmt(f.burstP50 - f.loneP50, 1)]),
   };
+}
+
+/**
+ * The best ratio any server could reach in this harness: the lone request plus what N concurrent exchanges of the
+ * same bytes cost on this machine (client and server on the same 2 cores), over the lone request.
+ */
+function floorNotes(results: BurstResult[], floors: Floor[]): string[] {
+  return results.flatMap((r) => {
+    const floor = floors.find((f) => f.n === r.n);
+    if (!floor) return [];
+    const best = ratio(r.loneP50 + floor.burstP50 - floor.loneP50, r.loneP50);
+    const overhead = r.waitersP50 - r.loneP50 - (floor.burstP50 - floor.loneP50);
+    return [`N=${r.n}: delivering ${r.n} responses at once costs ${fmt(floor.burstP50 - floor.loneP50, 1)} ms in this ` +
+      `harness even from bare node:http, so no server can beat ${fmtRatio(best)} here; imgrelay's waiters spent ` +
+      `${fmt(overhead, 1)} ms beyond that.`];
+  });
 }
 
 function burstTargets(result: BurstResult): Target[] {

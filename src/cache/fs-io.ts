@@ -1,19 +1,15 @@
 /**
- * The directory store's file I/O, kept apart from its index and eviction logic (fs-store.ts). Callback `fs` APIs
- * on purpose: on the hit and miss paths they cost about half the main-thread work of `fs/promises` (no FileHandle,
- * no per-chunk signal checks); a local read or write is short and the store guard's deadline still bounds it.
+ * The directory store's writes and start-up scan, kept apart from its index and eviction logic (fs-store.ts; reads
+ * are in fs-frames.ts). Callback `fs` APIs on purpose: about half the main-thread work of `fs/promises` (no
+ * FileHandle, no per-chunk signal checks); a local write is short and the store guard's deadline still bounds it.
  */
-import { close, fdatasync, open, readFile, writev } from 'node:fs';
+import { close, fdatasync, open, writev } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { isStoreKey } from './entry-codec.js';
 
 /** Temp files live beside their target (same filesystem, so rename is atomic) under a name no key can have. */
 export const TEMP_PREFIX = '.tmp-';
-
-export function readWhole(path: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => readFile(path, (error, data) => (error ? reject(error) : resolve(data))));
-}
 
 /**
  * Creates `temp` (never overwriting: `wx`) holding `chunks` back to back, gathered by `writev` so a frame's head

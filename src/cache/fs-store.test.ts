@@ -145,4 +145,17 @@ describe('fs store', () => {
     expect((await store.get(`${source}/source`))?.body[0]).toBe(3);
     expect((await readdir(join(dir, source))).filter((name) => name.startsWith(TEMP_PREFIX))).toEqual([]);
   });
+
+  it('answers a key it never wrote as a miss from its index, and sees files of another process after a restart', async () => {
+    const dir = await tempDir();
+    const key = `${hex64()}/source`;
+    const running = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await running.ready;
+    const other = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await other.put(key, entryOf(10, 7));
+    expect(await running.get(key)).toBeUndefined();
+    const restarted = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await restarted.ready;
+    expect((await restarted.get(key))?.body[0]).toBe(7);
+  });
 });

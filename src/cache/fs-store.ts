@@ -7,18 +7,21 @@
  * Bounded by `maxBytes` (bytes on disk, frames included) with least-recently-used eviction from an in-memory index.
  * The index is rebuilt by an async scan at start-up (ordered by mtime, i.e. write order), so start-up never blocks;
  * `get` reads the file directly and so works before the scan ends. The directory belongs to one process: files
- * written by another process are only seen after a restart.
+ * written by another process are only seen after a restart. Hot keys' files stay open (fs-frames.ts: one `read`
+ * per hit); every replace or removal goes through the index, which closes them.
  *
  * No fsync by default: this is a cache, a torn frame after a power cut fails the length check and reads as a
  * miss. Pass `fsync: true` to trade write latency for durability.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import type { Logger } from '../logger.js';
-import { assertStoreKey, decodeEntry, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, metaLengthOf }
+import { assertStoreKey, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, metaLengthOf }
   from './entry-codec.js';
-import { readWhole, scanDirectory, TEMP_PREFIX, writeTemp } from './fs-io.js';
+import { entryOf, type FrameRead, FrameReader } from './fs-frames.js';
+import { LruIndex } from './fs-index.js';
+import { scanDirectory, TEMP_PREFIX, writeTemp } from './fs-io.js';
 import type { EntryMeta, Store, StoredEntry } from './types.js';
 
 export interface FsStoreOptions {
@@ -37,45 +40,9 @@ export interface FsStore extends Store {
 
 export { TEMP_PREFIX } from './fs-io.js';
 
-/** Recency-ordered index: Map iteration order is insertion order, so re-inserting on access makes it an LRU. */
-class LruIndex {
-  private sizes = new Map<string, number>();
-  bytes = 0;
-
-  get entries(): number { return this.sizes.size; }
-  has(key: string): boolean { return this.sizes.has(key); }
-  keys(): string[] { return [...this.sizes.keys()]; }
-
-  touch(key: string, size: number): void {
-    this.remove(key);
-    this.sizes.set(key, size);
-    this.bytes += size;
-  }
-
-  remove(key: string): boolean {
-    const size = this.sizes.get(key);
-    if (size === undefined) return false;
-    this.sizes.delete(key);
-    this.bytes -= size;
-    return true;
-  }
-
-  /** Puts scanned (older) entries in front of those touched since start-up. */
-  mergeOlder(scanned: Array<[string, number]>): void {
-    const live = this.sizes;
-    this.sizes = new Map();
-    this.bytes = 0;
-    for (const [key, size] of scanned) if (!live.has(key)) this.touch(key, size);
-    for (const [key, size] of live) this.touch(key, size);
-  }
-
-  oldestExcept(keep: string): string | undefined {
-    for (const key of this.sizes.keys()) if (key !== keep) return key;
-    return undefined;
-  }
-}
-
 const KNOWN_DIRS_BOUND = 4096;
+/** Descriptors kept open for hot keys (fs-frames.ts): well under the common 1024 soft limit, sockets need the rest. */
+const OPEN_FRAMES = 128;
 
 const isNotFound = (e: unknown) => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
@@ -86,7 +53,8 @@ export function createFsStore(options: FsStoreOptions): FsStore {
 class DirectoryStore implements FsStore {
   readonly kind = 'fs';
   readonly ready: Promise<void>;
-  private readonly index = new LruIndex();
+  private readonly frames = new FrameReader(OPEN_FRAMES);
+  private readonly index = new LruIndex((key) => this.frames.forget(key));
   /** Our own temp files being written now: the start-up scan must not take them for crash leftovers. */
   private readonly writing = new Set<string>();
   /** Keys deleted while the start-up scan runs: the scan may have seen their files just before. */
@@ -99,8 +67,11 @@ class DirectoryStore implements FsStore {
    * Cleared when it grows past a bound instead of growing with the number of sources ever seen.
    */
   private readonly knownDirs = new Set<string>();
+  /** The store folder with a trailing separator: keys are appended to it (pathOf runs on every hit). */
+  private readonly root: string;
 
   constructor(private readonly options: FsStoreOptions) {
+    this.root = join(options.dir, sep);
     this.ready = mkdir(options.dir, { recursive: true }).then(() => this.scan()).catch((e) => {
       this.scanning = false;
       options.logger.error({ err: e, dir: options.dir }, 'fs store: start-up scan failed; the index starts empty');
@@ -113,29 +84,31 @@ class DirectoryStore implements FsStore {
 
   async get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
     assertStoreKey(key);
-    let frame: Buffer;
+    if (this.knownAbsent(key)) return undefined;
+    let frame: FrameRead;
     try {
       signal?.throwIfAborted();
-      frame = await readWhole(this.pathOf(key));
+      frame = await this.frames.read(key, this.pathOf(key), this.index.sizeOf(key));
     } catch (e) {
       if (!isNotFound(e)) throw e;
       this.index.remove(key);
       return undefined;
     }
-    const entry = decodeEntry(frame);
+    const entry = entryOf(frame);
     if (!entry) {
       this.options.logger.warn({ key }, 'fs store: corrupt entry dropped');
       this.index.remove(key);
       await this.unlinkQuietly(this.pathOf(key));
       return undefined;
     }
-    this.index.touch(key, frame.byteLength);
+    this.index.seen(key, frame.bytes.byteLength);
     return entry;
   }
 
   async head(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined> {
     assertStoreKey(key);
     signal?.throwIfAborted();
+    if (this.knownAbsent(key)) return undefined;
     const handle = await open(this.pathOf(key), 'r').catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     if (!handle) return undefined;
     try {
@@ -213,10 +186,21 @@ class DirectoryStore implements FsStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.ready;
+    this.frames.close();
   }
 
+  /**
+   * Once the start-up scan is done the index lists every file of this process's directory, so a key it lacks is a
+   * miss without a disk lookup. That matters on every cold miss (variant and source both miss): a failed `open`
+   * costs a thread-pool round trip plus an Error with its stack, more main-thread work than the rest of the lookup.
+   */
+  private knownAbsent(key: string): boolean {
+    return !this.scanning && !this.index.has(key);
+  }
+
+  /** Keys are checked (assertStoreKey: hex, `source`, safe purge-log segments), so plain concatenation is safe. */
   private pathOf(key: string): string {
-    return join(this.options.dir, ...key.split('/'));
+    return this.root + key;
   }
 
   private async unlinkQuietly(path: string): Promise<boolean> {

@@ -12,6 +12,9 @@ const REMEMBERED_CODES: ReadonlySet<string> = new Set(['E_SOURCE_NOT_FOUND', 'E_
 /** Fixed per-entry overhead counted against the budget (keys, metadata, headers): keeps tiny bodies honest. */
 const ENTRY_OVERHEAD = 512;
 
+/** What an entry counts against the budget. */
+const entrySize = (key: string, body: Uint8Array) => body.byteLength + key.length + ENTRY_OVERHEAD;
+
 export interface MemoryTierOptions {
   maxBytes: number;
   maxEntryBytes: number;
@@ -26,14 +29,16 @@ export interface MemoryEntry extends StoredEntry {
 export class MemoryTier {
   private readonly lru: LRUCache<string, MemoryEntry> | undefined;
   private readonly negative: LRUCache<string, RelayError>;
+  private readonly maxEntry: number;
 
   constructor(options: MemoryTierOptions) {
     const maxEntry = Math.min(options.maxEntryBytes, options.maxBytes);
+    this.maxEntry = maxEntry;
     // A zero budget disables the tier (lru-cache refuses maxSize 0).
     this.lru = options.maxBytes > 0 ? new LRUCache<string, MemoryEntry>({
       maxSize: options.maxBytes,
       maxEntrySize: maxEntry,
-      sizeCalculation: (entry, key) => entry.body.byteLength + key.length + ENTRY_OVERHEAD,
+      sizeCalculation: (entry, key) => entrySize(key, entry.body),
     }) : undefined;
     this.negative = new LRUCache<string, RelayError>({ max: 10_000, ttl: Math.max(1, options.negativeTtlMs) });
   }
@@ -42,8 +47,16 @@ export class MemoryTier {
     return this.lru?.get(key);
   }
 
+  /**
+   * Keeps an exact-size copy of the body, so that the bytes counted are the bytes held: a body may be a view into a
+   * larger buffer (a whole store file, a pooled slab), and sharp's outputs are external buffers whose libvips
+   * allocation has grown by doubling (up to 2× their length, invisible from JS). The copy is one memcpy per miss.
+   */
   set(key: string, entry: MemoryEntry): void {
-    this.lru?.set(key, entry);
+    if (!this.lru) return;
+    const fits = entrySize(key, entry.body) <= this.maxEntry;
+    // new Uint8Array(view) copies (Buffer#slice would not): a fresh ArrayBuffer of exactly byteLength.
+    this.lru.set(key, fits ? { ...entry, body: new Uint8Array(entry.body) } : entry);
   }
 
   delete(key: string): boolean {

@@ -44,17 +44,25 @@ export function withDeadline<T>(
 ): Promise<T> {
   caller?.throwIfAborted();
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DOMException(`Store call exceeded ${ms} ms`, 'TimeoutError')), ms);
-  const onCallerAbort = () => controller.abort(caller?.reason);
-  caller?.addEventListener('abort', onCallerAbort, { once: true });
-  const { signal } = controller;
+  // Settled straight from the timer or the caller's abort (no listener on our own signal, no `finally` promise).
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    run(signal).then(resolve, reject).finally(() => {
+    const stop = (reason: unknown) => {
+      controller.abort(reason);
+      reject(reason);
+    };
+    const timer = setTimeout(() => stop(new DOMException(`Store call exceeded ${ms} ms`, 'TimeoutError')), ms);
+    const onCallerAbort = () => stop(caller?.reason);
+    caller?.addEventListener('abort', onCallerAbort, { once: true });
+    const done = () => {
       clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
       caller?.removeEventListener('abort', onCallerAbort);
+    };
+    run(controller.signal).then((value) => {
+      done();
+      resolve(value);
+    }, (error: unknown) => {
+      done();
+      reject(error);
     });
   });
 }

@@ -44,6 +44,11 @@ export class TieredCache {
   private readonly flights = new SingleFlight<Loaded>();
   private readonly refreshes = new SingleFlight<StoredEntry>();
   private readonly now: () => number;
+  /**
+   * Store keys of CacheKey objects that are used again (the fast hit path keeps one per learned URL): two SHA-256
+   * per store hit otherwise. Weak: a key object dropped by its holder drops its entry.
+   */
+  private readonly storeKeys = new WeakMap<CacheKey, Promise<string>>();
 
   constructor(private readonly deps: TieredCacheDeps) {
     this.now = deps.now ?? Date.now;
@@ -98,7 +103,9 @@ export class TieredCache {
   /** A store hit, promoted to memory. */
   private async fromStore(key: CacheKey): Promise<StoredEntry | undefined> {
     if (!this.deps.store) return undefined;
-    const stored = await this.deps.store.get(await storeKey(key, this.deps.digest));
+    let hashed = this.storeKeys.get(key);
+    if (!hashed) this.storeKeys.set(key, hashed = storeKey(key, this.deps.digest));
+    const stored = await this.deps.store.get(await hashed);
     if (stored) this.deps.memory.set(key.memory, { ...stored, source: key.source });
     return stored;
   }

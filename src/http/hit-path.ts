@@ -38,6 +38,8 @@ export class HitPath {
    * each time, so identity would not do; the version does, and a replaced entry gets new headers.
    */
   private readonly prepared = new LRUCache<string, Record<string, string>>({ max: 10_000 });
+  /** One CacheKey object per learned URL and format bucket, so the tiered cache can remember its store key. */
+  private readonly keys = new WeakMap<RouteInfo, Map<string, CacheKey>>();
 
   constructor(
     private readonly memory: MemoryTier,
@@ -69,7 +71,11 @@ export class HitPath {
     const route = this.routes.get(pathAndQuery);
     if (!route) return undefined;
     const bucket = route.varyAccept ? this.bucketOf(accept ?? '') : undefined;
-    return { route, key: cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)) };
+    let keys = this.keys.get(route);
+    if (!keys) this.keys.set(route, keys = new Map());
+    let key = keys.get(bucket ?? '');
+    if (!key) keys.set(bucket ?? '', key = cacheKey(route.source, variantMaterial(route.canonicalSpec, bucket)));
+    return { route, key };
   }
 
   private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState): FastHit {
