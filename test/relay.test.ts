@@ -97,6 +97,7 @@ describe('legacy /?<url> relay', () => {
     const bodies = await Promise.all(responses.map(bytes));
     expect(responses.every((r) => r.status === 200)).toBe(true);
     expect(bodies.every((b) => b.byteLength === read('icc-odd.jpg').byteLength)).toBe(true);
+    expect(new Set(responses.map((r) => r.headers.get('x-cache')))).toEqual(new Set(['MISS']));
     expect(origin.hits('/slow-cold.jpg')).toBe(1);
   });
 

@@ -127,6 +127,8 @@ describe('coalescing', () => {
     expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
     const etags = new Set(responses.map((r) => r.headers.get('etag')));
     expect(etags.size).toBe(1);
+    // DESIGN: a coalesced waiter was built for, not found in, the cache.
+    expect(new Set(responses.map((r) => r.headers.get('x-cache')))).toEqual(new Set(['MISS']));
     expect(origin.hits('/img/slow.jpg')).toBe(1);
     expect(relay.transformer.stats().completed - before).toBe(1);
   });

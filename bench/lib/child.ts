@@ -7,12 +7,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeMs, memory, type MemorySample } from './proc.js';
 
-type AllocatorEnv = (env: Record<string, string | undefined>) => Record<string, string>;
-// `imgrelay serve`'s own allocator choice (jemalloc when installed, else glibc with MALLOC_ARENA_MAX=2), applied to
-// every contender so that they run alike. bin/imgrelay.js is plain JS outside tsc's program, hence the cast.
-const BIN = new URL('../../bin/imgrelay.js', import.meta.url).href;
-const { allocatorEnv } = (await import(BIN)) as { allocatorEnv: AllocatorEnv };
-
 export interface SpawnOptions {
   env?: Record<string, string>;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=…']. */
@@ -39,10 +33,8 @@ type Reply = { id: number; ok: boolean; result?: unknown; error?: string };
 export const serverEntry = (file: string) => fileURLToPath(new URL(`../servers/${file}`, import.meta.url));
 
 export async function spawnChild(name: string, entry: string, options: SpawnOptions = {}): Promise<Child> {
-  const env = { ...process.env, ...options.env };
-  // Set at spawn, as the relaunch in bin/imgrelay.js would: the child's PID stays the server's own.
   const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', entry], {
-    env: { ...env, ...allocatorEnv(env) },
+    env: { ...process.env, MALLOC_ARENA_MAX: '2', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   const stderr = captureTail(proc);

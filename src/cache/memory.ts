@@ -48,15 +48,17 @@ export class MemoryTier {
   }
 
   /**
-   * Keeps an exact-size copy of the body, so that the bytes counted are the bytes held: a body may be a view into a
-   * larger buffer (a whole store file, a pooled slab), and sharp's outputs are external buffers whose libvips
-   * allocation has grown by doubling (up to 2× their length, invisible from JS). The copy is one memcpy per miss.
+   * The bytes counted must be the bytes held. A body that is a view into a larger buffer (a store file read with its
+   * frame header, a pooled slab) is copied to an exact-size one; an exact-size body (a fetched source, a transform
+   * output, which the transformer copies out of libvips) is kept as it is, with no memcpy on the miss path.
    */
   set(key: string, entry: MemoryEntry): void {
     if (!this.lru) return;
-    const fits = entrySize(key, entry.body) <= this.maxEntry;
+    const { body } = entry;
+    const isView = body.byteOffset !== 0 || body.byteLength !== body.buffer.byteLength;
+    const fits = entrySize(key, body) <= this.maxEntry;
     // new Uint8Array(view) copies (Buffer#slice would not): a fresh ArrayBuffer of exactly byteLength.
-    this.lru.set(key, fits ? { ...entry, body: new Uint8Array(entry.body) } : entry);
+    this.lru.set(key, isView && fits ? { ...entry, body: new Uint8Array(body) } : entry);
   }
 
   delete(key: string): boolean {

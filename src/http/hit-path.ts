@@ -52,12 +52,15 @@ export class HitPath {
     this.routes.set(pathAndQuery, route);
   }
 
-  /** A fresh memory hit for `pathAndQuery` with its full response headers, or undefined. Synchronous. */
-  lookup(pathAndQuery: string, accept: string | undefined): FastHit | undefined {
+  /**
+   * A fresh memory hit for `pathAndQuery` with its full response headers, or undefined. Synchronous. `state` is
+   * `MISS` for a request that waited for an identical one to build the entry (DESIGN: a coalesced waiter is a MISS).
+   */
+  lookup(pathAndQuery: string, accept: string | undefined, state: 'HIT-MEMORY' | 'MISS' = 'HIT-MEMORY'): FastHit | undefined {
     const found = this.resolve(pathAndQuery, accept);
     const entry = found && this.memory.get(found.key.memory);
     if (!found || !entry || entry.meta.expiresAt <= this.now()) return undefined;
-    return this.hit(found.route, pathAndQuery, entry, 'HIT-MEMORY');
+    return this.hit(found.route, pathAndQuery, entry, state);
   }
 
   /** Like `lookup`, falling back to the persistent store (a store hit is promoted to memory). */

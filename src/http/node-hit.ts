@@ -3,20 +3,55 @@
  * `node:http` request, before the web-standard Request/Response adapter is involved (that adapter costs more than
  * the whole hit). Everything else — first requests, stale entries, misses, conditional requests, other routes —
  * goes to the Hono listener unchanged.
+ *
+ * Identical requests that arrive while the first of them is still on the full path wait for it and are then
+ * answered like hits (as `MISS`, the entry was built for them): a burst of N identical cold requests costs one
+ * full path and N−1 fast answers instead of N adapter round trips queued behind one another.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastHit, HitPath } from './hit-path.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+type OnHit = (hit: FastHit, head: boolean, seconds: number) => void;
 
-export function withFastHits(
-  hits: HitPath, next: Listener, onHit?: (hit: FastHit, head: boolean, seconds: number) => void,
-): Listener {
+/** Resolves once `res` is answered or abandoned, whichever comes first. */
+function answered(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
+}
+
+/** The three image forms (DESIGN.md routes); health checks and admin-free pages never wait for one another. */
+const isImageUrl = (url: string) => url.startsWith('/?') || url.startsWith('/cdn-cgi/image/');
+
+export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): Listener {
+  /** Raw URLs on the full path right now (GET/HEAD, unconditional): identical requests wait for them. */
+  const leaders = new Map<string, Promise<void>>();
+
   const send = (res: ServerResponse, hit: FastHit, head: boolean, started: number) => {
     res.writeHead(200, hit.headers);
     res.end(head ? undefined : hit.body);
     onHit?.(hit, head, (performance.now() - started) / 1000);
   };
+
+  const lead = (req: IncomingMessage, res: ServerResponse, url: string) => {
+    if (isImageUrl(url) && !leaders.has(url)) leaders.set(url, answered(res).then(() => void leaders.delete(url)));
+    return next(req, res);
+  };
+
+  const storedOrFull = (req: IncomingMessage, res: ServerResponse, url: string, started: number) =>
+    hits.lookupStored(url, req.headers.accept).then(
+      (stored) => (stored ? send(res, stored, req.method === 'HEAD', started) : lead(req, res, url)),
+      () => lead(req, res, url),
+    );
+
+  const afterLeader = (req: IncomingMessage, res: ServerResponse, url: string, started: number) => {
+    if (res.destroyed) return undefined;
+    const built = hits.lookup(url, req.headers.accept, 'MISS');
+    return built ? send(res, built, req.method === 'HEAD', started) : storedOrFull(req, res, url, started);
+  };
+
   return (req, res) => {
     const method = req.method;
     if ((method !== 'GET' && method !== 'HEAD') || req.headers['if-none-match'] !== undefined) return next(req, res);
@@ -24,9 +59,8 @@ export function withFastHits(
     const url = req.url ?? '/';
     const hit = hits.lookup(url, req.headers.accept);
     if (hit) return send(res, hit, method === 'HEAD', started);
-    return hits.lookupStored(url, req.headers.accept).then(
-      (stored) => (stored ? send(res, stored, method === 'HEAD', started) : next(req, res)),
-      () => next(req, res),
-    );
+    const leader = leaders.get(url);
+    if (leader) return leader.then(() => afterLeader(req, res, url, started));
+    return storedOrFull(req, res, url, started);
   };
 }

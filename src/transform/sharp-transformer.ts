@@ -52,7 +52,9 @@ async function runJob(job: TransformJob, limits: PipelineLimits, logger: Logger)
     const { data, info } = await applySteps(decode(job.source, plan), plan, limits).toBuffer({ resolveWithObject: true });
     logger.debug({ output: plan.output, pages: plan.pages, width: info.width, ms: Date.now() - started }, 'transformed');
     return {
-      body: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      // A copy, not a view: libvips grows its output buffer by doubling, so the buffer sharp hands back may hold up
+      // to twice its length outside the JS heap, uncounted by the memory tier (docs/memory.md). The copy frees it now.
+      body: new Uint8Array(data),
       format: plan.output,
       contentType: CONTENT_TYPES[plan.output],
       width: info.width,
