@@ -133,6 +133,15 @@ describe('alpha: kept where the format allows, flattened otherwise', () => {
     expect(red.rgb[1]).toBeLessThan(25);
   });
 
+  it('→ jpeg pads an opaque photo with fit=contain in white, or in bg, never black', async () => {
+    const white = await transparentCorner((await run('photo-wood.jpg', 'w=300&h=300&fit=contain&output=jpg')).body);
+    const red = await transparentCorner((await run('photo-wood.jpg', 'w=300&h=300&fit=contain&output=jpg&bg=ff0000')).body);
+    expect(white.channels).toBe(3);
+    expect(Math.min(...white.rgb)).toBeGreaterThan(240);
+    expect(red.rgb[0]).toBeGreaterThan(230);
+    expect(red.rgb[1]).toBeLessThan(25);
+  });
+
   it('a generated AVIF with alpha stays transparent in WebP', async () => {
     const result = await run(await avifWithAlpha(), 'output=webp');
     const raw = await rawPixels(result.body);

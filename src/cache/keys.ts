@@ -7,7 +7,7 @@
 import { LRUCache } from 'lru-cache';
 
 /** Bump when the pipeline's output for the same options changes, so old variants are not served. */
-export const PIPELINE_VERSION = 1;
+export const PIPELINE_VERSION = 2; // 2: contain pads JPEG output with bg/white (was black)
 
 export const SOURCE_VARIANT = 'source';
 
