@@ -51,7 +51,7 @@ export interface StartOptions {
 
 export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
-  const core = wireCore(config, logger);
+  const core = await wireCore(config, logger);
   const { memory, store, metrics, images, transformer, hits, legacyOptions } = core;
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
@@ -80,13 +80,13 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
 }
 
 /** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
-function wireCore(config: Config, logger: Logger) {
+async function wireCore(config: Config, logger: Logger) {
   const background = new Set<Promise<unknown>>();
   const defer = (work: Promise<unknown>) => {
     background.add(work);
     void work.finally(() => background.delete(work));
   };
-  const store = createNodeStore(config, logger);
+  const store = await createNodeStore(config, logger);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
   const metrics = new PromMetrics({ memory, store });

@@ -5,7 +5,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
-import { createS3Store } from './s3-store.js';
 import { guardStore } from './store-guard.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
@@ -19,8 +18,8 @@ export interface NodeStore {
   close(deadlineMs: number): Promise<void>;
 }
 
-export function createNodeStore(config: Config, logger: Logger): NodeStore | undefined {
-  const raw = openStore(config, logger);
+export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
+  const raw = await openStore(config, logger);
   if (!raw) return undefined;
   const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
@@ -33,13 +32,16 @@ export function createNodeStore(config: Config, logger: Logger): NodeStore | und
   };
 }
 
-function openStore(config: Config, logger: Logger): Store | undefined {
+async function openStore(config: Config, logger: Logger): Promise<Store | undefined> {
   switch (config.store) {
     case 'none':
       return undefined;
     case 'fs':
       return createFsStore({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, logger });
-    case 's3':
+    case 's3': {
+      // Loaded only when used: the AWS SDK is a sixth of the JS heap, which every major GC walks again (and RSS).
+      const { createS3Store } = await import('./s3-store.js');
       return createS3Store({ ...config.s3, logger });
+    }
   }
 }
