@@ -129,6 +129,7 @@ describe('coalescing', () => {
     expect(etags.size).toBe(1);
     // DESIGN: a coalesced waiter was built for, not found in, the cache.
     expect(new Set(responses.map((r) => r.headers.get('x-cache')))).toEqual(new Set(['MISS']));
+    expect(responses.every((r) => /total;dur=\d/.test(r.headers.get('server-timing') ?? ''))).toBe(true);
     expect(origin.hits('/img/slow.jpg')).toBe(1);
     expect(relay.transformer.stats().completed - before).toBe(1);
   });

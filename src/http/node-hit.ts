@@ -49,7 +49,10 @@ export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): List
   const afterLeader = (req: IncomingMessage, res: ServerResponse, url: string, started: number) => {
     if (res.destroyed) return undefined;
     const built = hits.lookup(url, req.headers.accept, 'MISS');
-    return built ? send(res, built, req.method === 'HEAD', started) : storedOrFull(req, res, url, started);
+    if (!built) return storedOrFull(req, res, url, started);
+    // Like the full path's MISS, say how long this request waited (the prepared headers are shared, so a copy).
+    const timing = `cache;desc=MISS, total;dur=${(performance.now() - started).toFixed(1)}`;
+    return send(res, { ...built, headers: { ...built.headers, 'server-timing': timing } }, req.method === 'HEAD', started);
   };
 
   return (req, res) => {
