@@ -63,7 +63,8 @@ export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): List
     const hit = hits.lookup(url, req.headers.accept);
     if (hit) return send(res, hit, method === 'HEAD', started);
     const leader = leaders.get(url);
-    if (leader) return leader.then(() => afterLeader(req, res, url, started));
-    return storedOrFull(req, res, url, started);
+    const answer = leader ? leader.then(() => afterLeader(req, res, url, started)) : storedOrFull(req, res, url, started);
+    // Nothing here should throw; if something does, the full path answers (or the connection ends): never a crash.
+    return answer.catch(() => (res.headersSent ? void res.destroy() : next(req, res)));
   };
 }
