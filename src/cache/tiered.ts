@@ -89,7 +89,7 @@ export class TieredCache {
   /** Removes one key from memory and store (used when a revalidation finds the source gone). */
   async forget(key: CacheKey): Promise<void> {
     this.deps.memory.delete(key.memory);
-    await this.deps.store?.delete(await storeKey(key, this.deps.digest));
+    await this.deps.store?.delete(await this.storeKeyOf(key));
   }
 
   private async lookupOrLoad(key: CacheKey, loader: Loader): Promise<Loaded> {
@@ -100,12 +100,17 @@ export class TieredCache {
     return { entry, state: 'MISS' };
   }
 
+  /** The store key of `key`, hashed once per key object (a miss reads, then writes, the same key). */
+  private storeKeyOf(key: CacheKey): Promise<string> {
+    let hashed = this.storeKeys.get(key);
+    if (!hashed) this.storeKeys.set(key, hashed = storeKey(key, this.deps.digest));
+    return hashed;
+  }
+
   /** A store hit, promoted to memory. */
   private async fromStore(key: CacheKey): Promise<StoredEntry | undefined> {
     if (!this.deps.store) return undefined;
-    let hashed = this.storeKeys.get(key);
-    if (!hashed) this.storeKeys.set(key, hashed = storeKey(key, this.deps.digest));
-    const stored = await this.deps.store.get(await hashed);
+    const stored = await this.deps.store.get(await this.storeKeyOf(key));
     if (stored) this.deps.memory.set(key.memory, { ...stored, source: key.source });
     return stored;
   }
@@ -124,6 +129,6 @@ export class TieredCache {
 
   private async keep(key: CacheKey, entry: StoredEntry): Promise<void> {
     this.deps.memory.set(key.memory, { ...entry, source: key.source });
-    if (this.deps.writes) this.deps.writes.enqueue(await storeKey(key, this.deps.digest), entry);
+    if (this.deps.writes) this.deps.writes.enqueue(await this.storeKeyOf(key), entry);
   }
 }
