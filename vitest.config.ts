@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // The bench's helpers (ratios, wrk parsing, the soak verdict) are pure and checked with the suite.
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'bench/lib/**/*.test.ts'],
     exclude: ['test/worker/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -16,6 +16,8 @@ export interface Target {
   pass: boolean | undefined;
   /** Shown instead of the value when the measurement could not run. */
   note?: string;
+  /** For a ratio taken per round: the lowest and highest round, shown beside the median. */
+  range?: readonly [number, number];
 }
 
 export interface Section {
@@ -35,6 +37,12 @@ export function fmt(value: number, digits = 1): string {
 }
 
 export const fmtRatio = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a');
+
+/** `0.86× (0.81–0.90)`: a median ratio and the range of the rounds it came from. */
+export function fmtRatioRange(value: number, range?: readonly [number, number]): string {
+  if (!range || !Number.isFinite(value) || range[0] === range[1]) return fmtRatio(value);
+  return `${fmtRatio(value)} (${range[0].toFixed(2)}–${range[1].toFixed(2)})`;
+}
 
 export const verdict = (pass: boolean | undefined) => (pass === undefined ? 'n/a' : pass ? 'PASS' : 'MISS');
 
@@ -58,7 +66,7 @@ export function targetsTable(targets: readonly Target[]): Table {
 }
 
 function formatTargetValue(target: Target): string {
-  if (target.threshold.endsWith('×')) return fmtRatio(target.value);
+  if (target.threshold.endsWith('×')) return fmtRatioRange(target.value, target.range);
   if (target.threshold.includes('MiB')) return `${fmt(target.value, 0)} MiB`;
   return fmt(target.value, 0);
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { lastThirdGrowth } from '../workloads/memory.js';
 import { shorten } from './cpuprofile.js';
-import { median, pairedRatio, percentile, ratio } from './stats.js';
+import { fmtRatioRange } from './report.js';
+import { median, pairedRatio, pairedRatios, percentile, ratio, spread } from './stats.js';
 
 describe('stats', () => {
   it('takes medians and interpolated percentiles', () => {
@@ -15,6 +16,15 @@ describe('stats', () => {
     // Round 2 ran at half speed for both contenders: per-round ratios are both 0.5.
     expect(pairedRatio([50, 25], [100, 50])).toBe(0.5);
     expect(ratio(1, 0)).toBeNaN();
+  });
+
+  it('keeps the range of the per-round ratios beside their median', () => {
+    const ratios = pairedRatios([90, 80, 99], [100, 100, 100]);
+    expect(spread(ratios)).toEqual({ median: 0.9, low: 0.8, high: 0.99 });
+    expect(fmtRatioRange(0.9, [0.8, 0.99])).toBe('0.90× (0.80–0.99)');
+    expect(fmtRatioRange(0.9, [0.9, 0.9])).toBe('0.90×');
+    // A round where one side failed (NaN) is left out rather than widening the range to n/a.
+    expect(spread(pairedRatios([90, Number.NaN], [100, 100]))).toEqual({ median: 0.9, low: 0.9, high: 0.9 });
   });
 });
 

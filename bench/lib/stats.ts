@@ -21,6 +21,22 @@ export function ratio(a: number, b: number): number {
 
 /** Ratios of paired samples taken in the same round (A_i / B_i), then their median: robust to drift. */
 export function pairedRatio(a: readonly number[], b: readonly number[]): number {
-  const ratios = a.map((value, i) => ratio(value, b[i])).filter(Number.isFinite);
-  return median(ratios);
+  return median(pairedRatios(a, b));
+}
+
+/** The per-round ratios themselves (rounds where either side failed are left out). */
+export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
+  return a.map((value, i) => ratio(value, b[i])).filter(Number.isFinite);
+}
+
+/** A median with the lowest and highest value it was taken from: how far one round can stray. */
+export interface Spread {
+  median: number;
+  low: number;
+  high: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { median: Number.NaN, low: Number.NaN, high: Number.NaN };
+  return { median: median(values), low: Math.min(...values), high: Math.max(...values) };
 }

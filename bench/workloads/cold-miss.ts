@@ -6,7 +6,7 @@
  */
 import type { Child } from '../lib/child.js';
 import { headerValue } from '../lib/client.js';
-import { compare } from '../lib/compare.js';
+import { type Comparison, compare } from '../lib/compare.js';
 import { startImgrelay, startIoFloor, startIpx, startRawSharp } from '../lib/contenders.js';
 import { type EncodeSpec, floorPath, imgrelayPath, ipxPath, specLabel } from '../lib/encode.js';
 import { atLeast, type Section, type Target } from '../lib/report.js';
@@ -77,10 +77,8 @@ async function measureSpec(session: Session, children: { imgrelay: Child; raw: C
   }, session.roundLogger('ops/s'));
   const comparison = compare(specLabel(spec), samples, 'imgrelay', 'ops/s');
   section.tables.push(comparison.table);
-  section.targets.push(...coldTargets(spec, comparison.rateRatio));
-  const floorVsRaw = comparison.rateRatio['raw sharp'] / comparison.rateRatio['I/O floor'];
-  section.notes.push(`${specLabel(spec)}: the I/O floor itself reached ${floorVsRaw.toFixed(2)}× raw sharp's rate in ` +
-    'this run: that much of the limit is left once the source is fetched and the result stored, by any server.');
+  section.targets.push(...coldTargets(spec, comparison));
+  section.notes.push(boundsNote(spec, comparison.rateRatio));
   if (wrongCache.length > 0) {
     section.notes.push(`${specLabel(spec)}: ${wrongCache.length} imgrelay answers were not X-Cache: MISS ` +
       `(${[...new Set(wrongCache)].join(', ')}).`);
@@ -92,11 +90,30 @@ async function rawSharpRound(raw: Child, files: string[], spec: EncodeSpec): Pro
   return childRunSample(raw, 'run', { files, spec, jobs: 2 });
 }
 
-function coldTargets(spec: EncodeSpec, ratios: Record<string, number>): Target[] {
+function coldTargets(spec: EncodeSpec, { rateRatio, rateRange }: Comparison): Target[] {
   const workload = `cold miss ${specLabel(spec)}`;
+  const target = (name: string, contender: string, threshold: string, min: number): Target => ({
+    workload, name, value: rateRatio[contender], threshold, pass: atLeast(rateRatio[contender], min), range: rateRange[contender],
+  });
   return [
-    { workload, name: 'throughput vs raw sharp', value: ratios['raw sharp'], threshold: '≥ 0.90×', pass: atLeast(ratios['raw sharp'], 0.9) },
-    { workload, name: 'throughput vs the I/O floor', value: ratios['I/O floor'], threshold: '≥ 0.90×', pass: atLeast(ratios['I/O floor'], 0.9) },
-    { workload, name: 'throughput vs ipx', value: ratios['ipx 3.1.1'], threshold: '≥ 1.25×', pass: atLeast(ratios['ipx 3.1.1'], 1.25) },
+    target('throughput vs raw sharp', 'raw sharp', '≥ 0.90×', 0.9),
+    target('throughput vs the I/O floor', 'I/O floor', '≥ 0.90×', 0.9),
+    target('throughput vs ipx', 'ipx 3.1.1', '≥ 1.25×', 1.25),
   ];
+}
+
+/**
+ * What the run says any server could reach: the I/O floor's share of raw sharp (the rest goes to moving the bytes)
+ * and raw sharp's own lead over ipx (no server that runs the same encoder settings can lead ipx by more).
+ */
+function boundsNote(spec: EncodeSpec, ratios: Record<string, number>): string {
+  // ratios are imgrelay ÷ contender, so contender A ÷ contender B = ratios[B] / ratios[A].
+  const floorVsRaw = ratios['raw sharp'] / ratios['I/O floor'];
+  const floor = `${specLabel(spec)}: the I/O floor itself reached ${floorVsRaw.toFixed(2)}× raw sharp's rate (that much ` +
+    'of the limit is left, for any server, once the source is fetched and the result stored)';
+  if (spec.format === 'avif') return `${floor}.`; // ipx encodes AVIF at another effort: no common bound
+  const rawVsIpx = ratios['ipx 3.1.1'] / ratios['raw sharp'];
+  const floorVsIpx = ratios['ipx 3.1.1'] / ratios['I/O floor'];
+  return `${floor}; raw sharp reached ${rawVsIpx.toFixed(2)}× ipx's rate and the floor ${floorVsIpx.toFixed(2)}× (the most ` +
+    'a server with the same encoder settings can lead ipx by, without and with the I/O).';
 }

@@ -46,7 +46,8 @@ export async function memoryHit(session: Session): Promise<Section> {
       const rate = comparison.rateRatio['node:http (memory)'];
       const cpu = comparison.cpuRatio['node:http (memory)'];
       section.targets.push(
-        { workload: 'memory hit', name: 'throughput vs bare node:http', value: rate, threshold: '≥ 0.75×', pass: atLeast(rate, 0.75) },
+        { workload: 'memory hit', name: 'throughput vs bare node:http', value: rate, threshold: '≥ 0.75×', pass: atLeast(rate, 0.75),
+          range: comparison.rateRange['node:http (memory)'] },
         { workload: 'memory hit', name: 'CPU per hit vs bare node:http', value: cpu, threshold: '≤ 1.30×', pass: atMost(cpu, 1.3) },
       );
     });

@@ -134,7 +134,8 @@ async function measurePair(session: Session, section: Section, label: string, co
   section.tables.push(comparison.table);
   const limit = Object.keys(contenders).find((name) => name !== 'imgrelay') as string;
   const value = comparison.rateRatio[limit];
-  section.targets.push({ workload: WORKLOAD, name: `${label} vs ${limit}`, value, threshold: '≥ 0.80×', pass: atLeast(value, 0.8) });
+  section.targets.push({ workload: WORKLOAD, name: `${label} vs ${limit}`, value, threshold: '≥ 0.80×', pass: atLeast(value, 0.8),
+    range: comparison.rateRange[limit] });
 }
 
 async function locateObjects(sdk: Child, target: { endpoint: string; bucket: string }, body: Buffer) {
