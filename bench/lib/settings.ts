@@ -24,7 +24,7 @@ export interface Settings {
 }
 
 const FULL: Omit<Settings, 'soakS' | 'profile' | 'only' | 'output'> = {
-  mode: 'full', rounds: 5, coldPhotos: { jpeg: 40, webp: 40, avif: 8 }, wrkSeconds: 5, wrkConnections: 32,
+  mode: 'full', rounds: 7, coldPhotos: { jpeg: 40, webp: 40, avif: 8 }, wrkSeconds: 5, wrkConnections: 32,
   coalesce: [20, 100], articleIpx: true,
 };
 
