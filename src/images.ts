@@ -19,6 +19,9 @@ import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
 
+/** A variant's source is read as an input: the memory tier keeps variants, the store keeps sources (tiered.ts). */
+const AS_INPUT = { input: true } as const;
+
 export interface ImageServiceDeps {
   config: Config;
   fetcher: SourceFetcher;
@@ -143,7 +146,7 @@ export class ImageService {
     const sourceLoader = this.sourceLoader(url);
     return {
       load: async () => {
-        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader);
+        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, AS_INPUT);
         return this.transform(entry, spec, bucket);
       },
       revalidate: async (stale) => {
@@ -156,8 +159,8 @@ export class ImageService {
 
   /** The source entry, revalidated first when it is past its expiry. */
   private async currentSource(key: CacheKey, loader: Loader): Promise<StoredEntry> {
-    const { entry } = await this.deps.cache.get(key, loader);
-    return this.deps.cache.isStale(entry) ? this.deps.cache.refresh(key, loader, entry) : entry;
+    const { entry } = await this.deps.cache.get(key, loader, AS_INPUT);
+    return this.deps.cache.isStale(entry) ? this.deps.cache.refresh(key, loader, entry, AS_INPUT) : entry;
   }
 
   private async transform(source: StoredEntry, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Promise<StoredEntry> {

@@ -1,6 +1,7 @@
 /**
- * The persistent tier through the real service: restart survival (fs), new widths without the origin, two
- * instances sharing one S3 bucket, and a failing or hanging S3 never failing or delaying a response.
+ * The persistent tier through the real service: restart survival (fs), new widths without the origin, sources kept
+ * in the store rather than in memory, two instances sharing one S3 bucket, and a failing or hanging S3 never failing
+ * or delaying a response.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -58,6 +59,44 @@ describe('fs store (the embedded default)', () => {
       expect(origin.hits('/a.jpg')).toBe(hits);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('what the memory tier holds', () => {
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'imgrelay-tiers-input-')); });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('keeps a variant\'s source out of memory when the store holds it, and never refetches it for a new width', async () => {
+    const relay = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir });
+    try {
+      expect(await xcache(variantUrl(relay, 'c', 200))).toBe('MISS');
+      const hits = origin.hits('/c.jpg');
+      // Only the ~10 KB variant is in memory, not the 350 KB source it was built from.
+      expect(relay.memory.stats()).toMatchObject({ entries: 1 });
+      expect(relay.memory.stats().bytes).toBeLessThan(photo.length);
+      // A new width reads the source back from the store (or from the write on its way there), not the origin.
+      expect(await xcache(variantUrl(relay, 'c', 120))).toBe('MISS');
+      // Served as it is, the source is what clients get: then it is promoted to memory.
+      expect(await xcache(relayUrl(relay, 'c'))).toBe('HIT-STORE');
+      expect(await xcache(relayUrl(relay, 'c'))).toBe('HIT-MEMORY');
+      expect(origin.hits('/c.jpg')).toBe(hits);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('keeps the source in memory when there is no store, so a new width still never refetches it', async () => {
+    const relay = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_STORE: 'none' });
+    try {
+      expect(await xcache(variantUrl(relay, 'd', 200))).toBe('MISS');
+      const hits = origin.hits('/d.jpg');
+      expect(await xcache(variantUrl(relay, 'd', 120))).toBe('MISS');
+      expect(await xcache(relayUrl(relay, 'd'))).toBe('HIT-MEMORY');
+      expect(origin.hits('/d.jpg')).toBe(hits);
+    } finally {
+      await relay.close();
     }
   });
 });

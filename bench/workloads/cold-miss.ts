@@ -47,7 +47,8 @@ export async function coldMiss(session: Session): Promise<Section> {
     for (const spec of SPECS) await measureSpec(session, children, spec, section);
     section.notes.push(`AVIF: imgrelay and raw sharp encode at imgrelay's defaults (effort ${children.raw.info.avifEffort}, ` +
       `q80 mapped to AVIF quality ${children.raw.info.avifQuality80}); ipx encodes AVIF quality 80 at sharp's default ` +
-      'effort 4, so the AVIF ratio against ipx compares different work.');
+      `effort 4, so the AVIF ratio against ipx compares different work (and ipx gets ${session.settings.ipxAvifPhotos} of ` +
+      `the ${session.settings.coldPhotos.avif} photos per round).`);
   });
   return section;
 }
@@ -55,6 +56,7 @@ export async function coldMiss(session: Session): Promise<Section> {
 async function measureSpec(session: Session, children: { imgrelay: Child; raw: Child; floor: Child; ipx: Child }, spec: EncodeSpec,
   section: Section): Promise<void> {
   const files = session.data.cold.slice(0, session.settings.coldPhotos[spec.format]);
+  const ipxFiles = spec.format === 'avif' ? files.slice(0, session.settings.ipxAvifPhotos) : files;
   const tag = (round: number) => `r=${spec.format}-${round}-${Date.now().toString(36)}`;
   const wrongCache: string[] = [];
   session.log(`cold miss ${specLabel(spec)}: ${files.length} photos × ${session.settings.rounds} rounds`);
@@ -71,7 +73,7 @@ async function measureSpec(session: Session, children: { imgrelay: Child; raw: C
       return (await loopSample(children.floor, urls, { concurrency: CLIENTS })).sample;
     },
     'ipx 3.1.1': async (round) => {
-      const urls = files.map((f) => children.ipx.url + ipxPath(`${session.origin.ipxBase}/${f}?${tag(round)}`, spec));
+      const urls = ipxFiles.map((f) => children.ipx.url + ipxPath(`${session.origin.ipxBase}/${f}?${tag(round)}`, spec));
       return (await loopSample(children.ipx, urls, { concurrency: CLIENTS })).sample;
     },
   }, session.roundLogger('ops/s'));

@@ -3,6 +3,8 @@
  * through a bounded queue drained by a few workers; a full queue drops the write (counted) rather than holding
  * memory for a store that cannot keep up. A key queued again before its write started is written once, with the
  * newest entry; a key is never written by two workers at once, so the newest entry is the one that lands.
+ * Until its write ends, an entry can be read back (`peek`): a read that misses the store while the write is on its
+ * way finds it here rather than fetching and transforming the same bytes again.
  */
 import type { Logger } from '../logger.js';
 import type { GuardedStore } from './store-guard.js';
@@ -27,6 +29,8 @@ export interface WriteBehindStats {
 export interface WriteBehind {
   /** Queues a write; false when the queue is full and the write was dropped. */
   enqueue(key: string, entry: StoredEntry): boolean;
+  /** The newest entry queued or being written for `key`, until its write has ended (landed or failed). */
+  peek(key: string): StoredEntry | undefined;
   /** Resolves when every queued write has ended, or after `deadlineMs` (ms from now), whichever comes first. */
   drain(deadlineMs: number): Promise<void>;
   stats(): WriteBehindStats;
@@ -44,6 +48,8 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const pending = new Map<string, StoredEntry>();
   const inFlight = new Set<string>();
+  /** Every entry from enqueue until its write ends: the pending ones and those in flight. */
+  const staged = new Map<string, StoredEntry>();
   const idleWaiters = new Set<() => void>();
   const counts = { dropped: 0, written: 0, failed: 0 };
 
@@ -67,6 +73,8 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       logger.warn({ err: error, key }, 'write-behind: store write failed');
     } finally {
       inFlight.delete(key);
+      // A newer entry queued meanwhile stays readable until its own write ends.
+      if (staged.get(key) === entry) staged.delete(key);
       pump();
       settleIdle();
     }
@@ -92,6 +100,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       return false;
     }
     pending.set(key, entry);
+    staged.set(key, entry);
     pump();
     return true;
   }
@@ -114,6 +123,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
 
   return {
     enqueue, drain,
+    peek: (key) => staged.get(key),
     stats: () => ({ queued: pending.size + inFlight.size, ...counts }),
   };
 }
