@@ -34,7 +34,7 @@ export interface GetOptions {
   /**
    * The entry is only an input to build another one (a variant's source). Memory then keeps it only when there is
    * no persistent store to read it back from: a ~1 MB source used once or twice would push out dozens of the
-   * variants that are actually served, and retaining it costs every miss fresh memory (measured on 2 cores: ~2 ms
+   * variants that are actually served, and retaining it costs every miss fresh memory (measured on 2 cores: ~1–2 ms
    * of CPU per cold miss, 3–7% of cold JPEG throughput).
    */
   input?: boolean;
