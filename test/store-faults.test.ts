@@ -1,7 +1,7 @@
 /**
  * A failing persistent store is a miss, never an error and never a wait: the guard (deadline, breaker) around a
  * real S3 protocol server that is stopped, restarted, or replaced by a listener that never answers; and the
- * write-behind queue in front of it.
+ * write-behind queue in front of it, including reading back entries whose write has not ended.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFsStore } from '../src/cache/fs-store.js';
+import { cacheKey, SOURCE_VARIANT } from '../src/cache/keys.js';
+import { MemoryTier } from '../src/cache/memory.js';
+import { type Loader, TieredCache } from '../src/cache/tiered.js';
 import { createS3Store } from '../src/cache/s3-store.js';
 import { guardStore, type GuardedStore } from '../src/cache/store-guard.js';
 import type { Store, StoredEntry } from '../src/cache/types.js';
@@ -192,9 +195,46 @@ describe('write-behind', () => {
     const writes = createWriteBehind(store, { maxQueue: 10, concurrency: 4, logger: silentLogger });
     const key = keyOf();
     for (const fill of [1, 2, 3]) writes.enqueue(key, entryOf(fill)); // 1 starts at once; 3 replaces 2 while waiting
+    expect(writes.peek(key)?.meta.etag).toBe('"3"'); // read back: the newest, while 1 is still being written
     await writes.drain(10_000);
+    expect(writes.peek(key)).toBeUndefined(); // landed: reads go to the store now
     expect((await store.get(key))?.meta.etag).toBe('"3"');
     expect(writes.stats()).toMatchObject({ written: 2, dropped: 0, failed: 0 });
+  });
+
+  it('reads back an entry while its write hangs, and not once the write has failed', async () => {
+    const hanging = await startHangingServer();
+    cleanups.push(() => hanging.stop());
+    const guarded = guardStore(s3Store(hanging.endpoint), { timeoutMs: 300, logger: silentLogger });
+    const writes = createWriteBehind(guarded, { maxQueue: 1, concurrency: 1, logger: silentLogger });
+    const [held, waiting, dropped] = [keyOf(), keyOf(), keyOf()];
+    writes.enqueue(held, entryOf(1)); // in flight, hanging
+    writes.enqueue(waiting, entryOf(2)); // the one waiting place
+    expect(writes.enqueue(dropped, entryOf(3))).toBe(false);
+    expect(writes.peek(held)?.meta.etag).toBe('"1"');
+    expect(writes.peek(waiting)?.meta.etag).toBe('"2"');
+    expect(writes.peek(dropped)).toBeUndefined();
+    await writes.drain(10_000);
+    expect(writes.stats()).toMatchObject({ failed: 2 });
+    expect(writes.peek(held)).toBeUndefined();
+  });
+
+  it('lets the tiered cache take an input whose write has not landed from the queue, not from its loader', async () => {
+    const hanging = await startHangingServer();
+    cleanups.push(() => hanging.stop());
+    const guarded = guardStore(s3Store(hanging.endpoint), { timeoutMs: 300, logger: silentLogger });
+    const writes = createWriteBehind(guarded, { maxQueue: 8, logger: silentLogger });
+    const memory = new MemoryTier({ maxBytes: 1 << 20, maxEntryBytes: 1 << 20, negativeTtlMs: 1 });
+    const cache = new TieredCache({ memory, store: guarded, writes, logger: silentLogger, defer: () => undefined });
+    let loads = 0;
+    const loader: Loader = { load: async () => entryOf(++loads), revalidate: async (stale) => stale };
+    const source = cacheKey('https://a.example/p.png', SOURCE_VARIANT);
+    expect((await cache.get(source, loader, { input: true })).state).toBe('MISS');
+    expect(memory.stats().entries).toBe(0); // an input stays out of memory when a store will hold it
+    // The store never answers (its write hangs): the second read finds the entry in the write queue.
+    expect((await cache.get(source, loader, { input: true })).entry.meta.etag).toBe('"1"');
+    expect(loads).toBe(1);
+    await writes.drain(10_000);
   });
 
   it('counts a write the store refused as failed', async () => {

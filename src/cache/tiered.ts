@@ -109,10 +109,11 @@ export class TieredCache {
   }
 
   private async lookupOrLoad(key: CacheKey, loader: Loader, options: GetOptions): Promise<Loaded> {
-    const stored = await this.fromStore(key, this.keepsInMemory(options));
+    const inMemory = this.keepsInMemory(options);
+    const stored = await this.fromStore(key, inMemory);
     if (stored) return this.serve(key, stored, 'HIT-STORE', loader, options);
     const entry = await loader.load();
-    await this.keep(key, entry, this.keepsInMemory(options));
+    await this.keep(key, entry, inMemory);
     return { entry, state: 'MISS' };
   }
 

@@ -47,9 +47,8 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
   const { maxQueue, logger } = options;
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const pending = new Map<string, StoredEntry>();
-  const inFlight = new Set<string>();
-  /** Every entry from enqueue until its write ends: the pending ones and those in flight. */
-  const staged = new Map<string, StoredEntry>();
+  /** Keys being written, with the entry being written (readable until the write ends). */
+  const inFlight = new Map<string, StoredEntry>();
   const idleWaiters = new Set<() => void>();
   const counts = { dropped: 0, written: 0, failed: 0 };
 
@@ -73,8 +72,6 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       logger.warn({ err: error, key }, 'write-behind: store write failed');
     } finally {
       inFlight.delete(key);
-      // A newer entry queued meanwhile stays readable until its own write ends.
-      if (staged.get(key) === entry) staged.delete(key);
       pump();
       settleIdle();
     }
@@ -86,7 +83,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       if (key === undefined) return;
       const entry = pending.get(key) as StoredEntry;
       pending.delete(key);
-      inFlight.add(key);
+      inFlight.set(key, entry);
       void write(key, entry);
     }
   }
@@ -100,7 +97,6 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       return false;
     }
     pending.set(key, entry);
-    staged.set(key, entry);
     pump();
     return true;
   }
@@ -123,7 +119,8 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
 
   return {
     enqueue, drain,
-    peek: (key) => staged.get(key),
+    // A key queued again while its write runs: the waiting entry is the newer one.
+    peek: (key) => pending.get(key) ?? inFlight.get(key),
     stats: () => ({ queued: pending.size + inFlight.size, ...counts }),
   };
 }
