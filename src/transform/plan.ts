@@ -1,7 +1,8 @@
 /**
- * Step (a) of the sharp pipeline, "probe": read the header only (`metadata()`, no pixel is decoded), refuse what
- * must not be decoded, and decide everything the later steps need — the concrete output format, whether the
- * animation is kept, the SVG render density and the target box clamped to the output limit. Node only.
+ * Step (a) of the sharp pipeline, "probe": read the header only (no pixel is decoded: jpeg-header.ts for JPEGs,
+ * sharp's `metadata()` for the rest), refuse what must not be decoded, and decide everything the later steps need —
+ * the concrete output format, whether the animation is kept, the SVG render density and the target box clamped to
+ * the output limit. Node only.
  */
 import sharp, { type Metadata } from 'sharp';
 import { RelayError, fail } from '../errors.js';
@@ -9,6 +10,7 @@ import type { ImageFormat, OutputFormat, TransformJob, TransformSpec } from './t
 import { familyDependsOnAlpha, familyOutput, isAnimatedOutput } from './negotiate.js';
 import { DEFAULTS, targetSize } from '../url/options.js';
 import { toImageError } from './sharp-errors.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 /** The Config fields the pipeline reads (the transformer receives the whole Config). */
 export interface PipelineLimits {
@@ -40,12 +42,15 @@ export interface Plan {
   hasAlpha: boolean;
 }
 
+/** What the plan reads from a header. */
+type Header = Pick<Metadata, 'format' | 'compression' | 'width' | 'height' | 'pageHeight' | 'pages' | 'hasAlpha' | 'orientation'>;
+
 /** Formats sharp's prebuilt libvips cannot decode: refused before any decoder sees them. */
 const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
 
 export async function probe(job: TransformJob, limits: PipelineLimits): Promise<Plan> {
   if (UNDECODABLE.has(job.sourceFormat)) fail('E_UNSUPPORTED_MEDIA', `${job.sourceFormat.toUpperCase()} images cannot be transformed`);
-  const meta = await readHeader(job.source);
+  const meta = await readHeader(job);
   if (meta.format === 'heif' && meta.compression !== 'av1') {
     fail('E_UNSUPPORTED_MEDIA', 'HEIC (HEVC) images cannot be transformed');
   }
@@ -67,17 +72,19 @@ export async function probe(job: TransformJob, limits: PipelineLimits): Promise<
   return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha };
 }
 
-async function readHeader(source: Uint8Array): Promise<Metadata> {
+async function readHeader(job: TransformJob): Promise<Header> {
+  const jpeg = job.sourceFormat === 'jpeg' ? readJpegHeader(job.source) : undefined;
+  if (jpeg) return { format: 'jpeg', hasAlpha: false, ...jpeg };
   try {
     // The header's dimensions are what we judge, so sharp's own (too high) pixel limit must not refuse first.
-    return await sharp(source, { limitInputPixels: false, failOn: 'error' }).metadata();
+    return await sharp(job.source, { limitInputPixels: false, failOn: 'error' }).metadata();
   } catch (error) {
     throw toImageError(error);
   }
 }
 
 /** One frame: sharp reports `height` as one page unless every page is loaded; pageHeight when it knows better. */
-function frameSize(meta: Metadata): { width: number; height: number } {
+function frameSize(meta: Header): { width: number; height: number } {
   if (!meta.width || !meta.height) throw new RelayError('E_IMAGE_INVALID', 'The image header declares no size');
   return { width: meta.width, height: meta.pageHeight ?? meta.height };
 }
@@ -91,7 +98,7 @@ function orientedSize(frame: { width: number; height: number }, orientation?: nu
  * Frames to decode: the animation is kept for `pages=-1` (or n>1) into GIF/WebP while frames × pixels stay
  * within maxAnimationPixels; otherwise the first frame only (a still image beats an error for an <img>).
  */
-function pagesToKeep(spec: TransformSpec, output: OutputFormat, meta: Metadata, framePixels: number, limits: PipelineLimits): number {
+function pagesToKeep(spec: TransformSpec, output: OutputFormat, meta: Header, framePixels: number, limits: PipelineLimits): number {
   const available = meta.pages ?? 1;
   const wanted = spec.pages ?? DEFAULTS.pages;
   if (wanted === 1 || available <= 1 || !isAnimatedOutput(output)) return 1;
