@@ -23,7 +23,7 @@ import { createSharpTransformer, type SharpTransformer } from './transform/sharp
 import { parseLegacyOptions } from './url/options.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
 import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
-import { HitPath } from './http/hit-path.js';
+import { HitPath, routeBound } from './http/hit-path.js';
 import { withFastHits } from './http/node-hit.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
@@ -102,7 +102,7 @@ async function wireCore(config: Config, logger: Logger) {
     metrics, etag: nodeEtag, digest: nodeSha256Hex });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
-    hits: new HitPath(memory, cache) };
+    hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }
 
 function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
