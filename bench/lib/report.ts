@@ -18,6 +18,20 @@ export interface Target {
   note?: string;
   /** For a ratio taken per round: the lowest and highest round, shown beside the median. */
   range?: readonly [number, number];
+  /**
+   * For a target that bounds more than imgrelay's own work: the best any server reached, or could reach, in this
+   * harness in the same run (the I/O floor's own ratio, bare node:http's cost of a burst). A miss whose bound misses
+   * the threshold too is a target this machine cannot meet, and the summary says so.
+   */
+  bound?: Bound;
+}
+
+export interface Bound {
+  value: number;
+  /** What reached it, e.g. "the I/O floor". */
+  by: string;
+  /** Whether the bound itself meets the threshold. */
+  pass: boolean | undefined;
 }
 
 export interface Section {
@@ -46,6 +60,11 @@ export function fmtRatioRange(value: number, range?: readonly [number, number]):
 
 export const verdict = (pass: boolean | undefined) => (pass === undefined ? 'n/a' : pass ? 'PASS' : 'MISS');
 
+function targetVerdict(target: Target): string {
+  if (target.note) return 'not run';
+  return target.pass === false && target.bound?.pass === false ? 'MISS (out of reach here)' : verdict(target.pass);
+}
+
 export function markdownTable(table: Table): string {
   const escape = (cell: string) => cell.replace(/\|/g, '\\|');
   const lines = [
@@ -59,9 +78,9 @@ export function markdownTable(table: Table): string {
 export function targetsTable(targets: readonly Target[]): Table {
   return {
     title: 'Targets',
-    headers: ['workload', 'target', 'measured', 'threshold', 'verdict'],
+    headers: ['workload', 'target', 'measured', 'threshold', 'best reachable here (same run)', 'verdict'],
     rows: targets.map((t) => [t.workload, t.name, t.note ?? formatTargetValue(t), t.threshold,
-      t.note ? 'not run' : verdict(t.pass)]),
+      t.bound ? `${fmtRatio(t.bound.value)} (${t.bound.by})` : '—', targetVerdict(t)]),
   };
 }
 

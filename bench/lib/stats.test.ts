@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { lastThirdGrowth } from '../workloads/memory.js';
 import { shorten } from './cpuprofile.js';
-import { fmtRatioRange } from './report.js';
+import { fmtRatioRange, type Target, targetsTable } from './report.js';
 import { median, pairedRatio, pairedRatios, percentile, ratio, spread } from './stats.js';
 
 describe('stats', () => {
@@ -39,5 +39,24 @@ describe('profile locations', () => {
   it('names packages and project files briefly', () => {
     expect(shorten('file:///work/main/node_modules/hono/dist/hono.js')).toBe('hono/dist/hono.js');
     expect(shorten('file:///work/main/src/images.ts')).toBe('src/images.ts');
+  });
+});
+
+describe('summary verdicts', () => {
+  const target = (pass: boolean, bound?: Target['bound']): Target =>
+    ({ workload: 'cold miss', name: 'vs raw sharp', value: 0.8, threshold: '≥ 0.90×', pass, bound });
+  const verdictOf = (t: Target) => targetsTable([t]).rows[0].at(-1);
+
+  it('says a miss is out of reach only when the same run\'s bound misses the threshold too', () => {
+    expect(verdictOf(target(false, { value: 0.85, by: 'the I/O floor', pass: false }))).toBe('MISS (out of reach here)');
+    expect(verdictOf(target(false, { value: 0.95, by: 'the I/O floor', pass: true }))).toBe('MISS');
+    expect(verdictOf(target(false))).toBe('MISS');
+    expect(verdictOf(target(true, { value: 0.85, by: 'the I/O floor', pass: false }))).toBe('PASS');
+  });
+
+  it('shows the bound and what reached it beside the measurement', () => {
+    expect(targetsTable([target(false, { value: 0.85, by: 'the I/O floor', pass: false })]).rows[0][4])
+      .toBe('0.85× (the I/O floor)');
+    expect(targetsTable([target(true)]).rows[0][4]).toBe('—');
   });
 });
