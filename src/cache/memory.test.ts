@@ -1,8 +1,7 @@
 /** The memory tier's byte accounting: what it counts must be what it holds. */
 import { describe, expect, it } from 'vitest';
-import { type MemoryEntry, MemoryTier } from './memory.js';
+import { ENTRY_OVERHEAD as OVERHEAD, type MemoryEntry, MemoryTier } from './memory.js';
 
-const OVERHEAD = 512;
 const tier = (maxBytes = 1 << 20, maxEntryBytes = 1 << 20) => new MemoryTier({ maxBytes, maxEntryBytes, negativeTtlMs: 1000 });
 
 const entry = (body: Uint8Array, source = 'https://a.test/x.jpg'): MemoryEntry => ({

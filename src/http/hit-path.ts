@@ -33,8 +33,9 @@ export interface FastHit {
 /**
  * Memory-tier bytes per remembered URL. A URL costs ~1 KiB of JS heap, and its prepared headers about as much
  * (measured: 969 and 1,077 bytes), none of it counted by the tier; so the fast path's own memory stays near 6 % of
- * the tier's budget (8,192 URLs, ~16 MiB, at 256 MiB) instead of growing to ~55 MiB on a long run. 32 KiB is about
- * half a typical served variant: the URLs the tier can hold still fit, with room for several URLs per entry.
+ * the tier's budget (8,192 URLs, ~16 MiB, at 256 MiB) instead of growing to ~55 MiB on a long run. A tier of
+ * variants of 32 KiB or more has a URL for every entry; with smaller ones, the least recently served URLs take the
+ * full path on their next hit (as a first request does) until they are learned again.
  */
 const TIER_BYTES_PER_ROUTE = 32 * 1024;
 
