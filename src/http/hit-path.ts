@@ -61,6 +61,7 @@ export class HitPath {
   /** One CacheKey object per learned URL and format bucket, so the tiered cache can remember its store key. */
   private readonly keys = new WeakMap<RouteInfo, Map<string, CacheKey>>();
   private readonly now: () => number;
+  private learned?: (pathAndQuery: string) => void;
 
   constructor(
     private readonly memory: MemoryTier,
@@ -76,6 +77,15 @@ export class HitPath {
   /** Learns a URL after the full path served it from its canonical entry. */
   remember(pathAndQuery: string, route: RouteInfo): void {
     this.routes.set(pathAndQuery, route);
+    this.learned?.(pathAndQuery);
+  }
+
+  /**
+   * `listener` hears of each URL as it is learned: the entry is built and in memory, its response not yet written
+   * (node-hit.ts answers the identical requests waiting for it then). One listener: there is one fast path.
+   */
+  onLearned(listener: (pathAndQuery: string) => void): void {
+    this.learned = listener;
   }
 
   /**

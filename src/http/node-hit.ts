@@ -6,7 +6,9 @@
  *
  * Identical requests that arrive while the first of them is still on the full path wait for it and are then
  * answered like hits (as `MISS`, the entry was built for them): a burst of N identical cold requests costs one
- * full path and N−1 fast answers instead of N adapter round trips queued behind one another.
+ * full path and N−1 fast answers instead of N adapter round trips queued behind one another. They are released as
+ * soon as the full path has the entry (it learns the URL before writing its own response), or when its response
+ * ends without that (a failure, a fallback), whichever comes first.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastHit, HitPath } from './hit-path.js';
@@ -26,8 +28,9 @@ function answered(res: ServerResponse): Promise<void> {
 const isImageUrl = (url: string) => url.startsWith('/?') || url.startsWith('/cdn-cgi/image/');
 
 export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): Listener {
-  /** Raw URLs on the full path right now (GET/HEAD, unconditional): identical requests wait for them. */
-  const leaders = new Map<string, Promise<void>>();
+  /** Raw URLs on the full path right now (GET/HEAD, unconditional): identical requests wait on `ready`. */
+  const leaders = new Map<string, { ready: Promise<void>; release: () => void }>();
+  hits.onLearned((url) => leaders.get(url)?.release());
 
   const send = (res: ServerResponse, hit: FastHit, head: boolean, started: number) => {
     res.writeHead(200, hit.headers);
@@ -36,7 +39,15 @@ export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): List
   };
 
   const lead = (req: IncomingMessage, res: ServerResponse, url: string) => {
-    if (isImageUrl(url) && !leaders.has(url)) leaders.set(url, answered(res).then(() => void leaders.delete(url)));
+    if (isImageUrl(url) && !leaders.has(url)) {
+      let release = () => {};
+      const ready = new Promise<void>((resolve) => { release = resolve; });
+      leaders.set(url, { ready, release });
+      void answered(res).then(() => {
+        release();
+        leaders.delete(url);
+      });
+    }
     return next(req, res);
   };
 
@@ -63,7 +74,7 @@ export function withFastHits(hits: HitPath, next: Listener, onHit?: OnHit): List
     const hit = hits.lookup(url, req.headers.accept);
     if (hit) return send(res, hit, method === 'HEAD', started);
     const leader = leaders.get(url);
-    const answer = leader ? leader.then(() => afterLeader(req, res, url, started)) : storedOrFull(req, res, url, started);
+    const answer = leader ? leader.ready.then(() => afterLeader(req, res, url, started)) : storedOrFull(req, res, url, started);
     // Nothing here should throw; if something does, the full path answers (or the connection ends): never a crash.
     return answer.catch(() => (res.headersSent ? void res.destroy() : next(req, res)));
   };
