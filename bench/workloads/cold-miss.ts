@@ -95,11 +95,10 @@ async function rawSharpRound(raw: Child, files: string[], spec: EncodeSpec): Pro
 function coldTargets(spec: EncodeSpec, { rateRatio, rateRange }: Comparison): Target[] {
   const workload = `cold miss ${specLabel(spec)}`;
   const target = (name: string, contender: string, threshold: string, min: number, bounded: boolean): Target => {
-    // ratios are imgrelay ÷ contender, so the floor ÷ contender = ratio[contender] / ratio[floor].
-    const floorVs = rateRatio[contender] / rateRatio['I/O floor'];
+    const bound = floorVs(rateRatio, contender);
     return {
       workload, name, value: rateRatio[contender], threshold, pass: atLeast(rateRatio[contender], min), range: rateRange[contender],
-      bound: bounded ? { value: floorVs, by: 'the I/O floor', pass: atLeast(floorVs, min) } : undefined,
+      bound: bounded ? { value: bound, by: 'the I/O floor', pass: atLeast(bound, min) } : undefined,
     };
   };
   return [
@@ -114,14 +113,16 @@ function coldTargets(spec: EncodeSpec, { rateRatio, rateRange }: Comparison): Ta
  * What the run says any server could reach: the I/O floor's share of raw sharp (the rest goes to moving the bytes)
  * and raw sharp's own lead over ipx (no server that runs the same encoder settings can lead ipx by more).
  */
+/** The I/O floor's rate ÷ `contender`'s: the ratios are imgrelay ÷ contender, so this is ratio[contender] ÷ ratio[floor]. */
+const floorVs = (ratios: Record<string, number>, contender: string) => ratios[contender] / ratios['I/O floor'];
+
 function boundsNote(spec: EncodeSpec, ratios: Record<string, number>): string {
-  // ratios are imgrelay ÷ contender, so contender A ÷ contender B = ratios[B] / ratios[A].
-  const floorVsRaw = ratios['raw sharp'] / ratios['I/O floor'];
+  const floorVsRaw = floorVs(ratios, 'raw sharp');
   const floor = `${specLabel(spec)}: the I/O floor itself reached ${floorVsRaw.toFixed(2)}× raw sharp's rate (that much ` +
     'of the limit is left, for any server, once the source is fetched and the result stored)';
   if (spec.format === 'avif') return `${floor}.`; // ipx encodes AVIF at another effort: no common bound
   const rawVsIpx = ratios['ipx 3.1.1'] / ratios['raw sharp'];
-  const floorVsIpx = ratios['ipx 3.1.1'] / ratios['I/O floor'];
+  const floorVsIpx = floorVs(ratios, 'ipx 3.1.1');
   return `${floor}; raw sharp reached ${rawVsIpx.toFixed(2)}× ipx's rate and the floor ${floorVsIpx.toFixed(2)}× (the most ` +
     'a server with the same encoder settings can lead ipx by, without and with the I/O).';
 }
