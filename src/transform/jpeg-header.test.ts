@@ -44,7 +44,8 @@ const withSegments = (jpeg: Uint8Array, ...segments: Uint8Array[]) =>
 
 let plain: Uint8Array; // 90×60, no EXIF
 beforeAll(async () => {
-  plain = new Uint8Array(await sharp({ create: { width: 90, height: 60, channels: 3, background: '#336699' } }).jpeg().toBuffer());
+  const image = sharp({ create: { width: 90, height: 60, channels: 3, background: '#336699' } });
+  plain = new Uint8Array(await image.jpeg().toBuffer());
 });
 
 describe('reads what libvips reads', () => {
@@ -59,12 +60,13 @@ describe('reads what libvips reads', () => {
   });
 
   it.each(['II', 'MM'] as const)('orientation 6 among other IFD0 tags, %s byte order', async (order) => {
-    const bytes = withSegments(plain, exifSegment(order, [[0x010f, 2, 4, 0x414243], [0x0112, 3, 1, 6], [0x011a, 5, 1, 0]]));
+    const entries: Entry[] = [[0x010f, 2, 4, 0x414243], [0x0112, 3, 1, 6], [0x011a, 5, 1, 0]];
+    const bytes = withSegments(plain, exifSegment(order, entries));
     expect(readJpegHeader(bytes)).toEqual({ width: 90, height: 60, orientation: 6 });
     expect(await libvipsReads(bytes)).toEqual({ width: 90, height: 60, orientation: 6 });
   });
 
-  it.each([[4, 'LONG'], [8, 'SSHORT'], [9, 'SLONG']])('an Orientation stored as type %i (%s), as cameras write it', async (type) => {
+  it.each([[4, 'LONG'], [8, 'SSHORT'], [9, 'SLONG']])('an Orientation stored as type %i (%s), as cameras do', async (type) => {
     const bytes = withSegments(plain, exifSegment('MM', [[0x0112, type, 1, 8]]));
     expect(readJpegHeader(bytes)).toEqual({ width: 90, height: 60, orientation: 8 });
     expect(await libvipsReads(bytes)).toEqual({ width: 90, height: 60, orientation: 8 });

@@ -1,13 +1,14 @@
 /**
  * A JPEG's size and EXIF orientation, read in JS from the markers before its first scan, so that planning a JPEG
  * (most sources) needs no `sharp.metadata()`: that is a native call, a thread-pool round trip and libvips' own
- * header parse, all inside a pool slot — measured side by side, ~1.7 ms of CPU and ~6 % of cold-miss throughput
- * (800w JPEG). Node or not, this is plain byte reading.
+ * header parse, all inside a pool slot. Measured old against new in one run (800w JPEG cold misses): 1.05× the
+ * throughput, 2.75 ms less CPU per miss. Plain byte reading, nothing runtime-specific.
  *
  * It answers only where it reads what libvips reads, and returns undefined for everything else so the caller asks
  * sharp: no frame header before the scan, a frame type or precision other than 8-bit Huffman, a zero size (DNL),
- * several EXIF blocks, EXIF it cannot walk completely, or an Orientation that is not one in-range integer. libvips reads Orientation from IFD0 only (foreign/exif.c), as here. What it returns is
- * checked again while decoding: the pipeline's limitInputPixels is computed from this size.
+ * several EXIF blocks, EXIF it cannot walk completely, or an Orientation that is not one in-range integer. libvips
+ * reads Orientation from IFD0 only (foreign/exif.c), as here. What it returns is checked again while decoding: the
+ * pipeline's limitInputPixels is computed from this size.
  */
 
 export interface JpegHeader {
@@ -23,7 +24,7 @@ const SOS = 0xda;
 const APP1 = 0xe1;
 /** Baseline, extended sequential and progressive frames (Huffman): the ones read here. */
 const FRAMES: ReadonlySet<number> = new Set([0xc0, 0xc1, 0xc2]);
-/** Every other SOFn (lossless, hierarchical, arithmetic) goes to libvips; DHT (C4), JPG (C8), DAC (CC) are not frames. */
+/** Any other SOFn (lossless, hierarchical, arithmetic) goes to libvips; DHT (C4), JPG (C8), DAC (CC) aren't frames. */
 const isOtherFrame = (marker: number) => marker >= 0xc3 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
 const ORIENTATION_TAG = 0x0112;
 /** The integer types libvips reads Orientation from (vips_exif_get_int): SHORT, LONG, SSHORT, SLONG. */

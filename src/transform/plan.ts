@@ -43,7 +43,8 @@ export interface Plan {
 }
 
 /** What the plan reads from a header. */
-type Header = Pick<Metadata, 'format' | 'compression' | 'width' | 'height' | 'pageHeight' | 'pages' | 'hasAlpha' | 'orientation'>;
+type Header = Pick<Metadata,
+  'format' | 'compression' | 'width' | 'height' | 'pageHeight' | 'pages' | 'hasAlpha' | 'orientation'>;
 
 /** Formats sharp's prebuilt libvips cannot decode: refused before any decoder sees them. */
 const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
