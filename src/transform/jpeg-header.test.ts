@@ -5,7 +5,7 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, orientedJpeg } from '../../test/helpers/images.js';
-import { readJpegHeader } from './jpeg-header.js';
+import { MAX_HEADER_BYTES, readJpegHeader } from './jpeg-header.js';
 
 const CORPUS_JPEGS = ['photo-wood.jpg', 'photo-ladybird.jpg', 'progressive.jpg', 'icc-odd.jpg', 'exif-orientation-6.jpg',
   'cmyk-truncated.jpg', 'bomb-64250x64250.jpg'];
@@ -114,6 +114,15 @@ describe('leaves to sharp what it cannot read exactly', () => {
   it('not a JPEG, or no frame header before the scan', () => {
     expect(readJpegHeader(fixture('sample.webp'))).toBeUndefined();
     expect(readJpegHeader(new Uint8Array([0xff, 0xd8, 0xff, 0xda, 0, 2]))).toBeUndefined();
+  });
+
+  it('a header that does not reach its scan within MAX_HEADER_BYTES (padding, or a huge profile)', async () => {
+    const padding = new Uint8Array(MAX_HEADER_BYTES).fill(0xff); // fill bytes, walked one at a time
+    const padded = new Uint8Array(Buffer.concat([plain.subarray(0, 2), padding, plain.subarray(2)]));
+    expect(readJpegHeader(padded)).toBeUndefined();
+    const justInside = new Uint8Array(Buffer.concat([plain.subarray(0, 2), padding.subarray(0, 1000), plain.subarray(2)]));
+    expect(readJpegHeader(justInside)).toEqual({ width: 90, height: 60 });
+    expect(await libvipsReads(justInside)).toEqual({ width: 90, height: 60 }); // fill bytes are legal
   });
 
   it('never throws on a truncated or damaged header, and never answers differently from the whole file', () => {

@@ -26,6 +26,12 @@ const APP1 = 0xe1;
 const FRAMES: ReadonlySet<number> = new Set([0xc0, 0xc1, 0xc2]);
 /** Any other SOFn (lossless, hierarchical, arithmetic) goes to libvips; DHT (C4), JPG (C8), DAC (CC) aren't frames. */
 const isOtherFrame = (marker: number) => marker >= 0xc3 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+/**
+ * How far the walk may go looking for the scan. Real headers (EXIF ≤ 64 KiB, ICC, XMP) end well before; a longer one
+ * (a huge ICC profile, or hostile padding — fill bytes are walked one at a time on the main thread) goes to sharp,
+ * whose header read runs in the pool.
+ */
+export const MAX_HEADER_BYTES = 256 * 1024;
 const ORIENTATION_TAG = 0x0112;
 /** The integer types libvips reads Orientation from (vips_exif_get_int): SHORT, LONG, SSHORT, SLONG. */
 const SHORTS: ReadonlySet<number> = new Set([3, 8]);
@@ -54,8 +60,9 @@ function segmentsBeforeScan(bytes: Uint8Array): Segments | undefined {
   if (bytes.length < 4 || bytes[0] !== MARKER || bytes[1] !== SOI) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const found: Segments = { frames: 0, exifBlocks: 0 };
+  const limit = Math.min(bytes.length, MAX_HEADER_BYTES);
   let at = 2;
-  while (at + 4 <= bytes.length) {
+  while (at + 4 <= limit) {
     if (bytes[at] !== MARKER) return undefined;
     const marker = bytes[at + 1];
     if (marker === MARKER) { // fill byte before a marker
