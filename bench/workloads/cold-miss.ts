@@ -109,13 +109,13 @@ function coldTargets(spec: EncodeSpec, { rateRatio, rateRange }: Comparison): Ta
   ];
 }
 
+/** The I/O floor's rate ÷ `contender`'s: the ratios are imgrelay ÷ contender, so this is ratio[contender] ÷ ratio[floor]. */
+const floorVs = (ratios: Record<string, number>, contender: string) => ratios[contender] / ratios['I/O floor'];
+
 /**
  * What the run says any server could reach: the I/O floor's share of raw sharp (the rest goes to moving the bytes)
  * and raw sharp's own lead over ipx (no server that runs the same encoder settings can lead ipx by more).
  */
-/** The I/O floor's rate ÷ `contender`'s: the ratios are imgrelay ÷ contender, so this is ratio[contender] ÷ ratio[floor]. */
-const floorVs = (ratios: Record<string, number>, contender: string) => ratios[contender] / ratios['I/O floor'];
-
 function boundsNote(spec: EncodeSpec, ratios: Record<string, number>): string {
   const floorVsRaw = floorVs(ratios, 'raw sharp');
   const floor = `${specLabel(spec)}: the I/O floor itself reached ${floorVsRaw.toFixed(2)}× raw sharp's rate (that much ` +
