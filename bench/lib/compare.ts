@@ -1,6 +1,6 @@
 /** Turns interleaved samples into a comparison table: raw medians beside the per-round ratios. */
 import { fmt, fmtRatio, fmtRatioRange, type Table } from './report.js';
-import { roundRatio, roundRatioSpread, type Sample, summarise } from './rounds.js';
+import { roundRatioSpread, type Sample, summarise } from './rounds.js';
 
 export interface Comparison {
   table: Table;
@@ -23,7 +23,7 @@ export function compare(title: string, samples: Record<string, Sample[]>, subjec
     const rates = roundRatioSpread(samples[subject], list);
     rateRatio[name] = rates.median;
     rateRange[name] = [rates.low, rates.high];
-    cpuRatio[name] = roundRatio(samples[subject], list, (s) => s.cpuMsPerOp);
+    cpuRatio[name] = roundRatioSpread(samples[subject], list, (s) => s.cpuMsPerOp).median;
     return [
       name, fmt(summary.rate, unit === 'req/s' ? 0 : 1), fmt(summary.cpuMsPerOp, 3), fmt(summary.p50Ms, 2),
       isSubject ? '—' : fmtRatioRange(rateRatio[name], rateRange[name]), isSubject ? '—' : fmtRatio(cpuRatio[name]),

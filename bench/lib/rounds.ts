@@ -4,7 +4,7 @@
  * once with round -1 first, as an unrecorded warm-up.
  */
 import type { Child } from './child.js';
-import { median, pairedRatio, pairedRatios, type Spread, spread } from './stats.js';
+import { median, pairedRatios, type Spread, spread } from './stats.js';
 
 export interface Sample {
   /** Operations (requests, encodes) per second. */
@@ -58,12 +58,7 @@ export function summarise(samples: readonly Sample[]): Summary {
   };
 }
 
-/** Median over rounds of (A's value / B's value) in the same round. */
-export function roundRatio(a: readonly Sample[], b: readonly Sample[], pick: (s: Sample) => number = (s) => s.rate) {
-  return pairedRatio(a.map(pick), b.map(pick));
-}
-
-/** The per-round ratios of A to B: their median and their range. */
+/** The ratios of A's value to B's in the same round: their median over rounds and their range. */
 export function roundRatioSpread(a: readonly Sample[], b: readonly Sample[], pick: (s: Sample) => number = (s) => s.rate)
   : Spread {
   return spread(pairedRatios(a.map(pick), b.map(pick)));
