@@ -6,6 +6,7 @@
  * Exits 1 when a workload could not run at all (a missed target is a result, not a failure).
  */
 import { writeFileSync } from 'node:fs';
+import { buildServers } from './lib/child.js';
 import { prepareData } from './lib/data.js';
 import { machineLines, versionLines } from './lib/machine.js';
 import { startBenchOrigin } from './lib/origin.js';
@@ -27,6 +28,7 @@ const WORKLOADS: [id: string, run: (session: Session) => Promise<Section>][] = [
 async function main(): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   if (!(await wrkAvailable())) throw new Error('wrk is missing: apt-get install -y wrk');
+  buildServers();
   const startedAt = new Date();
   const data = await prepareData(Math.max(...Object.values(settings.coldPhotos)));
   const origin = await startBenchOrigin(data.root, [...data.cold, ...data.article, data.hit]);

@@ -1,19 +1,21 @@
 /**
  * The process as an operator runs it: configuration errors reported together with a non-zero exit, and a
- * graceful SIGTERM (in-flight requests finish, then exit 0). Spawns the real entry (`src/node.ts` via tsx).
+ * graceful SIGTERM (in-flight requests finish, then exit 0). Spawns the production build (`npm run build`:
+ * dist/node/node.js under plain node, as `npm start` runs it), built first so it is the current source.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
 
-const entry = new URL('../src/node.ts', import.meta.url).pathname;
+const root = new URL('../', import.meta.url);
+const entry = new URL('dist/node/node.js', root).pathname;
 const photo = readFileSync(new URL('./fixtures/icc-odd.jpg', import.meta.url));
 
 function spawnService(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', entry], {
+  return spawn(process.execPath, [entry], {
     env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0',
       IMGRELAY_STORE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -33,8 +35,16 @@ function listeningPort(child: ChildProcess): Promise<number> {
   });
 }
 
+/** `npm run build` (tsc, incremental): a type error in src/ fails here with tsc's report. */
+function buildService(): Promise<void> {
+  const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
+  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
+    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
+}
+
 let origin: TestOrigin;
 beforeAll(async () => {
+  await buildService();
   origin = await startOrigin();
 });
 afterAll(() => origin.close());

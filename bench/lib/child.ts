@@ -3,7 +3,8 @@
  * CPU time and RSS are its own. Children speak a tiny IPC protocol (bench/servers/ipc.ts): they announce
  * `ready` with their port, answer named commands, and exit cleanly on `stop` (which also flushes --cpu-prof).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cpuTimeMs, memory, type MemorySample } from './proc.js';
 
@@ -30,10 +31,27 @@ export interface Child {
 
 type Reply = { id: number; ok: boolean; result?: unknown; error?: string };
 
-export const serverEntry = (file: string) => fileURLToPath(new URL(`../servers/${file}`, import.meta.url));
+const ROOT = new URL('../../', import.meta.url);
+
+/**
+ * Compiles bench/servers (and the src/ they import) with tsc into dist/bench, as `npm run build` compiles the
+ * service: children then run plain `node`, imgrelay as it runs in production, every contender alike. Incremental,
+ * so a run with nothing changed spends ~2 s here.
+ */
+export function buildServers(): void {
+  const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', ROOT));
+  execFileSync(process.execPath, [tsc, '-p', fileURLToPath(new URL('tsconfig.bench.json', ROOT))], { stdio: 'inherit' });
+}
+
+/** A bench server's compiled entry; `file` is its source name under bench/servers, e.g. 'imgrelay.ts'. */
+export function serverEntry(file: string): string {
+  const entry = fileURLToPath(new URL(`dist/bench/bench/servers/${file.replace(/\.ts$/, '.js')}`, ROOT));
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: buildServers() (bench/run.ts calls it) compiles it`);
+  return entry;
+}
 
 export async function spawnChild(name: string, entry: string, options: SpawnOptions = {}): Promise<Child> {
-  const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', entry], {
+  const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), ...transpilerFor(entry), entry], {
     env: { ...process.env, MALLOC_ARENA_MAX: '2', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
@@ -42,6 +60,9 @@ export async function spawnChild(name: string, entry: string, options: SpawnOpti
   const info = await waitReady(name, proc, stderr, options.readyTimeoutMs ?? 30_000);
   return makeHandle(name, proc, info, exited);
 }
+
+/** A TypeScript entry (an older checkout's, in an A/B) runs through tsx; compiled ones run as they are. */
+const transpilerFor = (entry: string) => (entry.endsWith('.ts') ? ['--import', 'tsx'] : []);
 
 function captureTail(proc: ChildProcess): () => string {
   let tail = '';

@@ -55,7 +55,7 @@ export function hotFunctions(file: string, top = 15, windowMs = Number.POSITIVE_
   const share = (us: number) => (busyUs > 0 ? us / busyUs : 0);
   const functions = entries.slice(0, top).map(({ frame, us }) => ({
     name: frame.functionName || '(anonymous)',
-    // tsx-compiled project files report line 0 for every function: show the file alone then.
+    // Project files run compiled (dist/bench): the line is the JavaScript's, near the TypeScript's. Line 0: file alone.
     location: frame.url ? `${shorten(frame.url)}${frame.lineNumber > 0 ? `:${frame.lineNumber + 1}` : ''}` : '(native)',
     selfMs: us / 1000,
     share: share(us),
@@ -77,9 +77,12 @@ function moduleOf(url: string): string {
   return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
 }
 
-/** `file:///work/main/node_modules/hono/dist/x.js` → `hono/dist/x.js`; project files relative to the repo. */
+/**
+ * `file:///work/main/node_modules/hono/dist/x.js` → `hono/dist/x.js`; project files relative to the repo, their
+ * compiled copies (`dist/bench/src/x.js`) named as the source tree names them (`src/x.js`).
+ */
 export function shorten(url: string): string {
-  const path = url.replace(/^file:\/\//, '');
+  const path = url.replace(/^file:\/\//, '').replace(/\/dist\/(bench|node)\//, '/');
   const modules = path.lastIndexOf('/node_modules/');
   if (modules >= 0) return path.slice(modules + '/node_modules/'.length);
   const src = path.search(/\/(src|bench|test)\//);

@@ -25,7 +25,8 @@ export function versionLines(): string[] {
     `Versions: node ${process.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, ` +
       `ipx ${packageVersion('ipx')}, hono ${packageVersion('hono')}, @20minutes/s3rver ${packageVersion('@20minutes/s3rver')}, ` +
       `${wrkVersion.replace(/\s*Copyright.*$/, '').trim()}`,
-    'Processes: every server runs in its own child (`node --import tsx`, `MALLOC_ARENA_MAX=2`); CPU time and RSS are ' +
+    'Processes: every server runs in its own child (compiled by tsc as `npm run build` compiles the service, plain ' +
+      '`node`, `MALLOC_ARENA_MAX=2`); CPU time and RSS are ' +
       'read from that child\'s /proc (all threads, libvips included).',
   ];
 }

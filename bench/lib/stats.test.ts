@@ -39,6 +39,8 @@ describe('profile locations', () => {
   it('names packages and project files briefly', () => {
     expect(shorten('file:///work/main/node_modules/hono/dist/hono.js')).toBe('hono/dist/hono.js');
     expect(shorten('file:///work/main/src/images.ts')).toBe('src/images.ts');
+    expect(shorten('file:///work/main/dist/bench/src/cache/memory.js')).toBe('src/cache/memory.js');
+    expect(shorten('file:///work/main/dist/bench/bench/servers/ipc.js')).toBe('bench/servers/ipc.js');
   });
 });
 

@@ -39,7 +39,7 @@ export async function profileHits(session: Session, request: ProfileRequest): Pr
   }
   const file = mainThreadProfile(imgrelay.pid);
   if (!file) throw new Error(`no main-thread .cpuprofile of pid ${imgrelay.pid} in ${PROFILE_DIR}`);
-  // Only the load's window: start-up (module compilation through tsx) precedes it.
+  // Only the load's window: start-up (module loading, JIT warm-up) precedes it.
   const { functions, modules, busyMs } = hotFunctions(file, 15, load.durationS * 1000);
   session.log(`profile written to ${file}`);
   const title = `imgrelay main-thread CPU profile, ${request.label}: ${fmt(rps, 0)} req/s under the profiler, ` +
@@ -54,8 +54,8 @@ export async function profileHits(session: Session, request: ProfileRequest): Pr
 }
 
 /**
- * Node names profiles `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`; thread 0 is the main thread (tsx's
- * module-loader thread writes a second, uninteresting one).
+ * Node names profiles `CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`; thread 0 is the main thread (a worker
+ * thread, were there one, would write another).
  */
 function mainThreadProfile(pid: number): string | undefined {
   const name = readdirSync(PROFILE_DIR).find((entry) => entry.endsWith('.cpuprofile') && entry.includes(`.${pid}.0.`));
