@@ -152,7 +152,8 @@ export class ImageService {
       revalidate: async (stale) => {
         const source = await this.currentSource(sourceKey, sourceLoader);
         if (source.meta.etag !== stale.meta.sourceEtag) return this.transform(source, spec, bucket);
-        return { body: stale.body, meta: { ...stale.meta, expiresAt: source.meta.expiresAt } };
+        // The variant carries its source's freshness: same expiry, same lifetime (so the same Age downstream).
+        return { body: stale.body, meta: { ...stale.meta, expiresAt: source.meta.expiresAt, ttlMs: source.meta.ttlMs } };
       },
     };
   }

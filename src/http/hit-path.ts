@@ -10,6 +10,7 @@ import type { MemoryTier } from '../cache/memory.js';
 import type { CacheState, TieredCache } from '../cache/tiered.js';
 import type { StoredEntry } from '../cache/types.js';
 import { acceptBucket } from '../transform/negotiate.js';
+import { type CachePolicy, ageOf, responseFreshness } from './cache-control.js';
 import { type HeaderOptions, imageHeaders } from './image-response.js';
 
 /** What a served URL resolved to; enough to find its entry again and to answer for it. */
@@ -19,7 +20,9 @@ export interface RouteInfo {
   source: string;
   canonicalSpec: string;
   varyAccept: boolean;
-  headerOptions: Omit<HeaderOptions, 'state' | 'varyAccept' | 'serverTiming'>;
+  /** The configured Cache-Control ceiling with this URL's `maxage=`. */
+  caching: CachePolicy;
+  headerOptions: Omit<HeaderOptions, 'state' | 'varyAccept' | 'serverTiming' | 'cacheControl' | 'age'>;
 }
 
 export interface FastHit {
@@ -44,6 +47,16 @@ export function routeBound(tierBytes: number): number {
   return Math.min(50_000, Math.max(1_000, Math.round(tierBytes / TIER_BYTES_PER_ROUTE)));
 }
 
+/**
+ * An entry's response headers for one URL: the constant part built once, the whole set rebuilt only when the
+ * entry's age (whole seconds) changes, since Cache-Control and Age are all that move (cache-control.ts).
+ */
+interface Prepared {
+  constant: Record<string, string>;
+  ageS: number;
+  headers: Record<string, string>;
+}
+
 export interface HitPathOptions {
   /** URLs remembered (least recently served forgotten first); prepared header sets are bounded alike. */
   maxRoutes?: number;
@@ -54,10 +67,10 @@ export class HitPath {
   private readonly routes: LRUCache<string, RouteInfo>;
   private readonly buckets = new Map<string, 'avif' | 'webp' | 'base'>();
   /**
-   * Response headers by URL, entry version (ETag + stored-at) and tier: a store hit decodes a new entry object
-   * each time, so identity would not do; the version does, and a replaced entry gets new headers.
+   * Response headers by URL, entry version (ETag + stored-at + expiry) and tier: a store hit decodes a new entry
+   * object each time, so identity would not do; the version does, and a replaced or revalidated entry gets new ones.
    */
-  private readonly prepared: LRUCache<string, Record<string, string>>;
+  private readonly prepared: LRUCache<string, Prepared>;
   /** One CacheKey object per learned URL and format bucket, so the tiered cache can remember its store key. */
   private readonly keys = new WeakMap<RouteInfo, Map<string, CacheKey>>();
   private readonly now: () => number;
@@ -138,14 +151,24 @@ export class HitPath {
   }
 
   private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState): Record<string, string> {
-    const id = `${state}\n${entry.meta.etag}\n${entry.meta.storedAt}\n${pathAndQuery}`;
-    let headers = this.prepared.get(id);
-    if (!headers) {
-      headers = imageHeaders(entry, {
-        ...route.headerOptions, state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
+    const meta = entry.meta;
+    const id = `${state}\n${meta.etag}\n${meta.storedAt}\n${meta.expiresAt}\n${pathAndQuery}`;
+    let prepared = this.prepared.get(id);
+    if (!prepared) {
+      const constant = imageHeaders(entry, {
+        ...route.headerOptions, cacheControl: '', state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
       });
-      this.prepared.set(id, headers);
+      prepared = { constant, ageS: -1, headers: constant };
+      this.prepared.set(id, prepared);
     }
-    return headers;
+    // Per request: one subtraction and a compare; a new object only once a second per entry served.
+    const now = this.now();
+    const ageS = ageOf(meta, now);
+    if (prepared.ageS !== ageS) {
+      const { cacheControl, age } = responseFreshness(meta, now, route.caching, false);
+      prepared.headers = { ...prepared.constant, 'cache-control': cacheControl, age };
+      prepared.ageS = ageS;
+    }
+    return prepared.headers;
   }
 }
