@@ -19,6 +19,8 @@ let origin: TestOrigin;
 let relay: RunningNode;
 /** A relay with the shipped freshness defaults. */
 let defaults: RunningNode;
+/** STALE_IF_ERROR_S=2: a failing origin is stood in for 2 s past expiry, no longer. */
+let strict: RunningNode;
 const YEAR = 365 * 86_400;
 const DAY = 86_400;
 /** What the origin currently serves; tests swap it. */
@@ -37,6 +39,7 @@ beforeAll(async () => {
   relay = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MIN_TTL_S: '0', IMGRELAY_STALE_IF_ERROR_S: '3600' });
   // The shipped defaults: MIN_TTL_S 3600, DEFAULT_TTL_S a day, Cache-Control ceiling 1 day browser / 30 days shared.
   defaults = await bootImgrelay(zakerAt(origin.port));
+  strict = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MIN_TTL_S: '0', IMGRELAY_STALE_IF_ERROR_S: '2' });
   origin.serve('/sixty.jpg', first, 'image/jpeg', { 'cache-control': 'public, max-age=60' });
   origin.serve('/year.jpg', first, 'image/jpeg', { 'cache-control': `max-age=${YEAR}` });
   origin.serve('/silent.jpg', first, 'image/jpeg');
@@ -46,6 +49,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await defaults.close();
+  await strict.close();
   await relay.close();
   await origin.close();
 });
@@ -209,4 +213,31 @@ describe('Cache-Control that browsers and CDNs see follows the entry', () => {
       expect(kept(raised)).toMatchObject({ browser: DAY, shared: 30 * DAY });
     }
   });
+});
+
+it('stops standing in for a failing origin STALE_IF_ERROR_S after expiry: then the client gets the error', async () => {
+  let failing = false;
+  origin.route('/bounded.jpg', (_req, res) => {
+    if (failing) return void res.writeHead(503).end('down');
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'max-age=1' }).end(first);
+  });
+  const url = `${strict.url}/?${source('bounded.jpg')}`;
+  expect((await get(url)).headers.get('x-cache')).toBe('MISS');
+  const built = Date.now(); // the entry expires by built + 1 s
+  failing = true;
+  await sleep(1100);
+  const stale = await get(url);
+  expect(stale.headers.get('x-cache')).toBe('STALE');
+  expect(directives(stale)['stale-if-error']).toBe(2);
+
+  await sleep(built + 3300 - Date.now());
+  const refused = await fetch(url);
+  expect(refused.status).toBe(502);
+  expect(refused.headers.get('cache-control')).toBe('no-store');
+  expect(await refused.json()).toMatchObject({ code: 'E_UPSTREAM' });
+
+  failing = false; // the origin is back: the request waits for the revalidation and gets fresh bytes
+  const back = await get(url);
+  expect(back.headers.get('x-cache')).toBe('MISS');
+  expect(kept(back).shared).toBeLessThanOrEqual(1); // the origin's max-age=1 again, not a stale stand-in's 60 s
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expiryFor, upstreamTtlS } from './freshness.js';
+import { expiryFor, pastStaleIfError, upstreamTtlS } from './freshness.js';
 
 const now = Date.parse('2026-11-29T00:00:00Z');
 const bounds = { minTtlS: 60, maxTtlS: 3600, defaultTtlS: 1800 };
@@ -28,6 +28,11 @@ describe('freshness', () => {
     expect(upstreamTtlS({ cacheControl: 'max-age=60', age: '45' }, now)).toBe(15);
     expect(upstreamTtlS({ cacheControl: 'max-age=60', age: '600' }, now)).toBe(0);
     expect(upstreamTtlS({ cacheControl: 'max-age=60', age: 'junk' }, now)).toBe(60);
+  });
+  it('stands in for a failing origin up to STALE_IF_ERROR_S past expiry, not beyond', () => {
+    expect(pastStaleIfError({ expiresAt: now - 3_600_000 }, now, { staleIfErrorS: 3600 })).toBe(false);
+    expect(pastStaleIfError({ expiresAt: now - 3_600_001 }, now, { staleIfErrorS: 3600 })).toBe(true);
+    expect(pastStaleIfError({ expiresAt: now + 1 }, now, { staleIfErrorS: 0 })).toBe(false);
   });
   it('ignores malformed values instead of failing', () => {
     expect(upstreamTtlS({ cacheControl: 'max-age=abc' }, now)).toBeUndefined();

@@ -40,6 +40,11 @@ export function expiryFor(headers: SourceHeaders, now: number, bounds: TtlBounds
   return now + Math.min(bounds.maxTtlS, Math.max(bounds.minTtlS, ttl)) * 1000;
 }
 
+/** Whether an entry expired more than `staleIfErrorS` ago: too old to stand in for an origin that fails. */
+export function pastStaleIfError(meta: { expiresAt: number }, now: number, bounds: { staleIfErrorS: number }): boolean {
+  return now - meta.expiresAt > bounds.staleIfErrorS * 1000;
+}
+
 function parseCacheControl(value: string | undefined): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
   for (const part of (value ?? '').split(',')) {
