@@ -108,15 +108,16 @@ export class HitPath {
   lookup(pathAndQuery: string, accept: string | undefined, state: 'HIT-MEMORY' | 'MISS' = 'HIT-MEMORY'): FastHit | undefined {
     const found = this.resolve(pathAndQuery, accept);
     const entry = found && this.memory.get(found.key.memory);
-    if (!found || !entry || entry.meta.expiresAt <= this.now()) return undefined;
-    return this.hit(found.route, pathAndQuery, entry, state);
+    const now = this.now();
+    if (!found || !entry || entry.meta.expiresAt <= now) return undefined;
+    return this.hit(found.route, pathAndQuery, entry, state, now);
   }
 
   /** Like `lookup`, falling back to the persistent store (a store hit is promoted to memory). */
   async lookupStored(pathAndQuery: string, accept: string | undefined): Promise<FastHit | undefined> {
     const found = this.resolve(pathAndQuery, accept);
     const loaded = found && await this.cache?.lookupFresh(found.key);
-    return loaded ? this.hit(found.route, pathAndQuery, loaded.entry, loaded.state) : undefined;
+    return loaded ? this.hit(found.route, pathAndQuery, loaded.entry, loaded.state, this.now()) : undefined;
   }
 
   private resolve(pathAndQuery: string, accept: string | undefined): { route: RouteInfo; key: CacheKey } | undefined {
@@ -130,8 +131,8 @@ export class HitPath {
     return { route, key };
   }
 
-  private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState): FastHit {
-    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state) };
+  private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState, now: number): FastHit {
+    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state, now) };
   }
 
   /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */
@@ -150,7 +151,9 @@ export class HitPath {
     return bucket;
   }
 
-  private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState): Record<string, string> {
+  private headersFor(
+    entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState, now: number,
+  ): Record<string, string> {
     const meta = entry.meta;
     const id = `${state}\n${meta.etag}\n${meta.storedAt}\n${meta.expiresAt}\n${pathAndQuery}`;
     let prepared = this.prepared.get(id);
@@ -161,8 +164,7 @@ export class HitPath {
       prepared = { constant, ageS: -1, headers: constant };
       this.prepared.set(id, prepared);
     }
-    // Per request: one subtraction and a compare; a new object only once a second per entry served.
-    const now = this.now();
+    // Per request: a subtraction, a division and a compare; a new object only once a second per entry served.
     const ageS = ageOf(meta, now);
     if (prepared.ageS !== ageS) {
       const { cacheControl, age } = responseFreshness(meta, now, route.caching, false);
