@@ -48,11 +48,10 @@ export function routeBound(tierBytes: number): number {
 }
 
 /**
- * An entry's response headers for one URL: the constant part built once, the whole set rebuilt only when the
- * entry's age (whole seconds) changes, since Cache-Control and Age are all that move (cache-control.ts).
+ * An entry's response headers for one URL, built once and copied with a new Cache-Control and Age only when the
+ * entry's age (whole seconds) changes: they are all that move (cache-control.ts). One object per URL, as before.
  */
 interface Prepared {
-  constant: Record<string, string>;
   ageS: number;
   headers: Record<string, string>;
 }
@@ -158,17 +157,18 @@ export class HitPath {
     const id = `${state}\n${meta.etag}\n${meta.storedAt}\n${meta.expiresAt}\n${pathAndQuery}`;
     let prepared = this.prepared.get(id);
     if (!prepared) {
-      const constant = imageHeaders(entry, {
+      const headers = imageHeaders(entry, {
         ...route.headerOptions, cacheControl: '', state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
       });
-      prepared = { constant, ageS: -1, headers: constant };
+      prepared = { ageS: -1, headers };
       this.prepared.set(id, prepared);
     }
     // Per request: a subtraction, a division and a compare; a new object only once a second per entry served.
     const ageS = ageOf(meta, now);
     if (prepared.ageS !== ageS) {
       const { cacheControl, age } = responseFreshness(meta, now, route.caching, false);
-      prepared.headers = { ...prepared.constant, 'cache-control': cacheControl, age };
+      // A copy, not an update: a response being written keeps the object it was given.
+      prepared.headers = { ...prepared.headers, 'cache-control': cacheControl, age };
       prepared.ageS = ageS;
     }
     return prepared.headers;
