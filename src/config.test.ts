@@ -40,6 +40,13 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('freshness: a day for sources that say nothing, stale-if-error at most a day; both configurable', () => {
+    expect(parseConfig({})).toMatchObject({ defaultTtlS: 86_400, staleIfErrorS: 86_400 });
+    expect(parseConfig({ IMGRELAY_DEFAULT_TTL_S: '600', IMGRELAY_STALE_IF_ERROR_S: '0' }))
+      .toMatchObject({ defaultTtlS: 600, staleIfErrorS: 0 });
+    expect(() => parseConfig({ IMGRELAY_STALE_IF_ERROR_S: '1d' })).toThrow(/IMGRELAY_STALE_IF_ERROR_S="1d"/);
+  });
+
   it('requires a bucket for the S3 store', () => {
     expect(() => parseConfig({ IMGRELAY_STORE: 's3' })).toThrow(/IMGRELAY_S3_BUCKET/);
   });

@@ -81,6 +81,8 @@ const VARS = {
   LEGACY_OPTIONS: [z.string(), ''],
   MIN_TTL_S: [int(0), '3600'],
   MAX_TTL_S: [int(0), String(365 * 86400)],
+  DEFAULT_TTL_S: [int(0), '86400'],
+  STALE_IF_ERROR_S: [int(0), '86400'],
   NEGATIVE_TTL_S: [int(0, 86_400), '60'],
   CACHE_CONTROL: [z.string().min(1),
     'public, max-age=86400, s-maxage=2592000, stale-while-revalidate=86400, stale-if-error=604800'],
@@ -113,6 +115,10 @@ export interface Config {
   logLevel: string;
   legacyOptions?: string;
   minTtlS: number; maxTtlS: number; negativeTtlS: number; cacheControl: string;
+  /** Freshness of a source whose upstream sent no caching headers (then clamped like any TTL). */
+  defaultTtlS: number;
+  /** Ceiling of the responses' `stale-if-error`. */
+  staleIfErrorS: number;
   purgePollMs: number; shutdownTimeoutMs: number;
   originUrl?: string;
 }
@@ -178,6 +184,7 @@ function toConfig(v: Parsed): Config {
     cfApiBase: v.CF_API_BASE.replace(/\/+$/, ''),
     logLevel: v.LOG_LEVEL, legacyOptions: v.LEGACY_OPTIONS || undefined,
     minTtlS: v.MIN_TTL_S, maxTtlS: v.MAX_TTL_S, negativeTtlS: v.NEGATIVE_TTL_S, cacheControl: v.CACHE_CONTROL,
+    defaultTtlS: v.DEFAULT_TTL_S, staleIfErrorS: v.STALE_IF_ERROR_S,
     purgePollMs: v.PURGE_POLL_MS, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     originUrl: v.ORIGIN_URL || undefined,
   };

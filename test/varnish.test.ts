@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, digest } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { TOKEN_A, fetchImage, purge, solidPng } from './helpers/admin.js';
+import { TOKEN_A, eventually, fetchImage, purge, solidPng } from './helpers/admin.js';
 import { type TestVarnish, startVarnish } from './helpers/varnish.js';
 
 const OTHER = 'img.example.org';
@@ -21,7 +21,9 @@ beforeAll(async () => {
   varnish = await startVarnish();
   relay = await bootImgrelay({ IMGRELAY_RESOLVE: `${ZAKER}:80:127.0.0.1:${origin.port},${OTHER}:80:127.0.0.1:${origin.port}`,
     IMGRELAY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', IMGRELAY_ADMIN_TOKENS: TOKEN_A,
-    IMGRELAY_CDN_PURGE: `varnish+${varnish.url}` });
+    IMGRELAY_CDN_PURGE: `varnish+${varnish.url}`,
+    // Short upstream lifetimes are honoured as they are (the default clamps them to an hour).
+    IMGRELAY_MIN_TTL_S: '0' });
   await varnish.useBackend(relay.port);
 });
 afterAll(async () => {
@@ -100,6 +102,25 @@ describe('Varnish in front of imgrelay', () => {
     const answer = await purge(relay, { all: true });
     expect(answer.cdn[0]).toMatchObject({ ok: true, detail: 'banned everything' });
     await expectEdgeMiss(legacy('all.png'));
+  });
+
+  it('keeps an image only as long as its upstream allows, counted from imgrelay\'s fetch, not the configured 30 days', async () => {
+    origin.serve('/short.png', await solidPng('#123456'), 'image/png', { 'cache-control': 'max-age=3' });
+    const fetched = Date.now();
+    await fetchImage(`${relay.url}${legacy('short.png')}`); // imgrelay's entry starts ageing before the edge has it
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const filled = await fetchImage(edge(legacy('short.png')));
+    expect(filled.headers.get('x-edge-cache')).toBe('MISS');
+    expect(filled.headers.get('cache-control')).toMatch(/^public, max-age=3, s-maxage=3,/);
+    expect(Number(filled.headers.get('age'))).toBeGreaterThanOrEqual(1); // imgrelay's Age, passed on by Varnish
+    const hit = await fetchImage(edge(legacy('short.png')));
+    const objectOf = (r: { headers: Headers }) => r.headers.get('x-varnish')?.split(' ')[1];
+    expect(objectOf(hit)).toBeDefined();
+    // Once the 3 s are over, the edge goes back to imgrelay (serving its old copy once meanwhile: stale-while-
+    // revalidate) and then serves a new object; under a constant 30-day s-maxage it would keep the first one.
+    const refetched = await eventually(async () => objectOf(await fetchImage(edge(legacy('short.png')))) !== objectOf(hit), 8000, 200);
+    expect(refetched).toBe(true);
+    expect(Date.now() - fetched).toBeGreaterThanOrEqual(3000);
   });
 
   it('refuses PURGE and BAN with bad input rather than banning what it cannot parse', async () => {

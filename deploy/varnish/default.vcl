@@ -75,6 +75,8 @@ sub vcl_backend_response {
         set beresp.ttl = 0s;
         return (deliver);
     }
+    # imgrelay's Cache-Control follows each entry's freshness and its Age says how much of it is used: Varnish's
+    # TTL is s-maxage - Age (its built-in rule), so an image lives here no longer than imgrelay would serve it fresh.
     # Serve stale while refreshing, and while imgrelay is down, within what its Cache-Control grants
     # (Varnish reads stale-while-revalidate into grace; keep a floor for stale-if-error).
     if (beresp.grace < 1h) {

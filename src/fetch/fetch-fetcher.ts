@@ -123,7 +123,7 @@ export function tooLarge(cap: number): RelayError {
 export function pickSourceHeaders(get: (name: string) => string | undefined): SourceHeaders {
   const picked: SourceHeaders = {
     contentType: get('content-type'), cacheControl: get('cache-control'), expires: get('expires'),
-    date: get('date'), etag: get('etag'), lastModified: get('last-modified'),
+    date: get('date'), age: get('age'), etag: get('etag'), lastModified: get('last-modified'),
   };
   return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as SourceHeaders;
 }

@@ -21,6 +21,8 @@ export interface SourceHeaders {
   cacheControl?: string;
   expires?: string;
   date?: string;
+  /** Seconds the upstream's answer already spent in caches (subtracted from its max-age). */
+  age?: string;
   etag?: string;
   lastModified?: string;
 }

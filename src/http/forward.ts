@@ -22,7 +22,8 @@ import { surrogateKeys } from '../images.js';
 import { acceptBucket, dependsOnAccept } from '../transform/negotiate.js';
 import { canonicalSpec, type RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
-import { cacheControlFor, imageResponse } from './image-response.js';
+import { cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
+import { imageResponse } from './image-response.js';
 import { failure } from './image-route.js';
 
 export interface ForwarderDeps {
@@ -61,6 +62,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
   const base = deps.originUrl.replace(/\/+$/, '');
   const origin = { fetchImpl, config: deps.config, now };
+  const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   return {
     async handle(raw, image) {
       const started = performance.now();
@@ -76,9 +78,10 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
         const key = cacheKey(image.source.href, variantMaterial(canonicalSpec(spec), bucket));
         const loaded = await deps.memory.remembering(key.memory,
           () => deps.cache.get(key, originLoader(origin, target, accept, image.source)));
+        const policy = withRequestMaxAge(caching, image.options.response.maxAgeS);
         return imageResponse(loaded.entry, {
           method: raw.method, ifNoneMatch: raw.headers.get('if-none-match'), state: loaded.state, varyAccept,
-          cacheControl: cacheControlFor(deps.config.cacheControl, image.options.response.maxAgeS),
+          ...responseFreshness(loaded.entry.meta, now(), policy, loaded.state === 'STALE'),
           filename: image.options.response.filename,
           serverTiming: `cache;desc=${loaded.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
         });
@@ -103,7 +106,8 @@ function originLoader(origin: Origin, target: string, accept: string | undefined
       const response = await askOrigin(origin, target, accept, stale.meta.validators?.etag ?? stale.meta.etag);
       if (response.status !== 304) return toEntry(origin, response, source);
       await response.body?.cancel();
-      return { body: stale.body, meta: { ...stale.meta, expiresAt: expiryOf(origin, response) } };
+      const expiresAt = expiryOf(origin, response);
+      return { body: stale.body, meta: { ...stale.meta, expiresAt, ttlMs: expiresAt - origin.now() } };
     },
   };
 }

@@ -10,6 +10,7 @@ import type { MemoryTier } from '../cache/memory.js';
 import type { CacheState, TieredCache } from '../cache/tiered.js';
 import type { StoredEntry } from '../cache/types.js';
 import { acceptBucket } from '../transform/negotiate.js';
+import { type CachePolicy, ageOf, responseFreshness } from './cache-control.js';
 import { type HeaderOptions, imageHeaders } from './image-response.js';
 
 /** What a served URL resolved to; enough to find its entry again and to answer for it. */
@@ -19,7 +20,9 @@ export interface RouteInfo {
   source: string;
   canonicalSpec: string;
   varyAccept: boolean;
-  headerOptions: Omit<HeaderOptions, 'state' | 'varyAccept' | 'serverTiming'>;
+  /** The configured Cache-Control ceiling with this URL's `maxage=`. */
+  caching: CachePolicy;
+  headerOptions: Omit<HeaderOptions, 'state' | 'varyAccept' | 'serverTiming' | 'cacheControl' | 'age'>;
 }
 
 export interface FastHit {
@@ -44,6 +47,15 @@ export function routeBound(tierBytes: number): number {
   return Math.min(50_000, Math.max(1_000, Math.round(tierBytes / TIER_BYTES_PER_ROUTE)));
 }
 
+/**
+ * An entry's response headers for one URL, built once and copied with a new Cache-Control and Age only when the
+ * entry's age (whole seconds) changes: they are all that move (cache-control.ts). One object per URL, as before.
+ */
+interface Prepared {
+  ageS: number;
+  headers: Record<string, string>;
+}
+
 export interface HitPathOptions {
   /** URLs remembered (least recently served forgotten first); prepared header sets are bounded alike. */
   maxRoutes?: number;
@@ -54,10 +66,10 @@ export class HitPath {
   private readonly routes: LRUCache<string, RouteInfo>;
   private readonly buckets = new Map<string, 'avif' | 'webp' | 'base'>();
   /**
-   * Response headers by URL, entry version (ETag + stored-at) and tier: a store hit decodes a new entry object
-   * each time, so identity would not do; the version does, and a replaced entry gets new headers.
+   * Response headers by URL, entry version (ETag + stored-at + expiry) and tier: a store hit decodes a new entry
+   * object each time, so identity would not do; the version does, and a replaced or revalidated entry gets new ones.
    */
-  private readonly prepared: LRUCache<string, Record<string, string>>;
+  private readonly prepared: LRUCache<string, Prepared>;
   /** One CacheKey object per learned URL and format bucket, so the tiered cache can remember its store key. */
   private readonly keys = new WeakMap<RouteInfo, Map<string, CacheKey>>();
   private readonly now: () => number;
@@ -95,15 +107,16 @@ export class HitPath {
   lookup(pathAndQuery: string, accept: string | undefined, state: 'HIT-MEMORY' | 'MISS' = 'HIT-MEMORY'): FastHit | undefined {
     const found = this.resolve(pathAndQuery, accept);
     const entry = found && this.memory.get(found.key.memory);
-    if (!found || !entry || entry.meta.expiresAt <= this.now()) return undefined;
-    return this.hit(found.route, pathAndQuery, entry, state);
+    const now = this.now();
+    if (!found || !entry || entry.meta.expiresAt <= now) return undefined;
+    return this.hit(found.route, pathAndQuery, entry, state, now);
   }
 
   /** Like `lookup`, falling back to the persistent store (a store hit is promoted to memory). */
   async lookupStored(pathAndQuery: string, accept: string | undefined): Promise<FastHit | undefined> {
     const found = this.resolve(pathAndQuery, accept);
     const loaded = found && await this.cache?.lookupFresh(found.key);
-    return loaded ? this.hit(found.route, pathAndQuery, loaded.entry, loaded.state) : undefined;
+    return loaded ? this.hit(found.route, pathAndQuery, loaded.entry, loaded.state, this.now()) : undefined;
   }
 
   private resolve(pathAndQuery: string, accept: string | undefined): { route: RouteInfo; key: CacheKey } | undefined {
@@ -117,8 +130,8 @@ export class HitPath {
     return { route, key };
   }
 
-  private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState): FastHit {
-    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state) };
+  private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState, now: number): FastHit {
+    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state, now) };
   }
 
   /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */
@@ -137,15 +150,27 @@ export class HitPath {
     return bucket;
   }
 
-  private headersFor(entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState): Record<string, string> {
-    const id = `${state}\n${entry.meta.etag}\n${entry.meta.storedAt}\n${pathAndQuery}`;
-    let headers = this.prepared.get(id);
-    if (!headers) {
-      headers = imageHeaders(entry, {
-        ...route.headerOptions, state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
+  private headersFor(
+    entry: StoredEntry, pathAndQuery: string, route: RouteInfo, state: CacheState, now: number,
+  ): Record<string, string> {
+    const meta = entry.meta;
+    const id = `${state}\n${meta.etag}\n${meta.storedAt}\n${meta.expiresAt}\n${pathAndQuery}`;
+    let prepared = this.prepared.get(id);
+    if (!prepared) {
+      const headers = imageHeaders(entry, {
+        ...route.headerOptions, cacheControl: '', state, varyAccept: route.varyAccept, serverTiming: `cache;desc=${state}`,
       });
-      this.prepared.set(id, headers);
+      prepared = { ageS: -1, headers };
+      this.prepared.set(id, prepared);
     }
-    return headers;
+    // Per request: a subtraction, a division and a compare; a new object only once a second per entry served.
+    const ageS = ageOf(meta, now);
+    if (prepared.ageS !== ageS) {
+      const { cacheControl, age } = responseFreshness(meta, now, route.caching, false);
+      // A copy, not an update: a response being written keeps the object it was given.
+      prepared.headers = { ...prepared.headers, 'cache-control': cacheControl, age };
+      prepared.ageS = ageS;
+    }
+    return prepared.headers;
   }
 }

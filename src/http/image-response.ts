@@ -21,7 +21,10 @@ const STATIC_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export interface HeaderOptions {
   state: CacheState;
   varyAccept: boolean;
+  /** From cache-control.ts (the entry's freshness under the configured ceiling), or a fallback's own. */
   cacheControl: string;
+  /** `Age` in whole seconds since the entry was fetched; absent for stand-ins (fallbacks). */
+  age?: string;
   filename?: string;
   serverTiming?: string;
   /** Extra headers (e.g. the fallback marker). */
@@ -61,6 +64,7 @@ function cachingHeaders(meta: EntryMeta, options: HeaderOptions): Record<string,
     'surrogate-key': meta.tags.join(' '),
     'cache-tag': meta.tags.join(','),
   };
+  if (options.age !== undefined) headers.age = options.age;
   if (options.varyAccept) headers.vary = 'Accept';
   if (options.serverTiming) headers['server-timing'] = options.serverTiming;
   if (options.extra) Object.assign(headers, options.extra);
@@ -84,10 +88,4 @@ const EXTENSIONS: Record<string, string> = {
 function contentDisposition(filename: string, contentType: string): string {
   const safe = filename.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 100) || 'image';
   return `inline; filename="${safe}.${EXTENSIONS[contentType] ?? 'bin'}"`;
-}
-
-/** Cache-Control with the request's `maxage` (weserv) replacing the browser max-age, when given. */
-export function cacheControlFor(base: string, maxAgeS: number | undefined): string {
-  if (maxAgeS === undefined) return base;
-  return /max-age=\d+/.test(base) ? base.replace(/(^|[\s,])max-age=\d+/, `$1max-age=${maxAgeS}`) : `${base}, max-age=${maxAgeS}`;
 }

@@ -10,7 +10,8 @@ import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
-import { cacheControlFor, imageResponse } from './image-response.js';
+import { type CachePolicy, cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
+import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
 
 export interface ImageRouteDeps {
@@ -30,6 +31,7 @@ const FALLBACK_CODES = new Set([
 const FALLBACK_MAX_AGE_S = 60;
 
 export function imageRoute(deps: ImageRouteDeps) {
+  const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   return async (c: Context): Promise<Response> => {
     const started = performance.now();
     const raw = c.req.raw;
@@ -40,8 +42,9 @@ export function imageRoute(deps: ImageRouteDeps) {
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept);
-      const response = respond(raw, request, result, deps.config, started);
-      if (!result.fallbackFor) learn(deps, pathAndQuery, request, result);
+      const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
+      const response = respond(raw, request, result, policy, started);
+      if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
@@ -53,14 +56,12 @@ export function imageRoute(deps: ImageRouteDeps) {
 }
 
 /** Teaches the fast path this URL → its canonical entry and response options. */
-function learn(deps: ImageRouteDeps, pathAndQuery: string, request: ImageRequest, result: ImageResult): void {
+function learn(
+  deps: ImageRouteDeps, pathAndQuery: string, request: ImageRequest, result: ImageResult, caching: CachePolicy,
+): void {
   deps.hits?.remember(pathAndQuery, {
     form: request.form, source: request.source.href, canonicalSpec: result.canonicalSpec,
-    varyAccept: result.varyAccept,
-    headerOptions: {
-      cacheControl: cacheControlFor(deps.config.cacheControl, request.options.response.maxAgeS),
-      filename: request.options.response.filename,
-    },
+    varyAccept: result.varyAccept, caching, headerOptions: { filename: request.options.response.filename },
   });
 }
 
@@ -80,16 +81,17 @@ async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, acce
   }
 }
 
-function respond(raw: Request, request: ImageRequest, result: Served, config: Config, started: number): Response {
+function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number): Response {
   const fallback = result.fallbackFor;
-  const maxAge = fallback ? FALLBACK_MAX_AGE_S : request.options.response.maxAgeS;
-  const cacheControl = fallback ? `public, max-age=${FALLBACK_MAX_AGE_S}` : cacheControlFor(config.cacheControl, maxAge);
+  // A stand-in keeps its own short lifetime: it says nothing about the real source's freshness.
+  const freshness = fallback ? { cacheControl: `public, max-age=${FALLBACK_MAX_AGE_S}`, age: undefined }
+    : responseFreshness(result.entry.meta, Date.now(), caching, result.state === 'STALE');
   return imageResponse(result.entry, {
     method: raw.method,
     ifNoneMatch: raw.headers.get('if-none-match'),
     state: result.state,
     varyAccept: result.varyAccept,
-    cacheControl,
+    ...freshness,
     filename: request.options.response.filename,
     serverTiming: `cache;desc=${result.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
     extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cacheKey, variantMaterial } from '../cache/keys.js';
 import { MemoryTier } from '../cache/memory.js';
+import { cachePolicy } from './cache-control.js';
 import { HitPath } from './hit-path.js';
 import { withFastHits } from './node-hit.js';
 
@@ -61,6 +62,7 @@ function buildEntry(memory: MemoryTier, hits: HitPath): void {
     },
   });
   hits.remember(URL_PATH, {
-    form: 'query', source: SOURCE, canonicalSpec: 'w=800', varyAccept: false, headerOptions: { cacheControl: 'public, max-age=60' },
+    form: 'query', source: SOURCE, canonicalSpec: 'w=800', varyAccept: false, caching: cachePolicy('public, max-age=60', 86_400),
+      headerOptions: {},
   });
 }
