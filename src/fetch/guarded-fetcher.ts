@@ -10,6 +10,7 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createAddressPolicy } from './address-policy.js';
 import { createGuardedConnector } from './connector.js';
+import { createDnsResolver } from './dns.js';
 import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rules.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
@@ -38,9 +39,11 @@ interface FetchContext {
 export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): SourceFetcher {
   const { logger } = deps;
   const addressPolicy = createAddressPolicy(config.allowPrivateNetworks);
+  const dns = createDnsResolver({ servers: config.dnsServers, timeoutMs: config.connectTimeoutMs });
   const agent = new Agent({
     connect: createGuardedConnector({
       addressPolicy, resolveRules: config.resolve, connectTimeoutMs: config.connectTimeoutMs, logger,
+      resolveName: (host) => dns.resolve(host),
     }),
     // The total deadline is the real bound; these only keep undici from waiting longer than it.
     headersTimeout: config.upstreamTimeoutMs,
@@ -55,7 +58,10 @@ export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): 
   return {
     fetch: (request) => withUpstreamDeadline(config.upstreamTimeoutMs, request, logger,
       (signal) => followRedirects(context, request, signal)),
-    close: () => agent.destroy(),
+    close: () => {
+      dns.close();
+      return agent.destroy();
+    },
   };
 }
 
