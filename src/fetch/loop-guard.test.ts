@@ -4,13 +4,15 @@ import { compileLoopCheck, MAX_NESTED_PROXIES, viaNamesImgrelay } from './loop-g
 
 describe('viaNamesImgrelay', () => {
   it.each([
-    '1.1 imgrelay', 'HTTP/1.1 imgrelay', '1.0 IMGRELAY', '1.1 varnish, 1.1 imgrelay', '1.1 imgrelay (node 20), 1.1 cdn',
+    '1.1 imgrelay', 'HTTP/1.1 imgrelay', '1.0 IMGRELAY', '1.1 varnish, 1.1 imgrelay', ' 1.1 imgrelay ,1.1 cdn',
     '1.1 cdn (a, b), 2 imgrelay',
   ])('recognises an imgrelay hop in %j', (via) => {
     expect(viaNamesImgrelay(via)).toBe(true);
   });
 
-  it.each([null, undefined, '', '1.1 varnish', '1.1 imgrelay.example.com', '1.1 cdn (via imgrelay)', 'imgrelay'])(
+  // `1.1 imgrelay (Varnish/7.1)`: Varnish on a host named imgrelay (server.identity is the hostname), not us.
+  it.each([null, undefined, '', '1.1 varnish', '1.1 imgrelay.example.com', '1.1 cdn (via imgrelay)', 'imgrelay',
+    '1.1 imgrelay (Varnish/7.1)', '1.1 imgrelay:3128 (squid/5.7)', '1.1 cdn (a, 1.1 imgrelay)'])(
     'sees no imgrelay hop in %j', (via) => {
       expect(viaNamesImgrelay(via)).toBe(false);
     });

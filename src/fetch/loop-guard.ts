@@ -27,14 +27,35 @@ export function loopError(detail: string): RelayError {
   return new RelayError('E_LOOP', detail);
 }
 
-/** True when a `Via` header value names an imgrelay hop (`1.1 imgrelay`, `HTTP/1.1 imgrelay (…)`, in any list). */
+/**
+ * True when a `Via` value has a hop written exactly as imgrelay writes it (`<protocol> imgrelay`, no comment), in any
+ * position of the list. A hop WITH a comment is another proxy on a machine that happens to be called imgrelay:
+ * Varnish and Squid write `1.1 <hostname> (Varnish/7.1)`, and a container named `imgrelay` behind them is common;
+ * reading their hop as ours would refuse every request.
+ */
 export function viaNamesImgrelay(via: string | null | undefined): boolean {
   if (!via) return false;
-  const withoutComments = via.replace(/\([^)]*\)/g, '');
-  return withoutComments.split(',').some((hop) => {
-    const receivedBy = hop.trim().split(/\s+/)[1] ?? '';
-    return receivedBy.toLowerCase() === VIA_PSEUDONYM;
+  return splitOutsideComments(via).some((hop) => {
+    const parts = hop.trim().split(/\s+/);
+    return parts.length === 2 && parts[1].toLowerCase() === VIA_PSEUDONYM;
   });
+}
+
+/** Splits a Via list on commas, except those inside a (comment). */
+function splitOutsideComments(via: string): string[] {
+  const hops: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < via.length; i++) {
+    if (via[i] === '(') depth++;
+    else if (via[i] === ')') depth = Math.max(0, depth - 1);
+    else if (via[i] === ',' && depth === 0) {
+      hops.push(via.slice(start, i));
+      start = i + 1;
+    }
+  }
+  hops.push(via.slice(start));
+  return hops;
 }
 
 /** Throws 508 when an upstream answer (any hop, redirects included) came through an imgrelay. */
