@@ -55,6 +55,14 @@ describe('parseConfig', () => {
     }
   });
 
+  it('parses IMGRELAY_PUBLIC_HOSTS as host names or globs, and refuses a URL or a port there', () => {
+    expect(parseConfig({ IMGRELAY_PUBLIC_HOSTS: 'img.example.com, *.img.example.com' }).publicHosts)
+      .toEqual(['img.example.com', '*.img.example.com']);
+    for (const bad of ['https://img.example.com', 'img.example.com:8080']) {
+      expect(() => parseConfig({ IMGRELAY_PUBLIC_HOSTS: bad }), bad).toThrow(/IMGRELAY_PUBLIC_HOSTS/);
+    }
+  });
+
   it('parses --connect-to style overrides, IPv6 in brackets', () => {
     const config = parseConfig({ IMGRELAY_RESOLVE: 'a.example:80:127.0.0.1:8080, b.example:443:[::1]' });
     expect(config.resolve).toEqual([

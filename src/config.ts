@@ -66,7 +66,7 @@ const VARS = {
   ALLOW_PRIVATE_NETWORKS: [cidrList, ''],
   RESOLVE: [resolveList, ''],
   DNS_SERVERS: [dnsServerList, ''],
-  PUBLIC_HOSTS: [list, ''],
+  PUBLIC_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
   ALLOWED_PORTS: [list.pipe(z.array(port)), '80,443'],
   MAX_SOURCE_BYTES: [int(1), String(25 * MiB)],
   MAX_SOURCE_PIXELS: [int(1), String(50_000_000)],

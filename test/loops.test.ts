@@ -91,6 +91,12 @@ describe('a source that points back at this service', () => {
     expect(origin.hits('/via.png')).toBe(2); // not negatively cached: a loop is a configuration fault, not the image
   });
 
+  it('refuses a redirect onto a public host with 508 without following it', async () => {
+    origin.route('/away.png', (_req, res) => void res.writeHead(302, { location: `http://${PUBLIC}/a.png` }).end());
+    await expectLoop(await get('/?url=http://photos.example/away.png'));
+    expect(origin.hits('/a.png')).toBe(0);
+  });
+
   it('refuses a redirect answered through an imgrelay with 508 without following it', async () => {
     origin.route('/hop.png', (_req, res) => void res.writeHead(302, { location: '/a.png', via: '1.0 imgrelay' }).end());
     await expectLoop(await get('/?url=http://photos.example/hop.png'));
