@@ -2,13 +2,19 @@
  * Loops and downgrades (issue #14 item 6), one test per attack, named by its outcome. The real service on loopback;
  * each loop test also counts what reached the origin (or the service itself), which is the resource a loop burns.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchFetcher } from '../src/fetch/fetch-fetcher.js';
 import { VIA_HEADER_VALUE } from '../src/fetch/loop-guard.js';
 import type { RunningNode } from '../src/node.js';
 import { closeAll, relayErrorOf, startTrackedOrigin } from './helpers/fetch-harness.js';
+import { TEST_TLS_CERT } from './helpers/fetch-tls-cert.js';
 import { fixture } from './helpers/images.js';
 import { bootImgrelay } from './helpers/imgrelay.js';
 import type { TestOrigin } from './helpers/origin.js';
@@ -133,6 +139,24 @@ describe('upstream requests', () => {
     expect(response.status).toBe(200);
     await response.arrayBuffer();
     expect(origin.requests.map((r) => [r.url, r.headers.via])).toEqual([['/moved.png', '1.1 imgrelay'], ['/a.png', '1.1 imgrelay']]);
+  });
+});
+
+describe('downgrades on Node (the guarded fetcher, real TLS)', () => {
+  it('refuses an https source redirected to http with 403 and never requests the http URL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgrelay-ca-'));
+    try {
+      writeFileSync(join(dir, 'ca.pem'), TEST_TLS_CERT);
+      const probe = fileURLToPath(new URL('./helpers/downgrade-probe.ts', import.meta.url));
+      const child = spawnSync(process.execPath, ['--import', 'tsx', probe], {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, encoding: 'utf8', timeout: 20_000 });
+      expect(child.status, child.stderr).toBe(0);
+      const report = JSON.parse(child.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+      // The control proves the https hop itself works (so the 403 is the downgrade rule, not a TLS failure).
+      expect(report).toEqual({ control: '200 secure', downgrade: '403 E_SOURCE_FORBIDDEN', plainRequests: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
