@@ -15,9 +15,9 @@ import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rule
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
-import { toUpstreamError } from './upstream-errors.js';
 import { refuseUpstreamVia, VIA_HEADER_VALUE } from './loop-guard.js';
 import { SOURCE_FORBIDDEN_DETAIL } from './source-policy.js';
+import { toUpstreamError } from './upstream-errors.js';
 
 export type FetchFetcherConfig = Pick<Config, 'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes'
   | 'allowPrivateNetworks' | 'upstreamTimeoutMs' | 'maxRedirects' | 'maxSourceBytes' | 'upstreamPerHost'>
@@ -160,9 +160,7 @@ async function fetchHop(fetchImpl: typeof fetch, url: URL, options: HopOptions):
     method: 'GET', headers: options.headers, redirect: 'manual', signal: options.signal,
   });
   const { status } = response;
-  if (response.headers.has('via')) {
-    await discardIfLoop(response);
-  }
+  if (response.headers.has('via')) await refuseLoop(response);
   const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
   if (REDIRECT_STATUSES.has(status)) {
     await discard(response);
@@ -220,7 +218,7 @@ export function concatChunks(chunks: readonly Uint8Array[], total: number): Uint
 }
 
 /** Refuses (508) an answer that came through an imgrelay, releasing its body first. */
-async function discardIfLoop(response: Response): Promise<void> {
+async function refuseLoop(response: Response): Promise<void> {
   try {
     refuseUpstreamVia(response.headers.get('via'));
   } catch (error) {
