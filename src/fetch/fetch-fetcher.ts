@@ -13,10 +13,9 @@ import { RelayError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rules.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
-import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
-import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
 import { refuseUpstreamVia, VIA_HEADER_VALUE } from './loop-guard.js';
-import { SOURCE_FORBIDDEN_DETAIL } from './source-policy.js';
+import { createSourcePolicy, SOURCE_FORBIDDEN_DETAIL, type SourcePolicy } from './source-policy.js';
+import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
 import { toUpstreamError } from './upstream-errors.js';
 
 export type FetchFetcherConfig = Pick<Config, 'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes'
