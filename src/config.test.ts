@@ -32,6 +32,37 @@ describe('parseConfig', () => {
     expect(error!.message).toContain('not /0');
   });
 
+  it('refuses, with the other invalid values, an allow list that covers all of IPv4 or IPv6 in any spelling', () => {
+    for (const cidrs of ['::ffff:0:0/96', '0.0.0.0/1,128.0.0.0/1', '::/1,8000::/1']) {
+      let error: ConfigError | undefined;
+      try {
+        parseConfig({ IMGRELAY_ALLOW_PRIVATE_NETWORKS: cidrs, IMGRELAY_PORT: 'eighty' });
+      } catch (e) {
+        error = e as ConfigError;
+      }
+      expect(error?.problems.map((p) => p.split('=')[0])).toEqual(['IMGRELAY_PORT', 'IMGRELAY_ALLOW_PRIVATE_NETWORKS']);
+      expect(error?.message).toMatch(/cover all of IPv[46]/);
+    }
+    expect(parseConfig({ IMGRELAY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8,::1/128' }).allowPrivateNetworks).toHaveLength(2);
+  });
+
+  it('parses IMGRELAY_DNS_SERVERS as ip[:port], IPv6 in brackets, and refuses anything else', () => {
+    const config = parseConfig({ IMGRELAY_DNS_SERVERS: '1.1.1.1, 127.0.0.1:5353, [::1]:53, 2606:4700::1111, [fd00::1]' });
+    expect(config.dnsServers).toEqual(['1.1.1.1', '127.0.0.1:5353', '[::1]:53', '2606:4700::1111', 'fd00::1']);
+    expect(parseConfig({}).dnsServers).toEqual([]);
+    for (const bad of ['dns.google', '1.1.1.1:0', '::1:53x', '300.1.1.1', '1.1.1.1:70000']) {
+      expect(() => parseConfig({ IMGRELAY_DNS_SERVERS: bad }), bad).toThrow(/IMGRELAY_DNS_SERVERS/);
+    }
+  });
+
+  it('parses IMGRELAY_PUBLIC_HOSTS as host names or globs, and refuses a URL or a port there', () => {
+    expect(parseConfig({ IMGRELAY_PUBLIC_HOSTS: 'img.example.com, *.img.example.com' }).publicHosts)
+      .toEqual(['img.example.com', '*.img.example.com']);
+    for (const bad of ['https://img.example.com', 'img.example.com:8080']) {
+      expect(() => parseConfig({ IMGRELAY_PUBLIC_HOSTS: bad }), bad).toThrow(/IMGRELAY_PUBLIC_HOSTS/);
+    }
+  });
+
   it('parses --connect-to style overrides, IPv6 in brackets', () => {
     const config = parseConfig({ IMGRELAY_RESOLVE: 'a.example:80:127.0.0.1:8080, b.example:443:[::1]' });
     expect(config.resolve).toEqual([

@@ -3,7 +3,9 @@
  * reported together (name, expected form, what was received). The core receives a Config; it never reads env.
  * Portable (no `node:` imports): the worker entry parses its `env` bindings with the same function.
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { wholeFamilyCovered } from './fetch/cidr-coverage.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,7 +28,13 @@ const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filte
 const port = int(1, 65535);
 /** A listening port: 0 asks the OS for a free one (tests, side-by-side benchmarks). */
 const listenPort = int(0, 65535);
-const cidrList = list.pipe(z.array(z.string().refine(isCidr, 'a CIDR such as 127.0.0.0/8 or ::1/128 (not /0)')));
+const cidrList = list.pipe(z.array(z.string().refine(isCidr, 'a CIDR such as 127.0.0.0/8 or ::1/128 (not /0)')))
+  .superRefine((cidrs, ctx) => {
+    const family = wholeFamilyCovered(cidrs);
+    if (family) ctx.addIssue({ code: 'custom', message: `CIDRs that leave part of ${family} checked; these cover all of ${family} in effect (the address check would be off)` });
+  });
+const dnsServerList = list.pipe(z.array(z.string().refine((v) => parseDnsServer(v) !== undefined,
+  'ip or ip:port, IPv6 in brackets when a port is given ([::1]:53)')));
 const resolveList = list.pipe(z.array(z.string().transform((v, ctx) => {
   const rule = parseResolveRule(v);
   if (!rule) ctx.addIssue({ code: 'custom', message: 'host:port:address[:targetPort], IPv6 in brackets' });
@@ -57,6 +65,8 @@ const VARS = {
   BLOCKED_HOSTS: [list, ''],
   ALLOW_PRIVATE_NETWORKS: [cidrList, ''],
   RESOLVE: [resolveList, ''],
+  DNS_SERVERS: [dnsServerList, ''],
+  PUBLIC_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
   ALLOWED_PORTS: [list.pipe(z.array(port)), '80,443'],
   MAX_SOURCE_BYTES: [int(1), String(25 * MiB)],
   MAX_SOURCE_PIXELS: [int(1), String(50_000_000)],
@@ -104,6 +114,10 @@ export interface Config {
   memoryCacheBytes: number; memoryEntryMaxBytes: number;
   allowedHosts: readonly string[]; blockedHosts: readonly string[];
   allowPrivateNetworks: readonly string[]; resolve: readonly ResolveRule[]; allowedPorts: readonly number[];
+  /** c-ares servers (`ip`, `ip:port`, `[v6]:port`); empty = the system's. */
+  dnsServers: readonly string[];
+  /** This service's own host names: a source on them is a loop (508). */
+  publicHosts: readonly string[];
   maxSourceBytes: number; maxSourcePixels: number; maxOutputDimension: number; maxUrlBytes: number;
   upstreamTimeoutMs: number; connectTimeoutMs: number; maxRedirects: number; upstreamPerHost: number;
   /** 0 = "as many as CPUs", resolved by the entry that knows the CPU count. */
@@ -173,6 +187,7 @@ function toConfig(v: Parsed): Config {
     memoryCacheBytes: v.MEMORY_CACHE_MB * MiB, memoryEntryMaxBytes: v.MEMORY_ENTRY_MAX_MB * MiB,
     allowedHosts: v.ALLOWED_HOSTS, blockedHosts: v.BLOCKED_HOSTS,
     allowPrivateNetworks: v.ALLOW_PRIVATE_NETWORKS, resolve: v.RESOLVE, allowedPorts: v.ALLOWED_PORTS,
+    dnsServers: v.DNS_SERVERS.map((server) => parseDnsServer(server) as string), publicHosts: v.PUBLIC_HOSTS,
     maxSourceBytes: v.MAX_SOURCE_BYTES, maxSourcePixels: v.MAX_SOURCE_PIXELS,
     maxOutputDimension: v.MAX_OUTPUT_DIMENSION, maxUrlBytes: v.MAX_URL_BYTES,
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS, connectTimeoutMs: v.CONNECT_TIMEOUT_MS,
@@ -198,6 +213,20 @@ export function isCidr(value: string): boolean {
   const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]) && m[1].split('.').every((o) => Number(o) <= 255);
   const v6 = !v4 && m[1].includes(':') && /^[0-9a-f:.]+$/i.test(m[1]);
   return (v4 && bits >= 1 && bits <= 32) || (v6 && bits >= 1 && bits <= 128);
+}
+
+/** `ip`, `ip:port`, `[v6]` or `[v6]:port` → the spelling `Resolver#setServers` takes; undefined when invalid. */
+export function parseDnsServer(value: string): string | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)|([0-9a-fA-F:]+))(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!m) return undefined;
+  const v6 = m[1] ?? m[3];
+  const ip = v6 ?? m[2];
+  if (m[3] !== undefined && m[4] !== undefined) return undefined; // bare IPv6 with a port is ambiguous
+  const valid = v6 !== undefined ? ipaddr.IPv6.isValid(v6) : ipaddr.IPv4.isValidFourPartDecimal(ip);
+  const portNumber = m[4] === undefined ? 53 : Number(m[4]);
+  if (!valid || portNumber < 1 || portNumber > 65535) return undefined;
+  if (m[4] === undefined) return ip;
+  return v6 !== undefined ? `[${v6}]:${portNumber}` : `${ip}:${portNumber}`;
 }
 
 export function parseResolveRule(value: string): ResolveRule | undefined {

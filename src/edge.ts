@@ -22,6 +22,7 @@ import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
+import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
 import { problemResponse } from './http/problem.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
@@ -117,10 +118,20 @@ interface Route {
 async function handle(route: Route, request: Request): Promise<Response> {
   const image = transformRequestOf(request, route.legacyOptions);
   if (!image) return route.app.fetch(request);
+  // The forwarder does not pass through the image route, which refuses loops for everything else (loop-guard.ts).
+  if (viaNamesImgrelay(request.headers.get('via'))) return refuseLoop(route);
   if (!route.forwarder) return refuseTransform(route, image);
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
   if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
+  return response;
+}
+
+/** 508 with our Via token, so that an imgrelay that asked recognises the loop too. */
+function refuseLoop(route: Route): Response {
+  const response = problemResponse(loopError('The request came through an imgrelay: a proxy loop'),
+    { negativeTtlS: route.config.negativeTtlS });
+  response.headers.set('via', VIA_HEADER_VALUE);
   return response;
 }
 

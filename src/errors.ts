@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   E_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   E_UPSTREAM: { status: 502, title: 'Upstream failure' },
   E_OVERLOADED: { status: 503, title: 'Overloaded' },
+  E_LOOP: { status: 508, title: 'Loop detected' },
   E_ADMIN_DISABLED: { status: 503, title: 'Admin API disabled' },
   E_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,15 +1,14 @@
 /**
  * The undici `connect` function that makes the address check honest (Node only): it resolves the host itself
- * (IMGRELAY_RESOLVE first, then one `dns.lookup` with `{ all: true }`), checks EVERY address, and hands
+ * (IMGRELAY_RESOLVE first, then the c-ares resolver of dns.ts: never `dns.lookup`, which would run on libuv's
+ * thread pool), checks EVERY address, and hands
  * undici's own connector the checked address, so the socket goes exactly where the check looked and no
  * second resolution can be raced (no TOCTOU). IP-literal hosts, which Node would never look up, are
  * checked here too. TLS keeps the original host as servername (undici derives it from `host`, untouched).
  */
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { buildConnector, errors } from 'undici';
+import { buildConnector } from 'undici';
 import type { ResolveRule } from '../config.js';
-import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AddressPolicy } from './address-policy.js';
 import { normalizeHostname } from './host-glob.js';
@@ -19,8 +18,10 @@ export interface GuardedConnectorOptions {
   addressPolicy: AddressPolicy;
   /** IMGRELAY_RESOLVE: keyed by host AND port; may change the target port (curl --connect-to). */
   resolveRules: readonly ResolveRule[];
-  /** Bounds the DNS lookup and, separately, the TCP/TLS handshake. */
+  /** Bounds the TCP/TLS handshake (the resolver has its own deadline, the same value). */
   connectTimeoutMs: number;
+  /** Every address of a name (dns.ts); throws RelayError 502/504. */
+  resolveName(host: string): Promise<string[]>;
   logger: Logger;
 }
 
@@ -47,7 +48,7 @@ export async function resolveTarget(
   const host = normalizeHostname(hostname.replace(/^\[|\]$/g, ''));
   const portNumber = Number(port) || (protocol === 'https:' ? 443 : 80);
   const rule = options.resolveRules.find((r) => normalizeHostname(r.host) === host && r.port === portNumber);
-  const addresses = rule ? [rule.address] : isIP(host) ? [host] : await lookupAll(host, options.connectTimeoutMs);
+  const addresses = rule ? [rule.address] : isIP(host) ? [host] : await options.resolveName(host);
   for (const address of addresses) {
     const reason = options.addressPolicy.refusalReason(address);
     // One refused address refuses the name: a public name that also answers with a private address is a
@@ -57,21 +58,4 @@ export async function resolveTarget(
     }
   }
   return { address: addresses[0], port: rule?.targetPort ?? portNumber };
-}
-
-async function lookupAll(host: string, timeoutMs: number): Promise<string[]> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new errors.ConnectTimeoutError(`DNS lookup of ${host} timed out`)), timeoutMs);
-  });
-  try {
-    const answers = await Promise.race([lookup(host, { all: true }), timeout]);
-    if (answers.length === 0) throw new Error('no addresses');
-    return answers.map((answer) => answer.address);
-  } catch (error) {
-    if (error instanceof errors.ConnectTimeoutError) throw error;
-    throw new RelayError('E_UPSTREAM', 'Upstream host could not be resolved', { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -13,12 +13,14 @@ import { RelayError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rules.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
-import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
+import { refuseUpstreamVia, VIA_HEADER_VALUE } from './loop-guard.js';
+import { createSourcePolicy, SOURCE_FORBIDDEN_DETAIL, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
 import { toUpstreamError } from './upstream-errors.js';
 
 export type FetchFetcherConfig = Pick<Config, 'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes'
-  | 'allowPrivateNetworks' | 'upstreamTimeoutMs' | 'maxRedirects' | 'maxSourceBytes' | 'upstreamPerHost'>;
+  | 'allowPrivateNetworks' | 'upstreamTimeoutMs' | 'maxRedirects' | 'maxSourceBytes' | 'upstreamPerHost'>
+  & Partial<Pick<Config, 'publicHosts'>>;
 
 export interface FetchFetcherDeps {
   logger?: Logger;
@@ -43,7 +45,7 @@ export function createFetchFetcher(config: FetchFetcherConfig, deps: FetchFetche
     fetch: (request) => withUpstreamDeadline(config.upstreamTimeoutMs, request, logger, (signal) =>
       walkRedirects(request.url, { policy, maxRedirects: config.maxRedirects }, (url) =>
         limiters.run(url.hostname, signal, () => fetchHop(fetchImpl, url, {
-          headers: { ...headersFor(url, rules), ...conditionalHeaders(request.validators) },
+          headers: upstreamHeaders(url, rules, request.validators),
           conditional: hasValidators(request.validators), signal, maxBytes: config.maxSourceBytes,
         })))),
   };
@@ -72,7 +74,19 @@ export async function withUpstreamDeadline<T>(timeoutMs: number, request: Source
   }
 }
 
-/** Follows redirects by hand: every hop's URL is checked by the source policy; loops and excess are 502. */
+/**
+ * What goes upstream: the host's header rules, our `Via` token (after the rules, so no rule can drop it: it is what
+ * lets another imgrelay, or this one, recognise a loop) and the validators.
+ */
+export function upstreamHeaders(url: URL, rules: readonly HeaderRule[], validators: Validators | undefined)
+  : Record<string, string> {
+  return { ...headersFor(url, rules), via: VIA_HEADER_VALUE, ...conditionalHeaders(validators) };
+}
+
+/**
+ * Follows redirects by hand: every hop's URL is checked by the source policy; loops and excess are 502; an https
+ * source redirected to plain http is refused (403): the bytes would travel unauthenticated, open to tampering.
+ */
 export async function walkRedirects(start: URL, limits: { policy: SourcePolicy; maxRedirects: number },
   hop: (url: URL) => Promise<HopOutcome>): Promise<SourceResponse> {
   let url = start;
@@ -81,7 +95,11 @@ export async function walkRedirects(start: URL, limits: { policy: SourcePolicy; 
   for (let redirects = 0; ; redirects++) {
     const outcome = await hop(url);
     if ('response' in outcome) return outcome.response;
+    const from = url;
     url = redirectTarget(url, outcome.redirectTo);
+    if (from.protocol === 'https:' && url.protocol === 'http:') {
+      throw new RelayError('E_SOURCE_FORBIDDEN', SOURCE_FORBIDDEN_DETAIL);
+    }
     if (seen.has(url.href)) throw new RelayError('E_UPSTREAM', 'Upstream redirect loop');
     limits.policy.check(url);
     if (redirects + 1 > limits.maxRedirects) throw new RelayError('E_UPSTREAM', 'Too many upstream redirects');
@@ -141,6 +159,7 @@ async function fetchHop(fetchImpl: typeof fetch, url: URL, options: HopOptions):
     method: 'GET', headers: options.headers, redirect: 'manual', signal: options.signal,
   });
   const { status } = response;
+  if (response.headers.has('via')) await refuseLoop(response);
   const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
   if (REDIRECT_STATUSES.has(status)) {
     await discard(response);
@@ -195,6 +214,16 @@ export function concatChunks(chunks: readonly Uint8Array[], total: number): Uint
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/** Refuses (508) an answer that came through an imgrelay, releasing its body first. */
+async function refuseLoop(response: Response): Promise<void> {
+  try {
+    refuseUpstreamVia(response.headers.get('via'));
+  } catch (error) {
+    await discard(response);
+    throw error;
+  }
 }
 
 /** Releases an unread body (redirects, errors): the runtime can reuse or close the connection. */

@@ -10,13 +10,15 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createAddressPolicy } from './address-policy.js';
 import { createGuardedConnector } from './connector.js';
-import { BUILTIN_HEADER_RULES, headersFor, type HeaderRule } from './header-rules.js';
+import { createDnsResolver } from './dns.js';
+import { BUILTIN_HEADER_RULES, type HeaderRule } from './header-rules.js';
+import { refuseUpstreamVia } from './loop-guard.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceRequest, SourceResponse, Validators } from './types.js';
 import {
-  concatChunks, conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamStatusError,
-  walkRedirects, withUpstreamDeadline,
+  concatChunks, conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamHeaders,
+  upstreamStatusError, walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
 
 export interface GuardedFetcherDeps {
@@ -38,9 +40,11 @@ interface FetchContext {
 export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): SourceFetcher {
   const { logger } = deps;
   const addressPolicy = createAddressPolicy(config.allowPrivateNetworks);
+  const dns = createDnsResolver({ servers: config.dnsServers, timeoutMs: config.connectTimeoutMs });
   const agent = new Agent({
     connect: createGuardedConnector({
       addressPolicy, resolveRules: config.resolve, connectTimeoutMs: config.connectTimeoutMs, logger,
+      resolveName: (host) => dns.resolve(host),
     }),
     // The total deadline is the real bound; these only keep undici from waiting longer than it.
     headersTimeout: config.upstreamTimeoutMs,
@@ -55,7 +59,10 @@ export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): 
   return {
     fetch: (request) => withUpstreamDeadline(config.upstreamTimeoutMs, request, logger,
       (signal) => followRedirects(context, request, signal)),
-    close: () => agent.destroy(),
+    close: () => {
+      dns.close();
+      return agent.destroy();
+    },
   };
 }
 
@@ -72,9 +79,10 @@ async function fetchHop(context: FetchContext, url: URL, validators: Validators 
   const conditional = conditionalHeaders(validators);
   const response = await context.agent.request({
     origin: url.origin, path: url.pathname + url.search, method: 'GET', signal,
-    headers: { ...headersFor(url, context.rules), ...conditional },
+    headers: upstreamHeaders(url, context.rules, validators),
   });
   const { statusCode: status, headers, body } = response;
+  if (headers.via !== undefined) await refuseLoop(body, header(headers, 'via'));
   const picked = () => pickSourceHeaders((name) => header(headers, name));
   if (REDIRECT_STATUSES.has(status)) {
     await discard(body);
@@ -110,6 +118,16 @@ async function readCapped(response: Dispatcher.ResponseData, cap: number): Promi
     chunks.push(chunk);
   }
   return concatChunks(chunks, total);
+}
+
+/** Refuses (508) an answer that came through an imgrelay (loop-guard.ts), releasing its body first. */
+async function refuseLoop(body: Dispatcher.ResponseData['body'], via: string | undefined): Promise<void> {
+  try {
+    refuseUpstreamVia(via);
+  } catch (error) {
+    await discard(body);
+    throw error;
+  }
 }
 
 /** Drains a small body so the connection can be reused; undici's dump gives up (and closes) past 128 KiB. */

@@ -88,11 +88,11 @@ function specificity(rule: HeaderRule): number {
 }
 
 /**
- * Headers a rule may not set: framing and connection management belong to the HTTP client, and the
- * conditional headers belong to the cache's revalidation.
+ * Headers a rule may not set: framing and connection management belong to the HTTP client, the
+ * conditional headers belong to the cache's revalidation, and `via` to the loop guard.
  */
 const RESERVED_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade',
-  'keep-alive', 'trailer', 'expect', 'proxy-authorization', 'proxy-connection', 'if-none-match',
+  'keep-alive', 'trailer', 'expect', 'proxy-authorization', 'proxy-connection', 'via', 'if-none-match',
   'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']);
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

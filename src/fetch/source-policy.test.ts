@@ -98,3 +98,18 @@ describe('effectivePort', () => {
       effectivePort(new URL('http://a.com:81/'))]).toEqual([80, 443, 81]);
   });
 });
+
+describe('loops (IMGRELAY_PUBLIC_HOSTS, nested proxy URLs)', () => {
+  const env = { IMGRELAY_PUBLIC_HOSTS: 'img.relay.example' };
+
+  it('refuses a source on a public host with 508, named as a loop even where its port alone would be a 403', () => {
+    expect(judge('http://img.relay.example/a.jpg', env)).toBe('508 E_LOOP');
+    expect(judge('http://img.relay.example:8080/a.jpg', env)).toBe('508 E_LOOP');
+    expect(judge('http://img.relay.example:8080/a.jpg')).toBe('403 E_SOURCE_FORBIDDEN');
+  });
+
+  it('refuses a foreign proxy URL wrapping a public host with 508, and lets a plain one through', () => {
+    expect(judge('http://weserv.example/?url=img.relay.example/a.jpg', env)).toBe('508 E_LOOP');
+    expect(judge('http://weserv.example/?url=photos.example/a.jpg', env)).toBe('allowed');
+  });
+});

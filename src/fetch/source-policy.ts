@@ -11,15 +11,20 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
 import { compileHostGlobs, normalizeHostname } from './host-glob.js';
+import { compileLoopCheck, loopError } from './loop-guard.js';
 
 /** The one client-visible detail of every 403, at parse time and at connect time alike. */
 export const SOURCE_FORBIDDEN_DETAIL = 'Source is not allowed';
 
 export type SourcePolicyConfig = Pick<Config,
-  'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes' | 'allowPrivateNetworks'>;
+  'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes' | 'allowPrivateNetworks'>
+  & Partial<Pick<Config, 'publicHosts'>>;
 
 export interface SourcePolicy {
-  /** Throws RelayError E_URL_TOO_LONG (414) or E_SOURCE_FORBIDDEN (403); returns when the URL may be fetched. */
+  /**
+   * Throws RelayError E_URL_TOO_LONG (414), E_LOOP (508: the URL leads back to this service, loop-guard.ts) or
+   * E_SOURCE_FORBIDDEN (403); returns when the URL may be fetched.
+   */
   check(url: URL): void;
 }
 
@@ -46,6 +51,7 @@ export function createSourcePolicy(config: SourcePolicyConfig, logger: Logger = 
   const isAllowedHost = compileHostGlobs(config.allowedHosts);
   const isBlockedHost = compileHostGlobs(config.blockedHosts);
   const allowedPorts = new Set(config.allowedPorts);
+  const loopReason = compileLoopCheck(config.publicHosts ?? []);
 
   const reasonToRefuse = (url: URL): string | undefined => {
     if (!(url.protocol in DEFAULT_PORTS)) return `scheme ${url.protocol} is not http or https`;
@@ -60,6 +66,12 @@ export function createSourcePolicy(config: SourcePolicyConfig, logger: Logger = 
       // WHATWG hrefs are ASCII (punycode, percent-encoding), so characters are bytes.
       if (url.href.length > config.maxUrlBytes) {
         throw new RelayError('E_URL_TOO_LONG', `Source URL is longer than ${config.maxUrlBytes} bytes`);
+      }
+      // Before the other checks: a loop is named as such even when the URL would also be refused for its port.
+      const loop = loopReason(url);
+      if (loop !== undefined) {
+        logger.debug({ source: url.href, reason: loop }, 'source refused: loop');
+        throw loopError(loop);
       }
       const reason = reasonToRefuse(url);
       if (reason !== undefined) throw forbidden(logger, url, reason, 'parse');

@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import type { Config } from '../config.js';
 import { RelayError, fail } from '../errors.js';
+import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
 import type { ImageResult, ImageService } from '../images.js';
 import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
@@ -38,6 +39,8 @@ export function imageRoute(deps: ImageRouteDeps) {
     const url = raw.url;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
+      // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
+      if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
@@ -114,5 +117,8 @@ export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: 
   // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
   if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
   else deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
-  return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
+  const response = problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
+  // Our token on a loop refusal lets the imgrelay that asked recognise the loop too (508 instead of a generic 502).
+  if (error instanceof RelayError && error.code === 'E_LOOP') response.headers.set('via', VIA_HEADER_VALUE);
+  return response;
 }

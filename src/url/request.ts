@@ -54,6 +54,29 @@ function parsePathForm(rest: string, rawQuery: string): ImageRequest {
   return { form: 'path', source: parseSourceUrl(source), options };
 }
 
+/**
+ * The source URL inside `url` when `url` is itself an image-proxy URL in one of the three forms (this service's,
+ * weserv's `/?url=`, Cloudflare's `/cdn-cgi/image/`), undefined otherwise. Options are not parsed (an invalid
+ * option must not hide the nesting); the loop guard uses this to follow a chain of proxies to its end.
+ */
+export function nestedSourceUrl(url: URL): string | undefined {
+  const rawQuery = url.search.slice(1);
+  try {
+    if (url.pathname === '/' && rawQuery !== '') {
+      if (LEGACY_PREFIX.test(rawQuery)) return decodeLegacy(rawQuery);
+      const inner = new URLSearchParams(rawQuery).get('url');
+      return inner ? withDefaultScheme(inner) : undefined;
+    }
+    if (!url.pathname.startsWith(CF_PREFIX)) return undefined;
+    const rest = url.pathname.slice(CF_PREFIX.length);
+    const slash = rest.indexOf('/');
+    const inner = slash <= 0 ? '' : rest.slice(slash + 1) + url.search;
+    return /^https?%3a/i.test(inner) ? safeDecode(inner) : /^https?:/i.test(inner) ? inner : undefined;
+  } catch {
+    return undefined; // malformed encoding: not a usable proxy URL, so not a hop of a chain
+  }
+}
+
 /** The raw path and query of an absolute URL string, undecoded, exactly as the client sent them. */
 export function splitRequestUrl(url: string): { pathname: string; rawQuery: string; pathAndQuery: string } {
   const authority = url.indexOf('//');

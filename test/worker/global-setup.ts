@@ -19,6 +19,9 @@ export default async function setup(project: TestProject) {
   origin.route('/gone.jpg', (_req, res) => void res.writeHead(410).end());
   origin.route('/broken.jpg', (_req, res) => void res.writeHead(503).end('down'));
   origin.route('/to-metadata.jpg', (_req, res) => void res.writeHead(302, { location: 'http://169.254.169.254/latest' }).end());
+  origin.route('/to-plain-http.jpg', (_req, res) => void res.writeHead(302, { location: `http://${IMAGE_HOST}/plain-target.jpg` }).end());
+  origin.serve('/plain-target.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg');
+  origin.serve('/through-imgrelay.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg', { via: '1.1 imgrelay' });
   origin.route('/slow.jpg', (_req, res) => void setTimeout(() => res.writeHead(200).end('late'), 5000).unref());
   // The suite counts origin hits through this route (tests in workerd cannot read Node objects).
   origin.route('/__hits', (req, res) => {
