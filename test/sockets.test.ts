@@ -89,7 +89,7 @@ beforeAll(async () => {
 afterAll(() => origin.close());
 
 /** The attacks every listener must withstand, given how to read its socket count. */
-function listenerBounds(label: string, target: () => { port: number; stats: () => SocketStats; page: string }) {
+function listenerBounds(label: string, target: () => { port: number; stats: () => SocketStats; page: string; cors?: string }) {
   it(`${label}: a header-trickling client is answered 408 and cut within the header deadline`, async () => {
     const { port, stats } = target();
     const baseline = stats().open;
@@ -130,7 +130,9 @@ function listenerBounds(label: string, target: () => { port: number; stats: () =
   });
 
   it(`${label}: a malformed request line gets 400 problem+json`, async () => {
-    expectProblem(await rawExchange(target().port, 'GET / HTTP/9.x\r\n\r\n'), 400, 'E_BAD_REQUEST');
+    const answer = await rawExchange(target().port, 'GET / HTTP/9.x\r\n\r\n');
+    expectProblem(answer, 400, 'E_BAD_REQUEST');
+    expect(answer.headers['access-control-allow-origin']).toBe(target().cors);
     expectProblem(await rawExchange(target().port, 'NOT A REQUEST\r\n\r\n'), 400, 'E_BAD_REQUEST');
   });
 
@@ -150,7 +152,7 @@ describe('public listener bounds', () => {
   beforeAll(async () => { node = await bootImgrelay({ ...zakerAt(origin.port), ...BOUNDS }); });
   afterAll(() => node.close());
 
-  listenerBounds('public', () => ({ port: node.port, stats: node.sockets, page: '/healthz' }));
+  listenerBounds('public', () => ({ port: node.port, stats: node.sockets, page: '/healthz', cors: '*' }));
 
   it('a client that requests a large image and never reads is reset within the write deadline', async () => {
     const path = `/?http://${ZAKER}/big.png`;

@@ -64,8 +64,8 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
       metrics: deps.metrics, log: purgeLog, cdnTargets: cdn.targets.map((t) => t.name) }),
   });
   const listener = getRequestListener(app.fetch, { hostname: config.adminHost });
-  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.adminPort, config.adminHost)
-    .catch(async (error: unknown) => {
+  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.adminPort, config.adminHost,
+    { sameOrigin: true }).catch(async (error: unknown) => {
       await purgeLog?.stop();
       throw error;
     });

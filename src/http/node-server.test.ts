@@ -38,6 +38,12 @@ describe('rawProblem', () => {
     expect(head).toContain(`content-length: ${Buffer.byteLength(body)}`);
     expect(JSON.parse(body)).toMatchObject({ status: 503, code: 'E_OVERLOADED', detail: 'Too many open connections' });
   });
+
+  it('leaves out the CORS header for a same-origin listener (admin)', () => {
+    const error = new RelayError('E_BAD_REQUEST', 'Malformed HTTP request');
+    expect(rawProblem(error)).toContain('access-control-allow-origin: *\r\n');
+    expect(rawProblem(error, true)).not.toContain('access-control-allow-origin');
+  });
 });
 
 describe('checkIntervalMs', () => {

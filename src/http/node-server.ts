@@ -40,6 +40,11 @@ export interface HardenedServer {
   stats(): SocketStats;
 }
 
+export interface HardenedOptions {
+  /** The admin listener's answers are same-origin only: its raw problems carry no CORS header either. */
+  sameOrigin?: boolean;
+}
+
 /**
  * Over the cap, this many more connections at a time get a 503 answer; beyond them the kernel-level accept drops
  * them silently (Node's `maxConnections`), so a connection flood cannot make the refusals themselves unbounded.
@@ -53,7 +58,8 @@ export function checkIntervalMs(limits: SocketLimits): number {
   return Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
 }
 
-export function createHardenedServer(listener: RequestListener, limits: SocketLimits): HardenedServer {
+export function createHardenedServer(listener: RequestListener, limits: SocketLimits, options: HardenedOptions = {})
+  : HardenedServer {
   const server = createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
@@ -62,15 +68,18 @@ export function createHardenedServer(listener: RequestListener, limits: SocketLi
     keepAliveTimeout: limits.keepAliveTimeoutMs,
   }, listener);
   const stats: SocketStats = { open: 0, rejected: 0, evictedIdle: 0, writeStalls: 0, clientErrors: 0 };
-  const open = guardConnectionCount(server, limits.maxConnections, stats);
+  const problem = (error: RelayError) => rawProblem(error, options.sameOrigin);
+  const open = guardConnectionCount(server, limits.maxConnections, stats, problem(overloaded()));
   guardWrites(server, limits.writeTimeoutMs, stats);
-  server.on('clientError', (error: ParserError, socket: Socket) => answerClientError(error, socket, limits, stats));
+  server.on('clientError', (error: ParserError, socket: Socket) =>
+    answerClientError(socket, () => problem(clientErrorProblem(error, limits.maxHeaderBytes)), error.code, stats));
   return { server, stats: () => ({ ...stats, open: open.size }) };
 }
 
-export function listenHardened(listener: RequestListener, limits: SocketLimits, port: number, host: string): Promise<HardenedServer> {
+export function listenHardened(listener: RequestListener, limits: SocketLimits, port: number, host: string,
+  options: HardenedOptions = {}): Promise<HardenedServer> {
   return new Promise((resolve, reject) => {
-    const hardened = createHardenedServer(listener, limits);
+    const hardened = createHardenedServer(listener, limits, options);
     hardened.server.once('error', reject);
     hardened.server.listen(port, host, () => resolve(hardened));
   });
@@ -85,13 +94,13 @@ type ParserError = Error & { code?: string; rawPacket?: Buffer };
  * Counts connections and applies the cap before Node's HTTP machinery sees the socket (so a refused socket
  * never reaches a parser or the app): Node's own connection listener is taken off and called only for accepted ones.
  */
-function guardConnectionCount(server: Server, max: number, stats: SocketStats): Set<Socket> {
+function guardConnectionCount(server: Server, max: number, stats: SocketStats, refusal: string): Set<Socket> {
   const httpListeners = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.maxConnections = max + OVERFLOW_ANSWERS;
   const open = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
-    if (open.size >= max && !evictIdle(server, open, stats)) return refuse(socket, stats);
+    if (open.size >= max && !evictIdle(server, open, stats)) return refuse(socket, stats, refusal);
     open.add(socket);
     socket.once('close', () => open.delete(socket));
     for (const listener of httpListeners) listener.call(server, socket);
@@ -128,11 +137,11 @@ function idleSockets(server: Server): Socket[] | undefined {
 
 const overloaded = () => new RelayError('E_OVERLOADED', 'Too many open connections; retry shortly', { retryAfter: 1 });
 
-function refuse(socket: Socket, stats: SocketStats): void {
+function refuse(socket: Socket, stats: SocketStats, refusal: string): void {
   stats.rejected++;
   socket.on('error', () => {});
   socket.resume(); // discard whatever request it sends: no parser is attached
-  socket.end(rawProblem(overloaded()));
+  socket.end(refusal);
   const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
   socket.once('close', () => clearTimeout(timer));
 }
@@ -184,21 +193,22 @@ function requestLineTooLong(packet: Buffer | undefined, maxHeaderBytes: number):
 
 const answered = new WeakSet<Socket>();
 
-function answerClientError(error: ParserError, socket: HttpSocket, limits: SocketLimits, stats: SocketStats): void {
+function answerClientError(socket: HttpSocket, answer: () => string, code: string | undefined, stats: SocketStats): void {
   // A parser in error keeps failing on later data; only the first failure is answered.
   if (answered.has(socket)) return void socket.destroy();
   answered.add(socket);
   stats.clientErrors++;
-  if (error.code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) return void socket.destroy();
-  socket.end(rawProblem(clientErrorProblem(error, limits.maxHeaderBytes)));
+  if (code === 'ECONNRESET' || !socket.writable || socket._httpMessage?.headersSent) return void socket.destroy();
+  socket.end(answer());
   socket.destroySoon();
 }
 
 /** A whole HTTP/1.1 problem response as bytes, for sockets that have no ServerResponse (yet, or ever). */
-export function rawProblem(error: RelayError): string {
+export function rawProblem(error: RelayError, sameOrigin = false): string {
   const body = problemBody(error);
-  const headers = { ...problemHeaders(error, { negativeTtlS: 0 }), 'content-length': String(Buffer.byteLength(body)),
-    connection: 'close' };
+  const headers: Record<string, string> = { ...problemHeaders(error, { negativeTtlS: 0 }),
+    'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  if (sameOrigin) delete headers['access-control-allow-origin'];
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   return `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? error.title}\r\n${lines}\r\n${body}`;
 }
