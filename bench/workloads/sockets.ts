@@ -54,6 +54,7 @@ export async function socketPressure(session: Session): Promise<Section> {
           if (pressure && round >= 0) {
             notes.push(`round ${round + 1}: ${held} attacking sockets open at the start, ${pressure.open()} at the end, ` +
               `${pressure.closedByServer} closed by the service and reopened`);
+            session.log(`  ${notes[notes.length - 1]}`);
           }
           return sample;
         } finally {
