@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkIntervalMs, clientErrorProblem, rawProblem } from './node-server.js';
+import { checkIntervalMs, clientErrorProblem, noWriteProgress, rawProblem } from './node-server.js';
 import { RelayError } from '../errors.js';
 
 const parserError = (code: string, rawPacket?: string) => Object.assign(new Error(code), { code,
@@ -53,5 +53,19 @@ describe('checkIntervalMs', () => {
     expect(checkIntervalMs(limits)).toBe(1000);
     expect(checkIntervalMs({ ...limits, headersTimeoutMs: 1000 })).toBe(250);
     expect(checkIntervalMs({ ...limits, headersTimeoutMs: 100 })).toBe(50);
+  });
+});
+
+describe('noWriteProgress', () => {
+  const before = { buffered: 65_536, queued: 4_000_000 };
+
+  it('a backlog that did not shrink, or only grew, is no progress (a stalled reader)', () => {
+    expect(noWriteProgress(before, { ...before })).toBe(true);
+    expect(noWriteProgress(before, { buffered: 131_072, queued: 4_000_000 })).toBe(true);
+  });
+
+  it('a partial write (libuv queue shrank) or a completed chunk (stream buffer shrank) is progress', () => {
+    expect(noWriteProgress(before, { buffered: 65_536, queued: 3_900_000 })).toBe(false);
+    expect(noWriteProgress(before, { buffered: 0, queued: 4_100_000 })).toBe(false);
   });
 });

@@ -7,12 +7,13 @@
  *   which let a trickling client hold its socket ~90 s when the bound said 66);
  * - receiving the whole request: `requestTimeoutMs`;
  * - idle between keep-alive requests: `keepAliveTimeoutMs`, and idle sockets are the first to go at the cap;
- * - writing a response the client does not read: `writeTimeoutMs` without progress, then the socket is reset;
+ * - writing a response the client does not read: `writeTimeoutMs` without progress (checked ≥ 4 times per
+ *   deadline), then the socket is reset;
  * - at most `maxConnections` open; the next one gets a 503 problem (an idle connection is closed to make room first).
  * A request the parser refuses (malformed, URL or headers too large, too slow) gets a problem+json answer written
  * straight to the socket (400/414/431/408), in the same shape as every other error (src/http/problem.ts).
  *
- * The memory-hit fast path is untouched: everything here runs per connection or per timeout, never per request.
+ * The memory-hit fast path is untouched: everything here runs per connection or on a timer, never per request.
  */
 import { type RequestListener, type Server, STATUS_CODES, createServer } from 'node:http';
 import type { Socket } from 'node:net';
@@ -70,7 +71,7 @@ export function createHardenedServer(listener: RequestListener, limits: SocketLi
   const stats: SocketStats = { open: 0, rejected: 0, evictedIdle: 0, writeStalls: 0, clientErrors: 0 };
   const problem = (error: RelayError) => rawProblem(error, options.sameOrigin);
   const open = guardConnectionCount(server, limits.maxConnections, stats, problem(overloaded()));
-  guardWrites(server, limits.writeTimeoutMs, stats);
+  guardWrites(server, open, limits.writeTimeoutMs, stats);
   server.on('clientError', (error: ParserError, socket: Socket) =>
     answerClientError(socket, () => problem(clientErrorProblem(error, limits.maxHeaderBytes)), error.code, stats));
   return { server, stats: () => ({ ...stats, open: open.size }) };
@@ -86,7 +87,7 @@ export function listenHardened(listener: RequestListener, limits: SocketLimits, 
 }
 
 /** Node's private view of a connection (stable since Node 18; every use below degrades safely without it). */
-type HttpSocket = Socket & { _httpMessage?: { writableFinished: boolean; headersSent: boolean } | null;
+type HttpSocket = Socket & { _httpMessage?: { headersSent: boolean } | null;
   _handle?: { writeQueueSize?: number } | null };
 type ParserError = Error & { code?: string; rawPacket?: Buffer };
 
@@ -146,25 +147,55 @@ function refuse(socket: Socket, stats: SocketStats, refusal: string): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** What a socket still has to hand to the kernel: bytes in its stream buffer, and in libuv's queue (partial writes). */
+export interface WriteBacklog {
+  buffered: number;
+  queued: number;
+}
+
+/** Nothing left the backlog since `before` (it may have grown: more queued, nothing sent). */
+export function noWriteProgress(before: WriteBacklog, now: WriteBacklog): boolean {
+  return now.buffered >= before.buffered && now.queued >= before.queued;
+}
+
+const backlogOf = (socket: HttpSocket): WriteBacklog =>
+  ({ buffered: socket.writableLength, queued: socket._handle?.writeQueueSize ?? 0 });
+
 /**
- * The write deadline. Node's socket timeout fires after `ms` with no read, no write dispatched and no partial
- * progress of a pending write (net.Socket compares the handle's write queue between ticks), so a slow but reading
- * client is never cut. The same timer also fires while the app is still working on an answer (nothing pending to
- * write: its own deadlines bound that, so it is left alone) and for keep-alive idle expiry (closed, as Node would).
+ * The write deadline: one sweep over the open connections a few times per deadline, no per-request work (a socket
+ * timer would be re-armed on every request and refreshed on every write). A socket whose backlog has not shrunk for
+ * `ms` is reset; a slow client that reads is making progress and is never cut, and a connection with nothing to
+ * write (the service still computing its answer) is left to the fetch and transform deadlines.
  */
-function guardWrites(server: Server, ms: number, stats: SocketStats): void {
-  server.timeout = ms;
-  server.on('timeout', (socket: HttpSocket) => {
-    if (socket.writableLength > 0 || (socket._handle?.writeQueueSize ?? 0) > 0) {
-      stats.writeStalls++;
-      // A reset frees the kernel's send buffer at once; a close would leave it draining to a client that never reads.
-      socket.resetAndDestroy();
-      return;
+function guardWrites(server: Server, open: Set<Socket>, ms: number, stats: SocketStats): void {
+  const stuck = new WeakMap<Socket, { backlog: WriteBacklog; since: number }>();
+  const sweep = () => {
+    const now = performance.now();
+    for (const socket of open) {
+      const backlog = backlogOf(socket);
+      const mark = stuck.get(socket);
+      if (backlog.buffered + backlog.queued === 0) {
+        if (mark) stuck.delete(socket);
+      } else if (!mark || !noWriteProgress(mark.backlog, backlog)) {
+        stuck.set(socket, { backlog, since: now });
+      } else if (now - mark.since >= ms) {
+        stats.writeStalls++;
+        open.delete(socket);
+        reset(socket);
+      }
     }
-    const response = socket._httpMessage;
-    if (response && !response.writableFinished) return;
+  };
+  const timer = setInterval(sweep, Math.max(50, Math.min(1000, Math.floor(ms / 4)))).unref();
+  server.once('close', () => clearInterval(timer));
+}
+
+/** A reset frees the kernel's send buffer at once; a close would leave it draining to a client that never reads. */
+function reset(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
     socket.destroy();
-  });
+  }
 }
 
 /** Which problem a parser error deserves; exported for its unit test. */
