@@ -18,7 +18,8 @@ const WRITE_MS = 1500;
 const IDLE_MS = 1000;
 /** Generous: the machine is shared by eight engineers; the bounds under test are what must hold, not speed. */
 const SLACK_MS = 1500;
-const BOUNDS = { IMGRELAY_HEADERS_TIMEOUT_MS: String(HEADERS_MS), IMGRELAY_REQUEST_TIMEOUT_MS: '3000',
+const REQUEST_MS = 3000;
+const BOUNDS = { IMGRELAY_HEADERS_TIMEOUT_MS: String(HEADERS_MS), IMGRELAY_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
   IMGRELAY_KEEPALIVE_TIMEOUT_MS: String(IDLE_MS), IMGRELAY_WRITE_TIMEOUT_MS: String(WRITE_MS) };
 
 /** 12 MiB with PNG magic bytes: relayed as is (legacy form), and larger than loopback's socket buffers together. */
@@ -89,7 +90,17 @@ beforeAll(async () => {
 afterAll(() => origin.close());
 
 /** The attacks every listener must withstand, given how to read its socket count. */
-function listenerBounds(label: string, target: () => { port: number; stats: () => SocketStats; page: string; cors?: string }) {
+interface Target {
+  port: number;
+  stats: () => SocketStats;
+  /** A GET route that answers 200. */
+  page: string;
+  /** A POST route that waits for its body (with the header lines it needs), if the listener has one. */
+  upload?: { path: string; headers: string };
+  cors?: string;
+}
+
+function listenerBounds(label: string, target: () => Target) {
   it(`${label}: a header-trickling client is answered 408 and cut within the header deadline`, async () => {
     const { port, stats } = target();
     const baseline = stats().open;
@@ -110,6 +121,26 @@ function listenerBounds(label: string, target: () => { port: number; stats: () =
     expect(stats().open).toBe(baseline + 1);
     const { ms } = await untilClosed(socket);
     expect(ms).toBeLessThan(HEADERS_MS + SLACK_MS);
+    expect((await waitUntil(stats, (s) => s.open <= baseline, 500)).stats.open).toBe(baseline);
+  });
+
+  it(`${label}: a request whose body trickles is cut within the request deadline`, async () => {
+    const { port, stats, upload } = target();
+    const baseline = stats().open;
+    const socket = await open(port);
+    const closed = untilClosed(socket);
+    socket.write(`POST ${upload?.path ?? '/'} HTTP/1.1\r\nHost: x\r\n${upload?.headers ?? ''}` +
+      'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n');
+    const timer = setInterval(() => socket.writable && socket.write(' '), 100);
+    const { text, ms } = await closed;
+    clearInterval(timer);
+    expect(ms).toBeLessThan(REQUEST_MS + SLACK_MS);
+    if (upload) {
+      // A route that reads the body waits for it until the request deadline, then the client gets a 408.
+      expect(ms).toBeGreaterThan(REQUEST_MS * 0.8);
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(text).toContain('"code":"E_REQUEST_TIMEOUT"');
+    }
     expect((await waitUntil(stats, (s) => s.open <= baseline, 500)).stats.open).toBe(baseline);
   });
 
@@ -245,8 +276,10 @@ describe('public connection cap', () => {
 
 describe('admin listener bounds', () => {
   let node: RunningNode;
-  beforeAll(async () => { node = await bootImgrelay({ ...BOUNDS, IMGRELAY_ADMIN_TOKENS: 'a-token-of-sixteen-chars' }); });
+  const TOKEN = 'a-token-of-sixteen-chars';
+  beforeAll(async () => { node = await bootImgrelay({ ...BOUNDS, IMGRELAY_ADMIN_TOKENS: TOKEN }); });
   afterAll(() => node.close());
 
-  listenerBounds('admin', () => ({ port: node.admin.port, stats: node.admin.sockets, page: '/' }));
+  listenerBounds('admin', () => ({ port: node.admin.port, stats: node.admin.sockets, page: '/',
+    upload: { path: '/purge', headers: `Authorization: Bearer ${TOKEN}\r\n` } }));
 });
