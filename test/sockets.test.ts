@@ -256,6 +256,33 @@ describe('public connection cap', () => {
     expect((await waitUntil(node.sockets, (s) => s.open === 0, 1000)).stats.open).toBe(0);
   });
 
+  it('a flood past the cap is answered for 64 connections, then dropped at accept: refusals stay bounded too', async () => {
+    const busy = await Promise.all(Array.from({ length: CAP }, () => open(node.port)));
+    for (const socket of busy) socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'); // mid-request: not idle
+    await waitUntil(node.sockets, (s) => s.open === CAP, 1000);
+    const before = node.sockets();
+    // Clients that keep their side open after the answer, so every refused socket lingers its full second.
+    const flood = await Promise.all(Array.from({ length: 100 }, () => new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ port: node.port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(socket));
+      socket.once('error', reject);
+    })));
+    const answers = await Promise.all(flood.map((socket) => new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1'); });
+      socket.on('error', () => {});
+      for (const event of ['end', 'close']) socket.once(event, () => resolve(text)); // the server's FIN or reset
+    })));
+    for (const socket of flood) socket.destroy();
+    const answered = answers.filter((text) => text.startsWith('HTTP/1.1 503 ')).length;
+    const dropped = answers.filter((text) => text === '').length;
+    expect(answered + dropped).toBe(100);
+    expect(answered).toBeGreaterThan(0);
+    expect(answered).toBeLessThanOrEqual(64);
+    expect(node.sockets()).toMatchObject({ open: CAP, rejected: before.rejected + answered });
+    for (const socket of busy) socket.destroy();
+    expect((await waitUntil(node.sockets, (s) => s.open === 0, 1000)).stats.open).toBe(0);
+  });
+
   it('at the cap an idle keep-alive connection is closed to make room for a new client', async () => {
     const before = node.sockets();
     const idle = await Promise.all(Array.from({ length: CAP }, () => open(node.port)));
