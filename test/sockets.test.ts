@@ -11,6 +11,7 @@ import type { SocketStats } from '../src/http/node-server.js';
 import type { RunningNode } from '../src/node.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, bootImgrelay, digest, zakerAt } from './helpers/imgrelay.js';
+import { open, rawExchange, untilClosed, waitUntil } from './helpers/raw-socket.js';
 
 const HEADERS_MS = 1000;
 /** Unlike the header and idle bounds, so that each test shows its own deadline at work. */
@@ -24,48 +25,6 @@ const BOUNDS = { IMGRELAY_HEADERS_TIMEOUT_MS: String(HEADERS_MS), IMGRELAY_REQUE
 
 /** 12 MiB with PNG magic bytes: relayed as is (legacy form), and larger than loopback's socket buffers together. */
 const BIG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(12 * 1024 * 1024)]);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
-
-/** Collects what the server sends until it closes the socket; `ms` is how long after `since` the close came. */
-function untilClosed(socket: Socket, since = performance.now()): Promise<{ text: string; ms: number }> {
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => {});
-  return new Promise((resolve) => socket.once('close', () =>
-    resolve({ text: Buffer.concat(chunks).toString('latin1'), ms: performance.now() - since })));
-}
-
-/** Sends `raw` on a fresh connection and returns the server's answer (status, lower-cased headers, parsed body). */
-async function rawExchange(port: number, raw: string | Buffer) {
-  const socket = await open(port);
-  const closed = untilClosed(socket);
-  socket.write(raw);
-  const { text } = await closed;
-  const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
-  const [statusLine, ...lines] = head.split('\r\n');
-  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-  const problem = headers['content-type'] === 'application/problem+json';
-  return { status: Number(statusLine.split(' ')[1]), headers, body: problem ? JSON.parse(body) as Record<string, unknown> : {} };
-}
-
-/** Polls `read` until `done` holds or `ms` passes; returns the last value and when it held. */
-async function waitUntil(read: () => SocketStats, done: (s: SocketStats) => boolean, ms: number) {
-  const started = performance.now();
-  let stats = read();
-  while (!done(stats) && performance.now() - started < ms) {
-    await sleep(25);
-    stats = read();
-  }
-  return { stats, ms: performance.now() - started };
-}
 
 function expectProblem(answer: Awaited<ReturnType<typeof rawExchange>>, status: number, code: string): void {
   expect(answer.status).toBe(status);
