@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `npm run bench` (full), `npm run bench:quick` (CI smoke, < 2 min).
- * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,dns, --soak SECONDS, --profile,
+ * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,dns,sockets, --soak SECONDS, --profile,
  *        --out FILE (default BENCHMARKS.md), --no-write.
  * Writes BENCHMARKS.md and prints the same tables to stdout; progress goes to stderr.
  * Exits 1 when a workload could not run at all (a missed target is a result, not a failure).
@@ -20,11 +20,12 @@ import { coldMiss } from './workloads/cold-miss.js';
 import { dnsBlackHole } from './workloads/dns.js';
 import { memoryHit } from './workloads/memory-hit.js';
 import { peakRssSection, soak } from './workloads/memory.js';
+import { socketPressure } from './workloads/sockets.js';
 import { storeHit } from './workloads/store-hit.js';
 
 const WORKLOADS: [id: string, run: (session: Session) => Promise<Section>][] = [
   ['cold', coldMiss], ['hit', memoryHit], ['store', storeHit], ['coalesce', coalescing], ['article', articlePage],
-  ['dns', dnsBlackHole],
+  ['dns', dnsBlackHole], ['sockets', socketPressure],
 ];
 
 async function main(): Promise<void> {

@@ -78,6 +78,13 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ IMGRELAY_STALE_IF_ERROR_S: '1d' })).toThrow(/IMGRELAY_STALE_IF_ERROR_S="1d"/);
   });
 
+  it('bounds sockets by default, and refuses a header deadline longer than the request deadline', () => {
+    expect(parseConfig({}).sockets).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000,
+      writeTimeoutMs: 30_000, maxConnections: 1024, maxHeaderBytes: 16_384 });
+    expect(() => parseConfig({ IMGRELAY_HEADERS_TIMEOUT_MS: '40000' })).toThrow(/IMGRELAY_HEADERS_TIMEOUT_MS: must not exceed/);
+    expect(() => parseConfig({ IMGRELAY_MAX_CONNECTIONS: '0' })).toThrow(/IMGRELAY_MAX_CONNECTIONS/);
+  });
+
   it('requires a bucket for the S3 store', () => {
     expect(() => parseConfig({ IMGRELAY_STORE: 's3' })).toThrow(/IMGRELAY_S3_BUCKET/);
   });

@@ -98,6 +98,13 @@ const VARS = {
     'public, max-age=86400, s-maxage=2592000, stale-while-revalidate=86400, stale-if-error=604800'],
   PURGE_POLL_MS: [int(100, 3_600_000), '2000'],
   SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), '10000'],
+  // Socket bounds of both listeners (src/http/node-server.ts says why each default).
+  HEADERS_TIMEOUT_MS: [int(100, 600_000), '10000'],
+  REQUEST_TIMEOUT_MS: [int(100, 3_600_000), '30000'],
+  KEEPALIVE_TIMEOUT_MS: [int(100, 600_000), '65000'],
+  WRITE_TIMEOUT_MS: [int(100, 600_000), '30000'],
+  MAX_CONNECTIONS: [int(1, 1_000_000), '1024'],
+  MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
 } as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string]>;
 
@@ -135,6 +142,9 @@ export interface Config {
   staleIfErrorS: number;
   purgePollMs: number; shutdownTimeoutMs: number;
   originUrl?: string;
+  /** Socket deadlines and caps of the public and admin listeners. */
+  sockets: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; writeTimeoutMs: number;
+    maxConnections: number; maxHeaderBytes: number };
 }
 
 export class ConfigError extends Error {
@@ -173,6 +183,9 @@ function crossChecks(v: Parsed): string[] {
     problems.push('IMGRELAY_CDN_PURGE=cloudflare: requires IMGRELAY_CF_ZONE_ID and IMGRELAY_CF_API_TOKEN');
   }
   if (v.MIN_TTL_S > v.MAX_TTL_S) problems.push('IMGRELAY_MIN_TTL_S: must not exceed IMGRELAY_MAX_TTL_S');
+  if (v.HEADERS_TIMEOUT_MS > v.REQUEST_TIMEOUT_MS) {
+    problems.push('IMGRELAY_HEADERS_TIMEOUT_MS: must not exceed IMGRELAY_REQUEST_TIMEOUT_MS (headers are part of the request)');
+  }
   return problems;
 }
 
@@ -202,6 +215,9 @@ function toConfig(v: Parsed): Config {
     defaultTtlS: v.DEFAULT_TTL_S, staleIfErrorS: v.STALE_IF_ERROR_S,
     purgePollMs: v.PURGE_POLL_MS, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     originUrl: v.ORIGIN_URL || undefined,
+    sockets: { headersTimeoutMs: v.HEADERS_TIMEOUT_MS, requestTimeoutMs: v.REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
+      maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
   };
 }
 

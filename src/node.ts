@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { type RequestListener, type Server, createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, type Lifecycle } from './app.js';
@@ -25,6 +25,7 @@ import { createNodeStore, type NodeStore } from './cache/node-store.js';
 import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
 import { HitPath, routeBound } from './http/hit-path.js';
 import { withFastHits } from './http/node-hit.js';
+import { type SocketStats, listenHardened } from './http/node-server.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
@@ -41,6 +42,8 @@ export interface RunningNode {
   adminUrl: string;
   admin: RunningAdmin;
   metrics: PromMetrics;
+  /** The public listener's open connections and what its socket guards did (src/http/node-server.ts). */
+  sockets(): SocketStats;
   /** Graceful stop: refuse new connections, finish in-flight requests (bounded), flush writes. */
   close(): Promise<void>;
 }
@@ -57,7 +60,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
   const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) =>
     metrics.request({ route: hit.form, status: 200, cache: hit.state, seconds, bytesOut: head ? 0 : hit.body.byteLength }));
-  const server = await listen(listener, config.port, config.host);
+  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
   const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
@@ -67,7 +70,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     });
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
-    adminUrl: admin.url, admin, metrics,
+    adminUrl: admin.url, admin, metrics, sockets,
     close: async () => {
       lifecycle.draining = true;
       await admin.close();
@@ -103,17 +106,6 @@ async function wireCore(config: Config, logger: Logger) {
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
-}
-
-function listen(listener: RequestListener, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer(listener);
-    // Outlive the idle timeouts of load balancers and CDNs in front (often 60 s), or they race our close.
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }
 
 /** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */

@@ -3,12 +3,12 @@
  * machinery (local tiers, purge log poller, CDN fan-out) and the stats. `startAdmin` is what src/node.ts calls.
  */
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Config } from '../config.js';
 import type { ImageService } from '../images.js';
 import type { Logger } from '../logger.js';
+import { type SocketStats, listenHardened } from '../http/node-server.js';
 import type { MemoryTier } from '../cache/memory.js';
 import type { NodeStore } from '../cache/node-store.js';
 import type { PoolStats } from '../transform/pool.js';
@@ -40,6 +40,8 @@ export interface RunningAdmin {
   purger: Purger;
   /** Undefined with IMGRELAY_STORE=none (nothing shared to log to). */
   purgeLog?: PurgeLog;
+  /** The admin listener's open connections and what its socket guards did. */
+  sockets(): SocketStats;
   /** Stops the poller and CDN retries, then the listener. */
   close(): Promise<void>;
 }
@@ -61,15 +63,17 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
     stats: () => collectStats({ instanceId, startedAt, memory: deps.memory, store: deps.store, transformer: deps.transformer,
       metrics: deps.metrics, log: purgeLog, cdnTargets: cdn.targets.map((t) => t.name) }),
   });
-  const server = await listen(app.fetch, config.adminPort, config.adminHost).catch(async (error: unknown) => {
-    await purgeLog?.stop();
-    throw error;
-  });
+  const listener = getRequestListener(app.fetch, { hostname: config.adminHost });
+  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.adminPort, config.adminHost,
+    { sameOrigin: true }).catch(async (error: unknown) => {
+      await purgeLog?.stop();
+      throw error;
+    });
   const port = (server.address() as AddressInfo).port;
   const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost;
   logger.info({ port, host: config.adminHost, enabled: config.adminTokens.length > 0 }, 'imgrelay admin listening');
   return {
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, instanceId, purger, purgeLog,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, instanceId, purger, purgeLog, sockets,
     close: async () => {
       await purger.close();
       await purgeLog?.stop();
@@ -80,11 +84,4 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
       });
     },
   };
-}
-
-function listen(fetch: (request: Request) => Response | Promise<Response>, port: number, host: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname: host }, () => resolve(server as Server)) as Server;
-    server.once('error', reject);
-  });
 }

@@ -24,8 +24,8 @@ export function problemBody(error: RelayError, requestId?: string): string {
   });
 }
 
-export function problemResponse(thrown: unknown, options: ProblemOptions): Response {
-  const error = toRelayError(thrown);
+/** The headers of a problem response (also written raw by src/http/node-server.ts, before any request exists). */
+export function problemHeaders(error: RelayError, options: ProblemOptions): Record<string, string> {
   const cacheable = BRIEFLY_CACHEABLE.has(error.code) && options.negativeTtlS > 0;
   const headers: Record<string, string> = {
     'content-type': 'application/problem+json',
@@ -34,5 +34,10 @@ export function problemResponse(thrown: unknown, options: ProblemOptions): Respo
     'x-content-type-options': 'nosniff',
   };
   if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
-  return new Response(problemBody(error, options.requestId), { status: error.status, headers });
+  return headers;
+}
+
+export function problemResponse(thrown: unknown, options: ProblemOptions): Response {
+  const error = toRelayError(thrown);
+  return new Response(problemBody(error, options.requestId), { status: error.status, headers: problemHeaders(error, options) });
 }
