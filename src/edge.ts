@@ -19,6 +19,8 @@ import type { Store, StoredEntry } from './cache/types.js';
 import { guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
+import { FencedMemoryTier, fenceStore, PurgeFence } from './cache/purge-fence.js';
+import { FENCED_CACHE_MAX_TTL_S, PurgeFollower } from './edge-purge.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -46,6 +48,8 @@ export interface Edge {
   /** Where entries are kept besides memory: `cache-api`, `r2`, `cache-api+r2` or `none`. */
   storeKind: string;
   memory: MemoryTier;
+  /** Reads the Node admin's purge log from R2 (present when IMGRELAY_R2 is bound and the store is not `none`). */
+  purges?: PurgeFollower;
   handle(request: Request): Promise<Response>;
   /** Resolves once every background write and revalidation started so far, and what they started, has ended. */
   settled(): Promise<void>;
@@ -77,9 +81,13 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const config = parseConfig(vars);
   const logger = options.logger ?? consoleLogger(config.logLevel);
   const background = new Background();
-  const memory = edgeMemory(config, vars);
+  const follows = followsPurges(config, env);
+  const fence = follows ? new PurgeFence({ windowMs: fenceWindowMs(config) }) : undefined;
+  const memory = edgeMemory(config, vars, fence);
   const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
-  const store = edgeStore(config, env, cacheApi, logger, background.track);
+  const store = edgeStore(config, env, cacheApi, logger, background.track, fence);
+  const purges = fence && new PurgeFollower({ log: createR2Store(env.IMGRELAY_R2!, { prefix: config.s3.prefix }),
+    fence, memory, pollMs: config.purgePollMs, timeoutMs: pollTimeoutMs(config), logger, defer: background.track });
   // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
   const writes = store && {
     enqueue: (key: string, entry: StoredEntry) => {
@@ -98,9 +106,9 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
-  const route = { app, forwarder, legacyOptions, policy, config };
+  const route = { app, forwarder, legacyOptions, policy, config, purges };
   return {
-    config, memory, storeKind: store?.kind ?? 'none',
+    config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
   };
@@ -112,9 +120,11 @@ interface Route {
   legacyOptions?: RequestOptions;
   policy: { check(url: URL): void };
   config: Config;
+  purges?: PurgeFollower;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
+  await route.purges?.beforeRequest();
   const image = transformRequestOf(request, route.legacyOptions);
   if (!image) return route.app.fetch(request);
   if (!route.forwarder) return refuseTransform(route, image);
@@ -154,19 +164,40 @@ export function imgrelayVars(env: WorkerEnv): Record<string, string> {
 }
 
 /** A small LRU per isolate: the default budget is a Node server's, far too big for an isolate's 128 MB. */
-function edgeMemory(config: Config, vars: Record<string, string>): MemoryTier {
+function edgeMemory(config: Config, vars: Record<string, string>, fence: PurgeFence | undefined): MemoryTier {
   const maxBytes = vars.IMGRELAY_MEMORY_CACHE_MB === undefined ? EDGE_MEMORY_DEFAULT_BYTES
     : Math.min(config.memoryCacheBytes, EDGE_MEMORY_MAX_BYTES);
-  return new MemoryTier({ maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
-    negativeTtlMs: config.negativeTtlS * 1000 });
+  const options = { maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
+    negativeTtlMs: config.negativeTtlS * 1000 };
+  return fence ? new FencedMemoryTier(options, fence) : new MemoryTier(options);
 }
+
+/** The purge log lives in the store the edge shares with the Node service: R2 (docs/edge.md "Purges at the edge"). */
+function followsPurges(config: Config, env: WorkerEnv): boolean {
+  return config.store !== 'none' && env.IMGRELAY_R2 !== undefined;
+}
+
+/**
+ * How long after a purge an entry may still come from work that began before it: the longest a load runs (a source
+ * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew.
+ */
+export function fenceWindowMs(config: Config): number {
+  const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
+  return load + 1000;
+}
+
+/** A poll lists the log and reads up to 100 entries, 8 at a time: a few store calls' worth of deadline. */
+const pollTimeoutMs = (config: Config) => config.storeTimeoutMs * 5;
 
 /** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
 function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined, logger: Logger,
-  defer: (work: Promise<unknown>) => void): Store | undefined {
+  defer: (work: Promise<unknown>) => void, fence: PurgeFence | undefined): Store | undefined {
   if (config.store === 'none') return undefined;
-  const guard = (store: Store) => guardStore(store, { timeoutMs: config.storeTimeoutMs, logger });
-  const front = cache && guard(createCacheApiStore(cache));
+  // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss.
+  const guard = (store: Store) => guardStore(fence ? fenceStore(store, fence, defer) : store,
+    { timeoutMs: config.storeTimeoutMs, logger });
+  const maxTtlS = fence ? FENCED_CACHE_MAX_TTL_S : undefined;
+  const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
   const back = env.IMGRELAY_R2 && guard(createR2Store(env.IMGRELAY_R2, { prefix: config.s3.prefix }));
   if (front && back) return layerStores(front, back, defer);
   return front ?? back;

@@ -26,6 +26,11 @@ export interface CacheApiStoreOptions {
   now?: () => number;
   /** Seconds an entry is kept after it expires (for serving stale); default 7 days, like stale-if-error. */
   staleGraceS?: number;
+  /**
+   * Longest an entry is kept at all. The edge sets it when it follows the purge log: an entry must not outlive
+   * the log entries of the purges that can cover it (src/edge-purge.ts).
+   */
+  maxTtlS?: number;
 }
 
 /** Never fetched and never resolved: only a namespace for cache keys. `.internal` is refused as a source host. */
@@ -47,10 +52,12 @@ class CacheApiStore implements Store {
   readonly kind = 'cache-api';
   private readonly now: () => number;
   private readonly staleGraceS: number;
+  private readonly maxTtlS: number;
 
   constructor(private readonly cache: CacheLike, options: CacheApiStoreOptions) {
     this.now = options.now ?? Date.now;
     this.staleGraceS = options.staleGraceS ?? STALE_GRACE_S;
+    this.maxTtlS = options.maxTtlS ?? Number.POSITIVE_INFINITY;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
@@ -78,7 +85,8 @@ class CacheApiStore implements Store {
     signal?.throwIfAborted();
     const meta = encodeMeta({ ...entry.meta, size: entry.body.byteLength });
     if (meta.length > MAX_META_HEADER_BYTES) return;
-    const ttlS = Math.max(0, Math.ceil((entry.meta.expiresAt - this.now()) / 1000)) + this.staleGraceS;
+    const ttlS = Math.min(this.maxTtlS,
+      Math.max(0, Math.ceil((entry.meta.expiresAt - this.now()) / 1000)) + this.staleGraceS);
     const headers: Record<string, string> = {
       'content-type': 'application/octet-stream',
       'content-length': String(entry.body.byteLength),
