@@ -27,8 +27,11 @@ export const PURGE_LOG_RETENTION_MS = 86_400_000;
  */
 export const FENCED_CACHE_MAX_TTL_S = (PURGE_LOG_RETENTION_MS - 3_600_000) / 1000;
 const LOG_KEY = /^_purge\/(\d{15})-[a-z0-9]+-[a-z0-9]+$/;
-/** Entries read per poll (a request may wait for them): a longer backlog is read over the next requests. */
-const READS_PER_POLL = 100;
+/**
+ * Entries read per poll: a request may wait for them, and each is a call to R2 counted against that request's
+ * subrequest budget; a longer backlog (a new isolate after a busy day of purges) is read over the next requests.
+ */
+const READS_PER_POLL = 40;
 const READ_CONCURRENCY = 8;
 
 export interface PurgeFollowerDeps {

@@ -3,7 +3,8 @@
  * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
  * with the edge's own parts: a fetch-based source fetcher, a passthrough transformer, the Cache API (and R2 when
  * the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate memory tier, and transform
- * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none.
+ * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none. With R2 bound,
+ * the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
  *
  * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
  * enforces it on the bundle. This is not the Worker's main module because every export of that module is taken for
@@ -186,7 +187,7 @@ export function fenceWindowMs(config: Config): number {
   return load + 1000;
 }
 
-/** A poll lists the log and reads up to 100 entries, 8 at a time: a few store calls' worth of deadline. */
+/** A poll lists the log and reads up to 40 entries, 8 at a time: a few store calls' worth of deadline. */
 const pollTimeoutMs = (config: Config) => config.storeTimeoutMs * 5;
 
 /** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
