@@ -35,14 +35,20 @@ function edgeVars(extra: Record<string, unknown> = {}) {
     IMGRELAY_ORIGIN_URL: NODE_ORIGIN, ...extra };
 }
 
-/** What the Node admin's POST /purge does to the shared bucket: purge the store, then append to the purge log. */
-async function nodeAdminPurge(prefix: string, body: unknown): Promise<string> {
+/** The Node service's view of the shared bucket: its guarded S3-format store and its purge log. */
+function nodeSide(prefix: string) {
   const raw = createR2Store(env.IMGRELAY_R2, { prefix });
   const guarded = guardStore(raw, { timeoutMs: 5000, logger: silentLogger });
-  const { selectors } = resolvePurge(body);
-  await purgeStore({ guarded, raw }, selectors);
   const log = new PurgeLog({ store: guarded, instanceId: 'node1', pollMs: POLL_MS, apply: async () => 0,
     logger: silentLogger });
+  return { raw, guarded, log };
+}
+
+/** What the Node admin's POST /purge does to the shared bucket: purge the store, then append to the purge log. */
+async function nodeAdminPurge(prefix: string, body: unknown): Promise<string> {
+  const { raw, guarded, log } = nodeSide(prefix);
+  const { selectors } = resolvePurge(body);
+  await purgeStore({ guarded, raw }, selectors);
   const key = await log.append(selectors);
   expect(key).toBeDefined();
   return key!;
@@ -181,5 +187,28 @@ describe('the edge follows purges from the purge log in R2', () => {
     expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('HIT-MEMORY');
     expect((await viaEdge(freshEdge(vars), `/?${source}`)).headers.get('x-cache')).toBe('HIT-STORE');
     expect(edge.purges?.stats).toMatchObject({ applied: 1, failures: 0 });
+  });
+
+  it('an isolate that has not read the whole log yet serves nothing from the Cache API or R2', async () => {
+    const id = unique('backlog');
+    const [first, second] = [`${IMAGES}/replaced.jpg?case=${id}`, `${IMAGES}/cached.jpg?case=${id}`];
+    const vars = edgeVars();
+    for (const source of [first, second]) await (await viaEdge(freshEdge(vars), `/?${source}`)).arrayBuffer();
+    // 45 purges of other images: more than one read of the log takes (40).
+    const { log } = nodeSide(vars.IMGRELAY_S3_PREFIX);
+    for (let i = 0; i < 45; i++) {
+      await log.append({ sources: [`${IMAGES}/other-${i}.jpg`], hosts: [], prefixes: [], tags: [], all: false });
+    }
+    const originBefore = await originHits(`/replaced.jpg?case=${id}`);
+
+    const edge = freshEdge(vars);
+    const partial = await viaEdge(edge, `/?${first}`);
+    expect(partial.headers.get('x-cache')).toBe('MISS');
+    expect(await originHits(`/replaced.jpg?case=${id}`)).toBe(originBefore + 1);
+    expect(edge.purges?.stats.applied).toBe(40);
+    // The next request reads the rest first; then the store is trusted again.
+    const caughtUp = await viaEdge(edge, `/?${second}`);
+    expect(edge.purges?.stats.applied).toBe(45);
+    expect(caughtUp.headers.get('x-cache')).toBe('HIT-STORE');
   });
 });
