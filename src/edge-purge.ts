@@ -12,7 +12,8 @@
 import pLimit from 'p-limit';
 import { purgeMemory } from './admin/local-purge.js';
 import { PURGE_LOG_PREFIX } from './admin/purge-log.js';
-import { isSelectors } from './admin/selectors.js';
+import { isSelectors, type Selectors } from './admin/selectors.js';
+import { RelayError } from './errors.js';
 import type { MemoryTier } from './cache/memory.js';
 import type { PurgeFence } from './cache/purge-fence.js';
 import { withDeadline } from './cache/store-guard.js';
@@ -43,6 +44,8 @@ export interface PurgeFollowerDeps {
   /** Deadline of one poll as a whole. */
   timeoutMs: number;
   logger: Logger;
+  /** Appends to the log (purge-log.ts's PurgeLog), for purges given to the Worker's purge route. */
+  writer: { append(selectors: Selectors): Promise<string | undefined> };
   /** Keeps a background poll alive past the response (ctx.waitUntil). */
   defer: (work: Promise<unknown>) => void;
   now?: () => number;
@@ -90,6 +93,20 @@ export class PurgeFollower {
       this.polling = undefined;
     });
     return this.polling;
+  }
+
+  /** A purge given to this isolate (edge-purge-route.ts): logged for every isolate, applied here at once. */
+  async purgeNow(selectors: Selectors): Promise<{ memory: number; purgeLog: string }> {
+    const key = await this.deps.writer.append(selectors);
+    const at = Number(LOG_KEY.exec(key ?? '')?.[1]);
+    if (!key || !Number.isFinite(at)) {
+      throw new RelayError('E_UPSTREAM', 'The purge log could not be written to R2: nothing was purged (retry)');
+    }
+    this.deps.fence.add(key, at, selectors);
+    const memory = await purgeMemory(this.deps.memory, selectors);
+    this.stats.applied += 1;
+    this.stats.removed += memory;
+    return { memory, purgeLog: key };
   }
 
   private async pollOnce(): Promise<void> {

@@ -22,6 +22,8 @@ import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
 import { FencedMemoryTier, fenceStore, PurgeFence } from './cache/purge-fence.js';
 import { FENCED_CACHE_MAX_TTL_S, PurgeFollower } from './edge-purge.js';
+import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
+import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -87,8 +89,7 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const memory = edgeMemory(config, vars, fence);
   const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
   const store = edgeStore(config, env, cacheApi, logger, background.track, fence);
-  const purges = fence && new PurgeFollower({ log: createR2Store(env.IMGRELAY_R2!, { prefix: config.s3.prefix }),
-    fence, memory, pollMs: config.purgePollMs, timeoutMs: pollTimeoutMs(config), logger, defer: background.track });
+  const purges = fence && purgeFollower(config, env.IMGRELAY_R2!, fence, memory, logger, background.track);
   // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
   const writes = store && {
     enqueue: (key: string, entry: StoredEntry) => {
@@ -107,7 +108,8 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
-  const route = { app, forwarder, legacyOptions, policy, config, purges };
+  const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
+  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute };
   return {
     config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
@@ -122,10 +124,12 @@ interface Route {
   policy: { check(url: URL): void };
   config: Config;
   purges?: PurgeFollower;
+  purgeRoute: EdgePurgeRouteDeps;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
   await route.purges?.beforeRequest();
+  if (isEdgePurgeRequest(request)) return handleEdgePurge(request, route.purgeRoute);
   const image = transformRequestOf(request, route.legacyOptions);
   if (!image) return route.app.fetch(request);
   if (!route.forwarder) return refuseTransform(route, image);
@@ -185,6 +189,16 @@ function followsPurges(config: Config, env: WorkerEnv): boolean {
 export function fenceWindowMs(config: Config): number {
   const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
   return load + 1000;
+}
+
+/** Reads the purge log from R2, and writes to it for the purge route (under a random instance id per isolate). */
+function purgeFollower(config: Config, bucket: R2BucketLike, fence: PurgeFence, memory: MemoryTier, logger: Logger,
+  defer: (work: Promise<unknown>) => void): PurgeFollower {
+  const log = createR2Store(bucket, { prefix: config.s3.prefix });
+  const writer = new PurgeLog({ store: guardStore(log, { timeoutMs: config.storeTimeoutMs, logger }),
+    instanceId: `edge${crypto.randomUUID().slice(0, 8)}`, pollMs: config.purgePollMs, apply: async () => 0, logger });
+  return new PurgeFollower({ log, writer, fence, memory, pollMs: config.purgePollMs, timeoutMs: pollTimeoutMs(config),
+    logger, defer });
 }
 
 /** A poll lists the log and reads up to 40 entries, 8 at a time: a few store calls' worth of deadline. */
