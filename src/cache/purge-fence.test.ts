@@ -57,22 +57,26 @@ describe('fenceStore and FencedMemoryTier', () => {
 
   it('reads a covered entry as a miss and deletes it; refuses to write one; misses everything until complete', async () => {
     const inner = mapStore();
-    const fence = new PurgeFence({ windowMs: 0 });
+    const fence = new PurgeFence({ windowMs: 1000 });
     const background: Promise<unknown>[] = [];
     const store = fenceStore(inner, fence, (work) => background.push(work));
     inner.map.set('old', entry(5_000));
     inner.map.set('new', entry(15_000));
+    inner.map.set('window', entry(10_500));
     // Not complete yet (the log was never read): nothing is served from the store.
     expect(await store.get('new')).toBeUndefined();
     fence.complete = true;
     fence.add('p1', 10_000, { ...none, sources: [SOURCE] });
     expect(await store.get('old')).toBeUndefined();
+    // Within the window: a miss, but kept (in a shared store it may be another instance's fresh copy).
+    expect(await store.get('window')).toBeUndefined();
     await Promise.all(background);
     expect(inner.map.has('old')).toBe(false);
+    expect(inner.map.has('window')).toBe(true);
     expect((await store.get('new'))?.meta.storedAt).toBe(15_000);
     await store.put('late', entry(9_000));
     expect(inner.map.has('late')).toBe(false);
-    expect(fence.fenced).toBe(2);
+    expect(fence.fenced).toBe(3);
   });
 
   it('does not keep a covered entry in memory', () => {

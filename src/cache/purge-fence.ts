@@ -68,6 +68,11 @@ export class PurgeFence {
     return latest > 0 && meta.storedAt < latest + this.options.windowMs;
   }
 
+  /** Whether an entry was certainly produced before the latest purge that covers it (not merely within the window). */
+  predates(meta: EntryMeta): boolean {
+    return meta.storedAt < this.latestPurgeOf(meta.sourceUrl, meta.tags);
+  }
+
   /** Time of the latest known purge covering a source with these tags; 0 when none does. */
   latestPurgeOf(sourceUrl: string, tags: readonly string[]): number {
     const index = this.index;
@@ -104,7 +109,8 @@ function addToIndex(index: Index, at: number, selectors: Selectors): void {
 }
 
 /**
- * A store behind the fence: a covered entry read from it is a miss and is deleted in the background; a covered
+ * A store behind the fence: a covered entry read from it is a miss, and is deleted in the background when it predates
+ * the purge (one stamped within the window may be another instance's fresh copy in a shared store); a covered
  * entry is never written to it (a load that began before the purge and ended after it); while the fence is not
  * complete every read is a miss. Deletes, prefix deletes and listings pass through.
  */
@@ -114,7 +120,7 @@ export function fenceStore(store: Store, fence: PurgeFence, defer: (work: Promis
     if (!fence.complete) return true;
     if (!fence.covers(meta)) return false;
     fence.fenced += 1;
-    defer(store.delete(key).catch(() => {}));
+    if (fence.predates(meta)) defer(store.delete(key).catch(() => {}));
     return true;
   };
   return {
