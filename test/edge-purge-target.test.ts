@@ -71,9 +71,9 @@ async function bootAdmin(edgeToken: string): Promise<RunningNode> {
   return node;
 }
 
-/** One request to the Worker over HTTP; returns X-Cache (the body is read: nothing is left pending). */
+/** One request to the Worker; returns X-Cache (the body is read: nothing is left pending). */
 async function edgeState(path: string): Promise<string | null> {
-  const response = await fetch(new URL(`/?http://${ZAKER}${path}`, edgeUrl));
+  const response = await mf.dispatchFetch(new URL(`/?http://${ZAKER}${path}`, edgeUrl));
   expect(response.status).toBe(200);
   await response.arrayBuffer();
   return response.headers.get('x-cache');

@@ -131,7 +131,7 @@ const WORKER_BATCH = 1000;
 
 export function workerTarget(base: URL, token: string): CdnTarget {
   const endpoint = new URL(EDGE_PURGE_PATH, base);
-  const post = async (body: object, signal: AbortSignal): Promise<string> => {
+  const postOnce = async (body: object, signal: AbortSignal): Promise<string> => {
     const response = await fetch(endpoint, {
       method: 'POST', signal, body: JSON.stringify(body),
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -143,6 +143,12 @@ export function workerTarget(base: URL, token: string): CdnTarget {
     }
     return answer?.edge?.purgeLog ?? 'logged';
   };
+  // A kept-alive connection the other side has just closed fails at once ("other side closed"); the route is
+  // idempotent, so a network failure is tried once more straight away before it counts.
+  const post = (body: object, signal: AbortSignal): Promise<string> => postOnce(body, signal).catch((error: unknown) => {
+    if (!(error instanceof TypeError) || signal.aborted) throw error;
+    return postOnce(body, signal);
+  });
   return {
     name: `worker ${base.host}`,
     send: async (plan, signal) => {
