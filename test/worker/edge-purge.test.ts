@@ -173,8 +173,8 @@ describe('the edge follows purges from the purge log in R2', () => {
   it('caches the purged source again once the fence window (longest load + 1 s) has passed', async () => {
     const id = unique('window');
     const source = `${IMAGES}/replaced.jpg?case=${id}`;
-    // No origin, a 1 s fetch deadline: the window is 2 s.
-    const vars = edgeVars({ IMGRELAY_ORIGIN_URL: '', IMGRELAY_UPSTREAM_TIMEOUT_MS: '1000' });
+    // No origin, a 3 s fetch deadline: the window is 4 s (room for the two requests below on a loaded machine).
+    const vars = edgeVars({ IMGRELAY_ORIGIN_URL: '', IMGRELAY_UPSTREAM_TIMEOUT_MS: '3000' });
     const edge = freshEdge(vars);
     await (await viaEdge(edge, `/?${source}`)).arrayBuffer();
     await nodeAdminPurge(vars.IMGRELAY_S3_PREFIX, { urls: [source] });
@@ -182,7 +182,7 @@ describe('the edge follows purges from the purge log in R2', () => {
     // Within the window a fresh copy may still be the end of a load begun before the purge: fetched, not kept.
     expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('MISS');
     expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('MISS');
-    await sleep(2100);
+    await sleep(4100);
     expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('MISS');
     expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('HIT-MEMORY');
     expect((await viaEdge(freshEdge(vars), `/?${source}`)).headers.get('x-cache')).toBe('HIT-STORE');
