@@ -63,8 +63,13 @@ export interface PurgeFollowerStats {
 export class PurgeFollower {
   /** Start of the last poll that read the whole log. */
   private freshAsOf = Number.NEGATIVE_INFINITY;
-  /** After a failed poll, requests do not wait for (or start) another one before this. */
+  /** After a failed poll, no request starts another one before this. */
   private retryAt = Number.NEGATIVE_INFINITY;
+  /**
+   * False after a failed poll, until one succeeds: requests then never wait for a poll (an R2 outage must not hold
+   * every request for a deadline), and are served with the purges known so far.
+   */
+  private healthy = true;
   private polling: Promise<void> | undefined;
   /** Log keys that were gone or malformed when read: not read again. */
   private readonly ignored = new Map<string, number>();
@@ -76,13 +81,13 @@ export class PurgeFollower {
     return (this.deps.now ?? Date.now)();
   }
 
-  /** On every request: nothing, a background poll, or (fence two intervals old) a poll to wait for. */
+  /** On every request: nothing, a background poll, or (fence two intervals old, R2 healthy) a poll to wait for. */
   beforeRequest(): Promise<void> | undefined {
     const now = this.now();
     const age = now - this.freshAsOf;
     if (age < this.deps.pollMs || now < this.retryAt) return undefined;
     const poll = this.poll();
-    if (age >= 2 * this.deps.pollMs) return poll;
+    if (age >= 2 * this.deps.pollMs && this.healthy) return poll;
     this.deps.defer(poll);
     return undefined;
   }
@@ -115,10 +120,12 @@ export class PurgeFollower {
     try {
       const complete = await withDeadline((signal) => this.readLog(started, signal), this.deps.timeoutMs);
       this.deps.fence.complete = complete;
+      this.healthy = true;
       if (complete) this.freshAsOf = started;
       this.forget(started - PURGE_LOG_RETENTION_MS);
     } catch (error) {
       this.stats.failures += 1;
+      this.healthy = false;
       this.retryAt = started + this.deps.pollMs;
       this.deps.logger.warn({ err: error }, 'edge: reading the purge log failed; purges since the last read wait');
     }
