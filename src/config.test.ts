@@ -88,4 +88,13 @@ describe('parseConfig', () => {
   it('requires a bucket for the S3 store', () => {
     expect(() => parseConfig({ IMGRELAY_STORE: 's3' })).toThrow(/IMGRELAY_S3_BUCKET/);
   });
+
+  it('takes a worker+https:// purge target only with IMGRELAY_EDGE_PURGE_TOKEN (at least 16 characters)', () => {
+    expect(() => parseConfig({ IMGRELAY_CDN_PURGE: 'worker+https://img.example.com' })).toThrow(/IMGRELAY_EDGE_PURGE_TOKEN/);
+    expect(() => parseConfig({ IMGRELAY_EDGE_PURGE_TOKEN: 'short' })).toThrow(/IMGRELAY_EDGE_PURGE_TOKEN/);
+    const config = parseConfig({ IMGRELAY_CDN_PURGE: 'worker+https://img.example.com',
+      IMGRELAY_EDGE_PURGE_TOKEN: 'edge-token-0123456789,edge-token-next-0123' });
+    expect(config.cdnPurge).toEqual(['worker+https://img.example.com']);
+    expect(config.edgePurgeTokens).toEqual(['edge-token-0123456789', 'edge-token-next-0123']);
+  });
 });

@@ -82,8 +82,10 @@ const VARS = {
   AVIF_EFFORT: [int(0, 9), '0'],
   MAX_ANIMATION_PIXELS: [int(1), String(100_000_000)],
   HEADER_RULES: [z.string(), ''],
-  CDN_PURGE: [list.pipe(z.array(z.string().regex(/^(cloudflare|(varnish\+)?https?:\/\/[^/\s?#]+\/?)$/i,
-    'a comma-separated list of `cloudflare`, `varnish+http://host:port` or http(s)://host:port'))), ''],
+  CDN_PURGE: [list.pipe(z.array(z.string().regex(/^(cloudflare|((varnish|worker)\+)?https?:\/\/[^/\s?#]+\/?)$/i,
+    'a comma-separated list of `cloudflare`, `varnish+http://host:port`, `worker+https://host` or http(s)://host:port'))), ''],
+  // Bearer tokens of the Worker's purge route (docs/edge.md): the Worker accepts each; the Node admin sends the first.
+  EDGE_PURGE_TOKEN: [list.pipe(z.array(z.string().min(16, 'tokens of at least 16 characters'))), ''],
   CF_API_TOKEN: [z.string(), ''],
   CF_ZONE_ID: [z.string(), ''],
   CF_API_BASE: [z.url(), 'https://api.cloudflare.com/client/v4'],
@@ -130,7 +132,7 @@ export interface Config {
   /** 0 = "as many as CPUs", resolved by the entry that knows the CPU count. */
   workers: number; maxQueue: number; transformTimeoutS: number; avifEffort: number; maxAnimationPixels: number;
   headerRulesFile?: string;
-  cdnPurge: readonly string[]; cfApiToken?: string; cfZoneId?: string;
+  cdnPurge: readonly string[]; cfApiToken?: string; cfZoneId?: string; edgePurgeTokens: readonly string[];
   /** Cloudflare API base (overridable so a contract test can stand in for the real API). */
   cfApiBase: string;
   logLevel: string;
@@ -182,6 +184,9 @@ function crossChecks(v: Parsed): string[] {
   if (v.CDN_PURGE.some((t) => t.toLowerCase() === 'cloudflare') && (!v.CF_ZONE_ID || !v.CF_API_TOKEN)) {
     problems.push('IMGRELAY_CDN_PURGE=cloudflare: requires IMGRELAY_CF_ZONE_ID and IMGRELAY_CF_API_TOKEN');
   }
+  if (v.CDN_PURGE.some((t) => /^worker\+/i.test(t)) && v.EDGE_PURGE_TOKEN.length === 0) {
+    problems.push('IMGRELAY_CDN_PURGE=worker+…: requires IMGRELAY_EDGE_PURGE_TOKEN');
+  }
   if (v.MIN_TTL_S > v.MAX_TTL_S) problems.push('IMGRELAY_MIN_TTL_S: must not exceed IMGRELAY_MAX_TTL_S');
   if (v.HEADERS_TIMEOUT_MS > v.REQUEST_TIMEOUT_MS) {
     problems.push('IMGRELAY_HEADERS_TIMEOUT_MS: must not exceed IMGRELAY_REQUEST_TIMEOUT_MS (headers are part of the request)');
@@ -209,6 +214,7 @@ function toConfig(v: Parsed): Config {
     avifEffort: v.AVIF_EFFORT, maxAnimationPixels: v.MAX_ANIMATION_PIXELS,
     headerRulesFile: v.HEADER_RULES || undefined,
     cdnPurge: v.CDN_PURGE, cfApiToken: v.CF_API_TOKEN || undefined, cfZoneId: v.CF_ZONE_ID || undefined,
+    edgePurgeTokens: v.EDGE_PURGE_TOKEN,
     cfApiBase: v.CF_API_BASE.replace(/\/+$/, ''),
     logLevel: v.LOG_LEVEL, legacyOptions: v.LEGACY_OPTIONS || undefined,
     minTtlS: v.MIN_TTL_S, maxTtlS: v.MAX_TTL_S, negativeTtlS: v.NEGATIVE_TTL_S, cacheControl: v.CACHE_CONTROL,

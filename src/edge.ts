@@ -3,7 +3,8 @@
  * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
  * with the edge's own parts: a fetch-based source fetcher, a passthrough transformer, the Cache API (and R2 when
  * the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate memory tier, and transform
- * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none.
+ * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none. With R2 bound,
+ * the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
  *
  * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
  * enforces it on the bundle. This is not the Worker's main module because every export of that module is taken for
@@ -19,6 +20,10 @@ import type { Store, StoredEntry } from './cache/types.js';
 import { guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
+import { FencedMemoryTier, fenceStore, PurgeFence } from './cache/read-fence.js';
+import { FENCED_CACHE_MAX_TTL_S, PurgeFollower } from './edge-purge.js';
+import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
+import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -47,6 +52,8 @@ export interface Edge {
   /** Where entries are kept besides memory: `cache-api`, `r2`, `cache-api+r2` or `none`. */
   storeKind: string;
   memory: MemoryTier;
+  /** Reads the Node admin's purge log from R2 (present when IMGRELAY_R2 is bound and the store is not `none`). */
+  purges?: PurgeFollower;
   handle(request: Request): Promise<Response>;
   /** Resolves once every background write and revalidation started so far, and what they started, has ended. */
   settled(): Promise<void>;
@@ -78,9 +85,12 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const config = parseConfig(vars);
   const logger = options.logger ?? consoleLogger(config.logLevel);
   const background = new Background();
-  const memory = edgeMemory(config, vars);
+  const follows = followsPurges(config, env);
+  const fence = follows ? new PurgeFence({ windowMs: fenceWindowMs(config) }) : undefined;
+  const memory = edgeMemory(config, vars, fence);
   const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
-  const store = edgeStore(config, env, cacheApi, logger, background.track);
+  const store = edgeStore(config, env, cacheApi, logger, background.track, fence);
+  const purges = fence && purgeFollower(config, env.IMGRELAY_R2!, fence, memory, logger, background.track);
   // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
   const writes = store && {
     enqueue: (key: string, entry: StoredEntry) => {
@@ -99,9 +109,10 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
-  const route = { app, forwarder, legacyOptions, policy, config };
+  const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
+  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute };
   return {
-    config, memory, storeKind: store?.kind ?? 'none',
+    config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
   };
@@ -113,9 +124,13 @@ interface Route {
   legacyOptions?: RequestOptions;
   policy: { check(url: URL): void };
   config: Config;
+  purges?: PurgeFollower;
+  purgeRoute: EdgePurgeRouteDeps;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
+  await route.purges?.beforeRequest();
+  if (isEdgePurgeRequest(request)) return handleEdgePurge(request, route.purgeRoute);
   const image = transformRequestOf(request, route.legacyOptions);
   if (!image) return route.app.fetch(request);
   // The forwarder does not pass through the image route, which refuses loops for everything else (loop-guard.ts).
@@ -165,19 +180,50 @@ export function imgrelayVars(env: WorkerEnv): Record<string, string> {
 }
 
 /** A small LRU per isolate: the default budget is a Node server's, far too big for an isolate's 128 MB. */
-function edgeMemory(config: Config, vars: Record<string, string>): MemoryTier {
+function edgeMemory(config: Config, vars: Record<string, string>, fence: PurgeFence | undefined): MemoryTier {
   const maxBytes = vars.IMGRELAY_MEMORY_CACHE_MB === undefined ? EDGE_MEMORY_DEFAULT_BYTES
     : Math.min(config.memoryCacheBytes, EDGE_MEMORY_MAX_BYTES);
-  return new MemoryTier({ maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
-    negativeTtlMs: config.negativeTtlS * 1000 });
+  const options = { maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
+    negativeTtlMs: config.negativeTtlS * 1000 };
+  return fence ? new FencedMemoryTier(options, fence) : new MemoryTier(options);
 }
+
+/** The purge log lives in the store the edge shares with the Node service: R2 (docs/edge.md "Purges at the edge"). */
+function followsPurges(config: Config, env: WorkerEnv): boolean {
+  return config.store !== 'none' && env.IMGRELAY_R2 !== undefined;
+}
+
+/**
+ * How long after a purge an entry may still come from work that began before it: the longest a load runs (a source
+ * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew.
+ */
+export function fenceWindowMs(config: Config): number {
+  const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
+  return load + 1000;
+}
+
+/** Reads the purge log from R2, and writes to it for the purge route (under a random instance id per isolate). */
+function purgeFollower(config: Config, bucket: R2BucketLike, fence: PurgeFence, memory: MemoryTier, logger: Logger,
+  defer: (work: Promise<unknown>) => void): PurgeFollower {
+  const log = createR2Store(bucket, { prefix: config.s3.prefix });
+  const writer = new PurgeLog({ store: guardStore(log, { timeoutMs: config.storeTimeoutMs, logger }),
+    instanceId: `edge${crypto.randomUUID().slice(0, 8)}`, pollMs: config.purgePollMs, apply: async () => 0, logger });
+  return new PurgeFollower({ log, writer, fence, memory, pollMs: config.purgePollMs, timeoutMs: pollTimeoutMs(config),
+    logger, defer });
+}
+
+/** A poll lists the log and reads up to 40 entries, 8 at a time: R2 answers those in milliseconds when healthy. */
+const pollTimeoutMs = (config: Config) => config.storeTimeoutMs * 2;
 
 /** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
 function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined, logger: Logger,
-  defer: (work: Promise<unknown>) => void): Store | undefined {
+  defer: (work: Promise<unknown>) => void, fence: PurgeFence | undefined): Store | undefined {
   if (config.store === 'none') return undefined;
-  const guard = (store: Store) => guardStore(store, { timeoutMs: config.storeTimeoutMs, logger });
-  const front = cache && guard(createCacheApiStore(cache));
+  // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss.
+  const guard = (store: Store) => guardStore(fence ? fenceStore(store, fence, defer) : store,
+    { timeoutMs: config.storeTimeoutMs, logger });
+  const maxTtlS = fence ? FENCED_CACHE_MAX_TTL_S : undefined;
+  const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
   const back = env.IMGRELAY_R2 && guard(createR2Store(env.IMGRELAY_R2, { prefix: config.s3.prefix }));
   if (front && back) return layerStores(front, back, defer);
   return front ?? back;

@@ -5,6 +5,8 @@
  *   (as their hosts), tags and everything; deploy/varnish/default.vcl turns those into purges and bans on
  *   `obj.http.Surrogate-Key`.
  * - `cloudflare`: the zone purge API (`files`, `tags`, `purge_everything`), base URL from IMGRELAY_CF_API_BASE.
+ * - `worker+https://<edge host>`: the Worker's purge route (src/edge-purge-route.ts) with the first
+ *   IMGRELAY_EDGE_PURGE_TOKEN; the surrogate keys (every variant of a source is under its `src-` key) or `all`.
  * The first attempt runs with the purge (bounded by `attemptTimeoutMs`) so its outcome is reported; a failure is
  * retried in the background with exponential backoff (bounded), and never holds up or undoes the local purge.
  */
@@ -12,6 +14,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { EDGE_PURGE_PATH } from '../edge-purge-route.js';
 
 export interface CdnPlan {
   /** Public proxy URLs, purged by URL. */
@@ -43,6 +46,7 @@ const CF_BATCH = 30;
 export function createCdnTargets(config: Config): CdnTarget[] {
   return config.cdnPurge.map((spec) => {
     if (spec.toLowerCase() === 'cloudflare') return cloudflareTarget(config.cfApiBase, config.cfZoneId ?? '', config.cfApiToken ?? '');
+    if (/^worker\+/i.test(spec)) return workerTarget(new URL(spec.slice('worker+'.length)), config.edgePurgeTokens[0] ?? '');
     return varnishTarget(new URL(spec.replace(/^varnish\+/i, '')));
   });
 }
@@ -116,6 +120,44 @@ export function cloudflareTarget(apiBase: string, zoneId: string, token: string)
       for (let i = 0; i < plan.urls.length; i += CF_BATCH) await post({ files: plan.urls.slice(i, i + CF_BATCH) }, signal);
       for (let i = 0; i < plan.tags.length; i += CF_BATCH) await post({ tags: plan.tags.slice(i, i + CF_BATCH) }, signal);
       return `purged ${plan.urls.length} file(s), ${plan.tags.length} tag(s)`;
+    },
+  };
+}
+
+// ── the imgrelay Worker (edge) ──────────────────────────────────────────────────────────────────────────
+
+/** The purge body takes at most 1000 items per field (selectors.ts). */
+const WORKER_BATCH = 1000;
+
+export function workerTarget(base: URL, token: string): CdnTarget {
+  const endpoint = new URL(EDGE_PURGE_PATH, base);
+  const postOnce = async (body: object, signal: AbortSignal): Promise<string> => {
+    const response = await fetch(endpoint, {
+      method: 'POST', signal, body: JSON.stringify(body),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    });
+    const answer = await response.json().catch(() => undefined) as
+      { code?: string; detail?: string; edge?: { purgeLog?: string } } | undefined;
+    if (!response.ok) {
+      throw new Error(`the Worker answered ${response.status}${answer?.code ? ` ${answer.code}: ${answer.detail ?? ''}` : ''}`);
+    }
+    return answer?.edge?.purgeLog ?? 'logged';
+  };
+  // A kept-alive connection the other side has just closed fails at once ("other side closed"); the route is
+  // idempotent, so a network failure is tried once more straight away before it counts.
+  const post = (body: object, signal: AbortSignal): Promise<string> => postOnce(body, signal).catch((error: unknown) => {
+    if (!(error instanceof TypeError) || signal.aborted) throw error;
+    return postOnce(body, signal);
+  });
+  return {
+    name: `worker ${base.host}`,
+    send: async (plan, signal) => {
+      if (plan.all) return `purged everything (${await post({ all: true }, signal)})`;
+      const logged: string[] = [];
+      for (let i = 0; i < plan.tags.length; i += WORKER_BATCH) {
+        logged.push(await post({ tags: plan.tags.slice(i, i + WORKER_BATCH) }, signal));
+      }
+      return `purged ${plan.tags.length} tag(s) (${logged.join(', ')})`;
     },
   };
 }

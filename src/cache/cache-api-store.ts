@@ -6,7 +6,8 @@
  *
  * Limits of the Cache API, and what this store does about them:
  * - it cannot be enumerated: `list` yields nothing and `deletePrefix` removes nothing (returns 0); entries leave by
- *   their TTL, by `delete` of an exact key, or by a Cloudflare purge (by tag, or everything);
+ *   their TTL, by `delete` of an exact key, or by a Cloudflare purge (by tag, or everything). The edge makes purged
+ *   entries unreachable by checking every read against the purge log instead (read-fence.ts, edge-purge.ts);
  * - it is per data centre, and writes have no effect on a `*.workers.dev` host (a custom domain is needed);
  * - it takes no AbortSignal: the signal is checked before each call (the guard's deadline bounds the wait).
  * Entries are kept past their freshness for STALE_GRACE_S, so the tiered cache can still serve them stale while it
@@ -26,6 +27,11 @@ export interface CacheApiStoreOptions {
   now?: () => number;
   /** Seconds an entry is kept after it expires (for serving stale); default 7 days, like stale-if-error. */
   staleGraceS?: number;
+  /**
+   * Longest an entry is kept at all. The edge sets it when it follows the purge log: an entry must not outlive
+   * the log entries of the purges that can cover it (src/edge-purge.ts).
+   */
+  maxTtlS?: number;
 }
 
 /** Never fetched and never resolved: only a namespace for cache keys. `.internal` is refused as a source host. */
@@ -47,10 +53,12 @@ class CacheApiStore implements Store {
   readonly kind = 'cache-api';
   private readonly now: () => number;
   private readonly staleGraceS: number;
+  private readonly maxTtlS: number;
 
   constructor(private readonly cache: CacheLike, options: CacheApiStoreOptions) {
     this.now = options.now ?? Date.now;
     this.staleGraceS = options.staleGraceS ?? STALE_GRACE_S;
+    this.maxTtlS = options.maxTtlS ?? Number.POSITIVE_INFINITY;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<StoredEntry | undefined> {
@@ -78,7 +86,8 @@ class CacheApiStore implements Store {
     signal?.throwIfAborted();
     const meta = encodeMeta({ ...entry.meta, size: entry.body.byteLength });
     if (meta.length > MAX_META_HEADER_BYTES) return;
-    const ttlS = Math.max(0, Math.ceil((entry.meta.expiresAt - this.now()) / 1000)) + this.staleGraceS;
+    const ttlS = Math.min(this.maxTtlS,
+      Math.max(0, Math.ceil((entry.meta.expiresAt - this.now()) / 1000)) + this.staleGraceS);
     const headers: Record<string, string> = {
       'content-type': 'application/octet-stream',
       'content-length': String(entry.body.byteLength),

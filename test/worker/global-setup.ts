@@ -23,6 +23,20 @@ export default async function setup(project: TestProject) {
   origin.serve('/plain-target.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg');
   origin.serve('/through-imgrelay.jpg', fixture('photo-ladybird.jpg'), 'image/jpeg', { via: '1.1 imgrelay' });
   origin.route('/slow.jpg', (_req, res) => void setTimeout(() => res.writeHead(200).end('late'), 5000).unref());
+  // An image replaced at the origin, per `case` (edge-purge.test.ts): the wood photo until `/__replace?case=…`, then
+  // the ladybird; `/slow-replaced.jpg` answers the same way 1.5 s late (a load in flight across a purge).
+  const replaced = new Set<string>();
+  const caseOf = (url = '/') => new URL(url, 'http://lab').searchParams.get('case') ?? '';
+  const current = (url?: string) => fixture(replaced.has(caseOf(url)) ? 'photo-ladybird.jpg' : 'photo-wood.jpg');
+  origin.route('/replaced.jpg', (req, res) => void res.writeHead(200, { 'content-type': 'image/jpeg' }).end(current(req.url)));
+  origin.route('/slow-replaced.jpg', (req, res) => {
+    const body = current(req.url);
+    setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(body), 1500).unref();
+  });
+  origin.route('/__replace', (req, res) => {
+    replaced.add(caseOf(req.url));
+    res.writeHead(204).end();
+  });
   // The suite counts origin hits through this route (tests in workerd cannot read Node objects).
   origin.route('/__hits', (req, res) => {
     const path = new URL(req.url ?? '/', 'http://lab').searchParams.get('path') ?? '';
