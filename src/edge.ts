@@ -18,7 +18,9 @@ import { TieredCache } from './cache/tiered.js';
 import type { Store, StoredEntry } from './cache/types.js';
 import { guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
+import { withLegacyRoot } from './cache/legacy-root.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
+import { withStoreIndex } from './cache/store-index.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -167,9 +169,15 @@ function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined,
   if (config.store === 'none') return undefined;
   const guard = (store: Store) => guardStore(store, { timeoutMs: config.storeTimeoutMs, logger });
   const front = cache && guard(createCacheApiStore(cache));
-  const back = env.IMGRELAY_R2 && guard(createR2Store(env.IMGRELAY_R2, { prefix: config.s3.prefix }));
+  const back = env.IMGRELAY_R2 && guard(withStoreIndex(r2Store(env.IMGRELAY_R2, config)));
   if (front && back) return layerStores(front, back, defer);
   return front ?? back;
+}
+
+/** The same prefix (and legacy-root reads) as the Node S3 store, so both share one bucket layout. */
+function r2Store(bucket: R2BucketLike, config: Config): Store {
+  const current = createR2Store(bucket, { prefix: config.s3.prefix });
+  return config.s3.legacyRoot ? withLegacyRoot(current, createR2Store(bucket)) : current;
 }
 
 function defaultCache(): CacheLike | undefined {

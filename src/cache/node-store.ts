@@ -5,12 +5,14 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
+import { withLegacyRoot } from './legacy-root.js';
 import { guardStore } from './store-guard.js';
+import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
 
 export interface NodeStore {
-  /** The raw store (admin purges go through the guard too; this is for tests and stats). */
+  /** The raw store, without the purge index (admin purges go through the guard too; for tests and stats). */
   raw: Store;
   guarded: ReturnType<typeof guardStore>;
   writes: ReturnType<typeof createWriteBehind>;
@@ -21,7 +23,8 @@ export interface NodeStore {
 export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
-  const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
+  // Markers beside every entry (store-index.ts): purges by host, prefix and tag never walk the store.
+  const guarded = guardStore(withStoreIndex(raw), { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
   return {
     raw, guarded, writes,
@@ -40,8 +43,11 @@ async function openStore(config: Config, logger: Logger): Promise<Store | undefi
       return createFsStore({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, logger });
     case 's3': {
       // Loaded only when used: the AWS SDK is a sixth of the JS heap, which every major GC walks again (and RSS).
-      const { createS3Store } = await import('./s3-store.js');
-      return createS3Store({ ...config.s3, logger });
+      const { createS3Client, createS3Store } = await import('./s3-store.js');
+      if (!config.s3.legacyRoot) return createS3Store({ ...config.s3, logger });
+      const client = createS3Client(config.s3);
+      return withLegacyRoot(createS3Store({ ...config.s3, logger, client }),
+        createS3Store({ ...config.s3, prefix: '', logger, client }), () => client.destroy());
     }
   }
 }
