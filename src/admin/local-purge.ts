@@ -10,7 +10,7 @@ import { sha256Hex } from '../cache/keys.js';
 import { findIndexed } from '../cache/index-lookup.js';
 import type { MemoryTier } from '../cache/memory.js';
 import type { GuardedStore } from '../cache/store-guard.js';
-import { INDEX_PREFIX } from '../cache/store-index.js';
+import { MARKER_PREFIXES } from '../cache/store-index.js';
 import type { EntryMeta, Store } from '../cache/types.js';
 import { surrogateKeys } from '../images.js';
 import { type Selectors, matcherFor, needsTags } from './selectors.js';
@@ -77,7 +77,8 @@ export async function purgeStore(store: PurgeableStore, selectors: Selectors): P
   let removed: number;
   if (selectors.all) {
     removed = sum(await Promise.all(HEX_DIGITS.map(deleteDir)));
-    await guarded.deletePrefix(INDEX_PREFIX); // markers last: no entry is ever left without its marker
+    // Markers last: no entry is ever left without its marker.
+    await Promise.all(MARKER_PREFIXES.map((prefix) => guarded.deletePrefix(prefix)));
   } else {
     const found = await findIndexed(guarded, selectors, metaReader(store));
     for (const source of selectors.sources) found.dirs.add(`${await sha256Hex(source)}/`);

@@ -24,6 +24,8 @@ import type { EntryMeta, Store, StoredEntry } from './types.js';
 export const INDEX_PREFIX = '_index/';
 const HOST_INDEX = `${INDEX_PREFIX}host/`;
 const TAG_INDEX = `${INDEX_PREFIX}tag/`;
+/** Where the markers live (purge `all` empties these; `_index/done/…`, reindex.ts, stays). */
+export const MARKER_PREFIXES: readonly string[] = [HOST_INDEX, TAG_INDEX];
 /** Kept verbatim in a key segment; anything else is hashed (see entry-codec INDEX_KEY). */
 const PLAIN_SEGMENT = /^[A-Za-z0-9-][A-Za-z0-9._-]{0,99}$/;
 const DEFAULT_PORT = '_';

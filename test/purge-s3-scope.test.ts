@@ -1,0 +1,159 @@
+/**
+ * Purge on a shared bucket (issue #15 item 2), against a real S3 protocol server (s3rver, SigV4 verified):
+ * - objects that are not imgrelay keys, under the prefix or beside it (console "folder" markers, other data), are
+ *   left alone and counted by every kind of purge, which never fails because of them;
+ * - `all` with an empty prefix removes only imgrelay's keys;
+ * - entries written at the bucket root by older versions are still read and purged under the default prefix;
+ * - a host purge among 10,000 sources reads and deletes only that host's objects, proven by the S3 requests the
+ *   store sent (each one's Key/Prefix recorded by a middleware on the real client), not by timing.
+ */
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type PurgeableStore, purgeStore } from '../src/admin/local-purge.js';
+import type { Selectors } from '../src/admin/selectors.js';
+import { sha256Hex } from '../src/cache/keys.js';
+import { withLegacyRoot } from '../src/cache/legacy-root.js';
+import { reindexStore } from '../src/cache/reindex.js';
+import { createS3Store } from '../src/cache/s3-store.js';
+import { guardStore } from '../src/cache/store-guard.js';
+import { type IndexedStore, withStoreIndex } from '../src/cache/store-index.js';
+import type { Store, StoredEntry } from '../src/cache/types.js';
+import { surrogateKeys } from '../src/images.js';
+import { silentLogger } from '../src/logger.js';
+import { s3StoreOptions, startS3, type TestS3 } from './helpers/s3.js';
+
+interface SentRequest {
+  command: string;
+  /** The object key or listing prefix the request named (bucket prefix included). */
+  target: string;
+  /** DeleteObjects: every key it named. */
+  keys: string[];
+}
+
+interface Stack {
+  client: S3Client;
+  raw: Store;
+  indexed: IndexedStore;
+  purgeable: PurgeableStore;
+  sent: SentRequest[];
+}
+
+/** A fresh server (empty bucket) per test: each test lays out its own bucket. */
+let s3: TestS3;
+beforeEach(async () => { s3 = await startS3(); });
+afterEach(() => s3.close());
+
+/** The store as node-store.ts wires it (index, guard), on a client that records every request it sends. */
+function stackOf(prefix: string, legacyRoot = false): Stack {
+  const options = s3StoreOptions(s3, prefix);
+  const client = options.client as S3Client;
+  const sent: SentRequest[] = [];
+  type Args = { input: { Key?: string; Prefix?: string; Delete?: { Objects?: Array<{ Key?: string }> } } };
+  const record = (next: (args: Args) => Promise<unknown>, context: { commandName?: string }) => async (args: Args) => {
+    const { input } = args;
+    sent.push({ command: context.commandName ?? '?', target: input.Key ?? input.Prefix ?? '',
+      keys: (input.Delete?.Objects ?? []).map((o) => o.Key ?? '') });
+    return next(args);
+  };
+  const stackOfClient = client.middlewareStack as unknown as { add(m: unknown, o: { step: string; name: string }): void };
+  stackOfClient.add(record, { step: 'initialize', name: 'testRecordRequests' });
+  const current = createS3Store(options);
+  const raw = legacyRoot ? withLegacyRoot(current, createS3Store({ ...options, prefix: '' })) : current;
+  const indexed = withStoreIndex(raw);
+  const guarded = guardStore(indexed, { timeoutMs: 20_000, logger: silentLogger });
+  return { client, raw, indexed, purgeable: { guarded, raw }, sent };
+}
+
+const selectors = (s: Partial<Selectors>): Selectors =>
+  ({ sources: [], hosts: [], prefixes: [], tags: [], all: false, ...s });
+
+const VARIANT = 'w=20|webp|v2';
+
+async function entryOf(source: string): Promise<StoredEntry> {
+  const body = new TextEncoder().encode(`bytes of ${source}`);
+  return { body, meta: { contentType: 'image/png', etag: '"e"', storedAt: 1, expiresAt: 2, sourceUrl: source,
+    size: body.byteLength, tags: await surrogateKeys(new URL(source)) } };
+}
+
+/** Stores the source and one variant of each URL, as the image service would. */
+async function storeSources(store: Store, sources: string[], withVariant = true): Promise<void> {
+  for (let i = 0; i < sources.length; i += 50) {
+    await Promise.all(sources.slice(i, i + 50).map(async (source) => {
+      const hash = await sha256Hex(source);
+      const entry = await entryOf(source);
+      await store.put(`${hash}/source`, entry);
+      if (withVariant) await store.put(`${hash}/${await sha256Hex(VARIANT)}`, entry);
+    }));
+  }
+}
+
+async function putObject(client: S3Client, key: string): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: `not imgrelay's: ${key}` }));
+}
+
+async function bucketKeys(client: S3Client, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) keys.push(object.Key as string);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** Source hashes that still have entries under `root`. */
+async function storedSources(client: S3Client, root: string, sources: string[]): Promise<string[]> {
+  const keys = new Set(await bucketKeys(client, root));
+  const kept: string[] = [];
+  for (const source of sources) if (keys.has(`${root}${await sha256Hex(source)}/source`)) kept.push(source);
+  return kept;
+}
+
+describe('a bucket shared with other data', () => {
+  const A = ['http://a.test/1.png', 'http://a.test/2021/2.png', 'http://a.test:8080/3.png'];
+  const B = ['https://b.test/x/4.png', 'https://b.test/y/5.png'];
+  const UNDER = ['scope1/folder/', 'scope1/0abc.txt', 'scope1/notes.txt', 'scope1/_index/host/a.test/readme.txt'];
+  const BESIDE = ['folder/', '0data.bin', 'abc/def.txt', 'scope10/x', 'scopeless'];
+
+  it('skips and counts foreign objects in every kind of purge, never fails on them, and leaves them all', async () => {
+    const stack = stackOf('scope1');
+    for (const key of [...UNDER, ...BESIDE]) await putObject(stack.client, key);
+    const purges: Array<[Partial<Selectors>, string[]]> = [
+      [{ hosts: ['a.test'] }, A],
+      [{ hosts: ['a.test:8080'] }, [A[2]]],
+      [{ prefixes: ['http://a.test/2021/'] }, [A[1]]],
+      [{ tags: ['host-b.test'] }, B],
+      [{ tags: [(await surrogateKeys(new URL(B[0])))[0]] }, [B[0]]],
+      [{ sources: [A[0]] }, [A[0]]],
+    ];
+    for (const [selected, gone] of purges) {
+      await storeSources(stack.indexed, [...A, ...B]);
+      const result = await purgeStore(stack.purgeable, selectors(selected));
+      expect(result.failures, JSON.stringify(selected)).toBe(0);
+      expect(result.removed, JSON.stringify(selected)).toBe(gone.length * 2);
+      expect(await storedSources(stack.client, 'scope1/', [...A, ...B])).toEqual([...A, ...B].filter((s) => !gone.includes(s)));
+    }
+    const all = await purgeStore(stack.purgeable, selectors({ all: true }));
+    expect(all.failures).toBe(0);
+    // Listed by the 16 hex prefixes and `_index/`: `folder/`, `0abc.txt` and the file under `_index/` were met.
+    expect(all.skipped).toBe(3);
+    expect((await bucketKeys(stack.client)).sort()).toEqual([...UNDER, ...BESIDE].sort());
+    await stack.raw.close?.();
+  });
+
+  it('all with an empty prefix removes only imgrelay keys: other data at the root stays, the purge log too', async () => {
+    const stack = stackOf('');
+    const foreign = ['folder/', '0data.bin', 'abc/def.txt', 'deadbeef/source', `${'a'.repeat(64)}/notes.txt`, 'z'];
+    for (const key of foreign) await putObject(stack.client, key);
+    await storeSources(stack.indexed, [...A, ...B]);
+    const log = await stack.purgeable.guarded.putChecked('_purge/000000000000001-abc-def', await entryOf(A[0]));
+    expect(log).toBe(true);
+    const result = await purgeStore(stack.purgeable, selectors({ all: true }));
+    expect(result.removed).toBe((A.length + B.length) * 2);
+    expect(result.failures).toBe(0);
+    expect(result.skipped).toBe(5); // every foreign key but `z`, which no hex prefix lists
+    expect((await bucketKeys(stack.client)).sort()).toEqual([...foreign, '_purge/000000000000001-abc-def'].sort());
+    await stack.raw.close?.();
+  });
+});
