@@ -157,3 +157,69 @@ describe('a bucket shared with other data', () => {
     await stack.raw.close?.();
   });
 });
+
+describe('entries older versions wrote at the bucket root (default prefix imgrelay/)', () => {
+  const A = ['http://a.test/1.png', 'http://a.test/2.png'];
+  const B = ['http://b.test/3.png'];
+
+  it('are read, found by a host purge once reindexed, and removed by url and all purges; other data stays', async () => {
+    const old = createS3Store(s3StoreOptions(s3, '')); // what versions before the default prefix wrote
+    await storeSources(old, [...A, ...B]);
+    const stack = stackOf('imgrelay/', true);
+    await putObject(stack.client, 'folder/');
+    await putObject(stack.client, 'b0rked.bin');
+    const hash = await sha256Hex(A[0]);
+    expect((await stack.purgeable.guarded.get(`${hash}/source`))?.meta.sourceUrl).toBe(A[0]);
+
+    expect(await reindexStore(stack.raw, stack.indexed.mark)).toEqual({ sources: 3 });
+    const byHost = await purgeStore(stack.purgeable, selectors({ hosts: ['a.test'] }));
+    expect(byHost).toMatchObject({ removed: 4, failures: 0 });
+    expect(await stack.purgeable.guarded.get(`${hash}/source`)).toBeUndefined();
+    expect(await storedSources(stack.client, '', [...A, ...B])).toEqual(B);
+
+    const all = await purgeStore(stack.purgeable, selectors({ all: true }));
+    expect(all).toMatchObject({ removed: 2, failures: 0 });
+    expect(all.skipped).toBeGreaterThanOrEqual(2); // `folder/` and `b0rked.bin` at the root, met and left
+    expect((await bucketKeys(stack.client)).filter((key) => !key.startsWith('imgrelay/_index/')).sort())
+      .toEqual(['b0rked.bin', 'folder/']);
+    await Promise.all([old.close?.(), stack.raw.close?.()]);
+  });
+});
+
+describe('10,000 stored sources across 100 hosts', () => {
+  const HOSTS = 100;
+  const PER_HOST = 100;
+  const sourcesOf = (host: number) =>
+    Array.from({ length: PER_HOST }, (_, i) => `https://h${host}.test/images/${i}.jpg`);
+
+  it('purging one host sends requests only for that host\'s markers and entries, a few per source', async () => {
+    const stack = stackOf('imgrelay/');
+    const started = Date.now();
+    const all = Array.from({ length: HOSTS }, (_, host) => sourcesOf(host)).flat();
+    await storeSources(stack.indexed, all, false);
+    console.info(`stored ${all.length} sources (entry + host marker each) in ${Date.now() - started} ms`);
+    const target = sourcesOf(42);
+    const ownPrefixes = [`imgrelay/_index/host/h42.test/`,
+      ...await Promise.all(target.map(async (source) => `imgrelay/${await sha256Hex(source)}/`))];
+    const own = (key: string) => ownPrefixes.some((prefix) => key.startsWith(prefix));
+
+    stack.sent.length = 0;
+    const result = await purgeStore(stack.purgeable, selectors({ hosts: ['h42.test'] }));
+    const sent = [...stack.sent];
+    expect(result).toMatchObject({ removed: PER_HOST, failures: 0, skipped: 0 });
+    const count = (command: string) => sent.filter((r) => r.command === command).length;
+    const reads = count('GetObjectCommand') + count('HeadObjectCommand') + count('ListObjectsV2Command');
+    console.info(`host purge among ${all.length} sources: ${sent.length} S3 requests, ${reads} reads `
+      + `(${count('ListObjectsV2Command')} LIST, ${count('GetObjectCommand')} GET), for ${PER_HOST} sources`);
+    // Every key or prefix a request named (DeleteObjects names keys only) is one of that host's.
+    expect(sent.filter((r) => (r.keys.length > 0 ? !r.keys.every(own) : !own(r.target)))).toEqual([]);
+    // One listing of the host's markers, then per source: list + delete of its entries, read + delete of its marker.
+    expect(reads).toBeLessThanOrEqual(2 * PER_HOST + 1);
+    expect(sent.length).toBeLessThanOrEqual(4 * PER_HOST + 1);
+
+    const left = await bucketKeys(stack.client, 'imgrelay/');
+    expect(left.filter((key) => !key.startsWith('imgrelay/_index/')).length).toBe(all.length - PER_HOST);
+    expect(left.filter((key) => key.startsWith('imgrelay/_index/host/h42.test/'))).toEqual([]);
+    await stack.raw.close?.();
+  }, 600_000); // 20,000 PUTs to an in-process server on a shared 2-core machine: minutes, not seconds
+});
