@@ -20,7 +20,12 @@ import { type IndexedStore, withStoreIndex } from '../src/cache/store-index.js';
 import type { Store, StoredEntry } from '../src/cache/types.js';
 import { surrogateKeys } from '../src/images.js';
 import { silentLogger } from '../src/logger.js';
-import { s3StoreOptions, startS3, type TestS3 } from './helpers/s3.js';
+import { adminFetch, eventually, fetchImage, purge, solidPng, TOKEN_A } from './helpers/admin.js';
+import { bootImgrelay, ZAKER } from './helpers/imgrelay.js';
+import { startOrigin } from './helpers/origin.js';
+import { S3_CREDENTIALS, s3StoreOptions, startS3, type TestS3 } from './helpers/s3.js';
+import { reindexDoneKey } from '../src/cache/reindex.js';
+import { etagOf } from '../src/cache/keys.js';
 
 interface SentRequest {
   command: string;
@@ -162,7 +167,7 @@ describe('entries older versions wrote at the bucket root (default prefix imgrel
   const A = ['http://a.test/1.png', 'http://a.test/2.png'];
   const B = ['http://b.test/3.png'];
 
-  it('are read, found by a host purge once reindexed, and removed by url and all purges; other data stays', async () => {
+  it('are read, found by a host purge once reindexed, and removed by purge all; other data at the root stays', async () => {
     const old = createS3Store(s3StoreOptions(s3, '')); // what versions before the default prefix wrote
     await storeSources(old, [...A, ...B]);
     const stack = stackOf('imgrelay/', true);
@@ -184,6 +189,62 @@ describe('entries older versions wrote at the bucket root (default prefix imgrel
       .toEqual(['b0rked.bin', 'folder/']);
     await Promise.all([old.close?.(), stack.raw.close?.()]);
   });
+});
+
+describe('the service on a shared bucket with entries of an older version at its root', () => {
+  it('serves the old entries, indexes them at start-up, and purges by host and all answer 200 and leave other data', async () => {
+    // The service's S3 client takes credentials from the SDK's chain (here the environment) and is not patched.
+    process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
+    const shared = await startS3({ allowMismatchedSignatures: true });
+    const origin = await startOrigin();
+    const OTHER = 'img.example.org';
+    const [fresh, kept, old] = [`http://${ZAKER}/a.png`, `http://${OTHER}/e.png`, `http://${ZAKER}/old.png`];
+    origin.serve('/a.png', await solidPng('#c00'), 'image/png');
+    origin.serve('/e.png', await solidPng('#0c0'), 'image/png');
+    const oldStore = createS3Store(s3StoreOptions(shared, ''));
+    const oldBytes = await solidPng('#00c');
+    const meta = { contentType: 'image/png', etag: await etagOf(oldBytes), storedAt: Date.now(),
+      expiresAt: Date.now() + 86_400_000, sourceUrl: old, size: oldBytes.byteLength,
+      tags: await surrogateKeys(new URL(old)) };
+    await oldStore.put(`${await sha256Hex(old)}/source`, { body: oldBytes, meta });
+    const foreign = ['folder/', '0data.bin', 'imgrelay/folder/', 'imgrelay/0abc.txt'];
+    const client = s3StoreOptions(shared).client as S3Client;
+    for (const key of foreign) {
+      await client.send(new PutObjectCommand({ Bucket: shared.bucket, Key: key, Body: 'other data' }));
+    }
+    const relay = await bootImgrelay({
+      IMGRELAY_RESOLVE: `${ZAKER}:80:127.0.0.1:${origin.port},${OTHER}:80:127.0.0.1:${origin.port}`,
+      IMGRELAY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STORE: 's3',
+      IMGRELAY_S3_BUCKET: shared.bucket, IMGRELAY_S3_ENDPOINT: shared.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true',
+    });
+    try {
+      const done = `imgrelay/${await reindexDoneKey()}`;
+      expect(await eventually(async () => (await bucketKeys(client, done)).length === 1, 20_000)).toBe(true);
+      const served = await fetchImage(`${relay.url}/?${old}`);
+      expect([served.status, served.cache]).toEqual([200, 'HIT-STORE']); // the origin has no old.png: read at the root
+      for (const source of [fresh, kept]) expect((await fetchImage(`${relay.url}/?${source}`)).status).toBe(200);
+      await relay.store?.writes.drain(10_000);
+
+      const byHost = await purge(relay, { hosts: [ZAKER] });
+      expect(byHost.store).toBe(2); // a.png under imgrelay/, old.png at the root
+      expect((await fetchImage(`${relay.url}/?${old}`)).status).toBe(404);
+      expect(await storedSources(client, 'imgrelay/', [fresh, kept, old])).toEqual([kept]);
+
+      const response = await adminFetch(relay, '/purge', { body: { all: true } });
+      const all = await response.json() as { store: number; storeSkipped?: number };
+      expect(response.status).toBe(200);
+      expect(all.store).toBe(1);
+      expect(all.storeSkipped).toBe(4); // every foreign object a hex start lists, under the prefix and at the root
+      const left = await bucketKeys(client);
+      expect(left.filter((key) => !key.startsWith('imgrelay/_'))).toEqual(expect.arrayContaining(foreign));
+      expect(left.filter((key) => !key.startsWith('imgrelay/_')).length).toBe(foreign.length);
+    } finally {
+      await relay.close();
+      await Promise.all([oldStore.close?.(), origin.close()]);
+      await shared.close();
+    }
+  }, 60_000);
 });
 
 describe('10,000 stored sources across 100 hosts', () => {

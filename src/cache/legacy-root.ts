@@ -13,6 +13,7 @@ import type { Store } from './types.js';
 
 /** Prefixes that can select entry keys: '' or hex digits (an entry key starts with its 64-hex source hash). */
 const ENTRY_PREFIX = /^[0-9a-f]{0,64}(\/.*)?$/;
+const HEX_DIGITS = [...'0123456789abcdef'];
 
 /** `release` runs on close, after both stores closed (e.g. destroys the S3 client they share). */
 export function withLegacyRoot(current: Store, legacy: Store, release?: () => void): Store {
@@ -42,7 +43,10 @@ export function withLegacyRoot(current: Store, legacy: Store, release?: () => vo
     async *list(prefix, signal) {
       yield* current.list(prefix, signal);
       if (!reachesLegacy(prefix)) return;
-      for await (const key of legacy.list(prefix, signal)) if (isEntryKey(key)) yield key;
+      // The whole root by its 16 hex starts, not '': the prefix's own objects are not foreign to be counted.
+      for (const start of prefix === '' ? HEX_DIGITS : [prefix]) {
+        for await (const key of legacy.list(start, signal)) if (isEntryKey(key)) yield key;
+      }
     },
     close: async () => {
       await Promise.all([current.close?.(), legacy.close?.()]);

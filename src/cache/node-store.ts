@@ -1,11 +1,14 @@
 /**
- * The persistent tier as the Node entry wires it: the configured store (directory or S3), guarded (deadline,
- * breaker, failures are misses) and fed by a bounded write-behind queue.
+ * The persistent tier as the Node entry wires it: the configured store (directory or S3; S3 under its prefix, with
+ * the bucket root still read for older entries), its purge index (markers written beside entries, and a one-time
+ * background reindex of older entries), guarded (deadline, breaker, failures are misses) and fed by a bounded
+ * write-behind queue.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
 import { withLegacyRoot } from './legacy-root.js';
+import { startBackgroundReindex } from './reindex.js';
 import { guardStore } from './store-guard.js';
 import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
@@ -24,18 +27,22 @@ export async function createNodeStore(config: Config, logger: Logger): Promise<N
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
   // Markers beside every entry (store-index.ts): purges by host, prefix and tag never walk the store.
-  const guarded = guardStore(withStoreIndex(raw), { timeoutMs: config.storeTimeoutMs, logger });
+  const indexed = withStoreIndex(raw);
+  const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  const reindex = startBackgroundReindex(raw, indexed.mark, logger);
   return {
     raw, guarded, writes,
     close: async (deadlineMs) => {
+      await reindex.stop();
       await writes.drain(deadlineMs);
       await raw.close?.();
     },
   };
 }
 
-async function openStore(config: Config, logger: Logger): Promise<Store | undefined> {
+/** The configured store alone: no index writes, guard or queue (`imgrelay reindex` uses it). */
+export async function openStore(config: Config, logger: Logger): Promise<Store | undefined> {
   switch (config.store) {
     case 'none':
       return undefined;

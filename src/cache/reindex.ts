@@ -7,6 +7,7 @@
  * (`startReindexOnce`); `imgrelay reindex` runs it on demand. Until it has finished, purges by host, prefix or tag
  * may miss entries older than the index; purges by URL and `all` never depend on it.
  */
+import type { Logger } from '../logger.js';
 import { isEntryKey } from './entry-codec.js';
 import { sha256Hex } from './keys.js';
 import { INDEX_PREFIX, markerEntry } from './store-index.js';
@@ -46,10 +47,38 @@ export async function reindexDoneKey(): Promise<string> {
 
 /** Runs `reindexStore` unless a previous run completed; records completion. Resolves to undefined when skipped. */
 export async function reindexOnce(store: Store, mark: Mark, signal?: AbortSignal): Promise<ReindexResult | undefined> {
-  const done = await reindexDoneKey();
-  if (await store.get(done, signal)) return undefined;
+  if (await store.get(await reindexDoneKey(), signal)) return undefined;
   const result = await reindexStore(store, mark, signal);
   signal?.throwIfAborted();
-  await store.put(done, markerEntry('imgrelay:reindex', Date.now()), signal);
+  await markReindexed(store, signal);
   return result;
+}
+
+export async function markReindexed(store: Store, signal?: AbortSignal): Promise<void> {
+  await store.put(await reindexDoneKey(), markerEntry('imgrelay:reindex', Date.now()), signal);
+}
+
+export interface BackgroundReindex {
+  /** Aborts a run in progress and waits for it to end. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The service's one-time run: in the background (the store serves meanwhile), one store call at a time, on the
+ * unguarded store so that a failure is an error (retried at the next start) rather than a listing that merely
+ * ends early and would be recorded as complete.
+ */
+export function startBackgroundReindex(store: Store, mark: Mark, logger: Logger): BackgroundReindex {
+  const controller = new AbortController();
+  const run = reindexOnce(store, mark, controller.signal).then((result) => {
+    if (result) logger.info({ sources: result.sources }, 'purge index: entries stored before it are now indexed');
+  }, (error: unknown) => {
+    if (!controller.signal.aborted) logger.warn({ err: error }, 'purge index: reindex failed; it runs again at the next start');
+  });
+  return {
+    stop: async () => {
+      controller.abort();
+      await run;
+    },
+  };
 }

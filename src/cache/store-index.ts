@@ -11,8 +11,9 @@
  * `_<sha256>`. Markers are empty entry frames whose meta carries the source URL, so a prefix purge reads the
  * marker's meta (one ranged read) to compare the full URL.
  *
- * `withStoreIndex` writes the markers before the entry they describe (inside the same write-behind job), so an
- * entry written by this version is never unfindable: a failed marker write fails the entry's write too. Purges
+ * `withStoreIndex` writes the markers with the entry they describe (inside the same write-behind job), so an
+ * entry written by this version is never unfindable: a failed marker write fails the entry's write too (and an
+ * entry that landed anyway is deleted again). Purges
  * delete the entries first and the markers last; a marker left behind (entry evicted, or purged by a selector that
  * did not list that marker) only costs a later purge one empty prefix delete, after which it is removed too.
  */
@@ -108,11 +109,16 @@ export function withStoreIndex(store: Store, now: () => number = Date.now): Inde
     get: (key, signal) => store.get(key, signal),
     head: store.head && ((key, signal) => store.head!(key, signal)),
     async put(key, entry, signal) {
-      if (isEntryKey(key)) {
-        const hash = key.slice(0, 64);
-        if (key.endsWith('/source') || !recent.has(hash)) await mark(hash, entry.meta, signal);
+      const hash = key.slice(0, 64);
+      if (!isEntryKey(key) || (!key.endsWith('/source') && recent.has(hash))) return store.put(key, entry, signal);
+      // Marker and entry in parallel (one round trip, not two, inside the store deadline); an entry that landed
+      // while its marker did not is taken back, so no entry stays that a host purge could not find.
+      const [marked, stored] = await Promise.allSettled([mark(hash, entry.meta, signal), store.put(key, entry, signal)]);
+      if (marked.status === 'rejected') {
+        if (stored.status === 'fulfilled') await store.delete(key).catch(() => undefined);
+        throw marked.reason;
       }
-      await store.put(key, entry, signal);
+      if (stored.status === 'rejected') throw stored.reason;
     },
     delete: (key, signal) => store.delete(key, signal),
     async deletePrefix(prefix, signal) {
