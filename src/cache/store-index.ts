@@ -68,12 +68,9 @@ export async function tagLookupPrefix(tag: string): Promise<{ entries?: string; 
 
 /** Marker keys of one source: its host's, plus one per tag that cannot be derived from the hash or the host. */
 export async function markerKeys(sourceHash: string, meta: Pick<EntryMeta, 'sourceUrl' | 'tags'>): Promise<string[]> {
-  let url: URL;
-  try {
-    url = new URL(meta.sourceUrl);
-  } catch {
-    return []; // not a URL (never stored by the image service): nothing a host purge could name
-  }
+  const url = URL.canParse(meta.sourceUrl) ? new URL(meta.sourceUrl) : undefined;
+  // Not an image source (the purge log's `imgrelay:…` entries): nothing a host purge could name.
+  if (!url || !/^https?:$/.test(url.protocol) || url.hostname === '') return [];
   const keys = [`${await hostIndexPrefix(url.hostname, url.port)}${sourceHash}`];
   for (const tag of meta.tags) {
     if (SOURCE_TAG.test(tag) || tag === `host-${url.hostname}`) continue;
