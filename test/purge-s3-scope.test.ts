@@ -25,6 +25,7 @@ import { bootImgrelay, ZAKER } from './helpers/imgrelay.js';
 import { startOrigin } from './helpers/origin.js';
 import { S3_CREDENTIALS, s3StoreOptions, startS3, type TestS3 } from './helpers/s3.js';
 import { reindexDoneKey } from '../src/cache/reindex.js';
+import { runCli } from '../src/cli.js';
 import { etagOf } from '../src/cache/keys.js';
 
 interface SentRequest {
@@ -245,6 +246,31 @@ describe('the service on a shared bucket with entries of an older version at its
       await shared.close();
     }
   }, 60_000);
+});
+
+describe('imgrelay reindex', () => {
+  it('indexes what an older version stored, under the prefix and at the root, so a host purge finds it', async () => {
+    process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
+    const shared = await startS3({ allowMismatchedSignatures: true });
+    try {
+      const [under, root] = [createS3Store(s3StoreOptions(shared, 'imgrelay/')), createS3Store(s3StoreOptions(shared, ''))];
+      await storeSources(under, ['http://a.test/1.png', 'http://b.test/2.png']); // no markers: written unindexed
+      await storeSources(root, ['http://a.test/3.png']);
+      await Promise.all([under.close?.(), root.close?.()]);
+      let out = '';
+      const code = await runCli(['reindex'], { IMGRELAY_STORE: 's3', IMGRELAY_S3_BUCKET: shared.bucket,
+        IMGRELAY_S3_ENDPOINT: shared.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true', IMGRELAY_LOG_LEVEL: 'silent' },
+      { out: (text) => { out += text; }, err: (text) => { out += text; } });
+      expect([code, out]).toEqual([0, 'indexed 3 source(s) in the s3 store\n']);
+      const client = s3StoreOptions(shared).client as S3Client;
+      const markers = await bucketKeys(client, 'imgrelay/_index/host/a.test/');
+      expect(markers.map((key) => key.slice(-64)).sort())
+        .toEqual([await sha256Hex('http://a.test/1.png'), await sha256Hex('http://a.test/3.png')].sort());
+    } finally {
+      await shared.close();
+    }
+  });
 });
 
 describe('10,000 stored sources across 100 hosts', () => {
