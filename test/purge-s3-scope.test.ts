@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type PurgeableStore, purgeStore } from '../src/admin/local-purge.js';
 import type { Selectors } from '../src/admin/selectors.js';
 import { sha256Hex } from '../src/cache/keys.js';
-import { withLegacyRoot } from '../src/cache/legacy-root.js';
+import { type LegacyRootStore, withLegacyRoot } from '../src/cache/legacy-root.js';
 import { reindexStore } from '../src/cache/reindex.js';
 import { createS3Store } from '../src/cache/s3-store.js';
 import { guardStore } from '../src/cache/store-guard.js';
@@ -74,6 +74,7 @@ const selectors = (s: Partial<Selectors>): Selectors =>
   ({ sources: [], hosts: [], prefixes: [], tags: [], all: false, ...s });
 
 const VARIANT = 'w=20|webp|v2';
+const A_SOURCE = 'http://a.test/probe.png';
 
 async function entryOf(source: string): Promise<StoredEntry> {
   const body = new TextEncoder().encode(`bytes of ${source}`);
@@ -309,4 +310,24 @@ describe('10,000 stored sources across 100 hosts', () => {
     expect(left.filter((key) => key.startsWith('imgrelay/_index/host/h42.test/'))).toEqual([]);
     await stack.raw.close?.();
   }, 600_000); // 20,000 PUTs to an in-process server on a shared 2-core machine: minutes, not seconds
+});
+
+describe('the legacy root probe', () => {
+  it('switches root reads off when the root holds no entry, and keeps them while it does', async () => {
+    const stack = stackOf('imgrelay/', true);
+    await putObject(stack.client, '0data.bin'); // other data at the root is not an entry
+    const probe = (stack.raw as LegacyRootStore).probe.bind(stack.raw);
+    const hash = await sha256Hex(A_SOURCE);
+    const old = createS3Store(s3StoreOptions(s3, ''));
+    await old.put(`${hash}/source`, await entryOf(A_SOURCE));
+    expect(await probe()).toBe(true);
+    expect(await stack.raw.get(`${hash}/source`)).toBeDefined();
+    await old.deletePrefix(`${hash}/`);
+    expect(await probe()).toBe(false);
+    await old.put(`${hash}/source`, await entryOf(A_SOURCE)); // too late: this process no longer reads the root
+    stack.sent.length = 0;
+    expect(await stack.raw.get(`${hash}/source`)).toBeUndefined();
+    expect(stack.sent.map((r) => r.target)).toEqual([`imgrelay/${hash}/source`]);
+    await Promise.all([old.close?.(), stack.raw.close?.()]);
+  });
 });

@@ -7,7 +7,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
-import { withLegacyRoot } from './legacy-root.js';
+import { type LegacyRootStore, withLegacyRoot } from './legacy-root.js';
 import { startBackgroundReindex } from './reindex.js';
 import { guardStore } from './store-guard.js';
 import { withStoreIndex } from './store-index.js';
@@ -30,7 +30,12 @@ export async function createNodeStore(config: Config, logger: Logger): Promise<N
   const indexed = withStoreIndex(raw);
   const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
-  const reindex = startBackgroundReindex(raw, indexed.mark, logger);
+  const reindex = startBackgroundReindex(raw, indexed.mark, logger, async (signal) => {
+    // A bucket with no entries at its root stops paying a second GET per miss (legacy-root.ts).
+    if ('probe' in raw && !(await (raw as LegacyRootStore).probe(signal))) {
+      logger.info({}, 's3 store: no entries of older versions at the bucket root; reading under the prefix only');
+    }
+  });
   return {
     raw, guarded, writes,
     close: async (deadlineMs) => {

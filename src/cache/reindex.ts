@@ -66,11 +66,16 @@ export interface BackgroundReindex {
 /**
  * The service's one-time run: in the background (the store serves meanwhile), one store call at a time, on the
  * unguarded store so that a failure is an error (retried at the next start) rather than a listing that merely
- * ends early and would be recorded as complete.
+ * ends early and would be recorded as complete. `before` runs first, in the same background task.
  */
-export function startBackgroundReindex(store: Store, mark: Mark, logger: Logger): BackgroundReindex {
+export function startBackgroundReindex(
+  store: Store, mark: Mark, logger: Logger, before?: (signal: AbortSignal) => Promise<void>,
+): BackgroundReindex {
   const controller = new AbortController();
-  const run = reindexOnce(store, mark, controller.signal).then((result) => {
+  const run = (async () => {
+    await before?.(controller.signal);
+    return reindexOnce(store, mark, controller.signal);
+  })().then((result) => {
     if (result) logger.info({ sources: result.sources }, 'purge index: entries stored before it are now indexed');
   }, (error: unknown) => {
     if (!controller.signal.aborted) logger.warn({ err: error }, 'purge index: reindex failed; it runs again at the next start');
