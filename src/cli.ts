@@ -3,11 +3,17 @@
  *   imgrelay serve                       run the service (IMGRELAY_* variables)
  *   imgrelay purge <url…> [--host h] [--prefix p] [--tag t] [--all]
  *   imgrelay warm <file-or-url…> [--base <article URL>]
+ *   imgrelay reindex                     index entries stored before the purge index (talks to the store itself)
  * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
  * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
  * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
  */
 import { readFile } from 'node:fs/promises';
+import { openStore } from './cache/node-store.js';
+import { markReindexed, reindexStore } from './cache/reindex.js';
+import { withStoreIndex } from './cache/store-index.js';
+import { type Config, ConfigError, parseConfig } from './config.js';
+import { silentLogger } from './logger.js';
 import { main } from './node.js';
 
 const USAGE = `usage:
@@ -18,6 +24,8 @@ const USAGE = `usage:
   imgrelay warm <file-or-url…> [--base URL] [--json]
                                                    warm image URLs, the images of HTML files (relative links resolved
                                                    against --base), or the URLs listed in text files (one per line)
+  imgrelay reindex                                 write the purge index for entries stored before it existed (the
+                                                   service does this once by itself at start-up; this runs it again)
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
 export interface CliIo {
@@ -39,6 +47,7 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
     }
     if (command === 'purge') return await purgeCommand(parseArgs(rest, ['host', 'prefix', 'tag']), env, io);
     if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
+    if (command === 'reindex') return await reindexCommand(env, io);
     const help = command === undefined || command === 'help' || command === '--help' || command === '-h';
     (help ? io.out : io.err)(`${USAGE}\n`);
     return help ? 0 : 2;
@@ -144,6 +153,33 @@ function describeWarm(a: WarmAnswer): string {
     ? `${r.status} ${r.cache} ${r.bytes} bytes ${r.url}` : `${r.status} ${r.code} ${r.url}: ${r.detail}`));
   lines.push(`warmed ${a.ok} of ${a.total}${a.failed ? `, ${a.failed} failed` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** Opens the configured store (IMGRELAY_STORE …) directly and writes the markers of every source in it. */
+async function reindexCommand(env: Env, io: CliIo): Promise<number> {
+  let config: Config;
+  try {
+    config = parseConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.err(`imgrelay: ${error.message}\n`);
+    return 2;
+  }
+  const store = await openStore(config, silentLogger);
+  if (!store) throw new UsageError('reindex: IMGRELAY_STORE=none has no store to index');
+  try {
+    const { sources } = await reindexStore(store, withStoreIndex(store).mark);
+    await markReindexed(store);
+    io.out(`indexed ${sources} source(s) in the ${store.kind} store\n`);
+    // A directory store reads its markers at start-up: a running service sees these after a restart.
+    if (store.kind === 'fs') io.out('restart the service if it is running on this directory\n');
+    return 0;
+  } catch (error) {
+    io.err(`imgrelay: reindex failed (run it again): ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await store.close?.();
+  }
 }
 
 function adminBase(env: Env): string {

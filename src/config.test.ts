@@ -14,6 +14,13 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(config) && Object.isFrozen(config.s3)).toBe(true);
   });
 
+  it('keeps S3 keys under imgrelay/ by default, reading the old root only then; an explicit prefix keeps its meaning', () => {
+    expect(parseConfig({}).s3).toMatchObject({ prefix: 'imgrelay/', legacyRoot: true });
+    expect(parseConfig({ IMGRELAY_S3_LEGACY_ROOT: 'false' }).s3).toMatchObject({ prefix: 'imgrelay/', legacyRoot: false });
+    expect(parseConfig({ IMGRELAY_S3_PREFIX: '' }).s3).toMatchObject({ prefix: '', legacyRoot: false });
+    expect(parseConfig({ IMGRELAY_S3_PREFIX: 'cache/img' }).s3).toMatchObject({ prefix: 'cache/img', legacyRoot: false });
+  });
+
   it('reports every invalid variable at once, with its name, value and expected form', () => {
     let error: ConfigError | undefined;
     try {

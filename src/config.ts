@@ -41,6 +41,9 @@ const resolveList = list.pipe(z.array(z.string().transform((v, ctx) => {
   return rule as ResolveRule;
 })));
 
+/** Where the S3/R2 stores keep their keys when IMGRELAY_S3_PREFIX is not set (it was the bucket root before). */
+export const DEFAULT_S3_PREFIX = 'imgrelay/';
+
 /** The table of variables: name → [schema, default]. Defaults are strings, parsed like user input. */
 const VARS = {
   PORT: [listenPort, '8080'],
@@ -54,7 +57,9 @@ const VARS = {
   S3_BUCKET: [z.string(), ''],
   S3_ENDPOINT: [z.union([z.literal(''), z.url()]), ''],
   S3_REGION: [z.string().min(1), 'us-east-1'],
-  S3_PREFIX: [z.string(), ''],
+  // Default: keys under `imgrelay/`, never at the root of a possibly shared bucket (README "Migration").
+  S3_PREFIX: [z.string(), DEFAULT_S3_PREFIX],
+  S3_LEGACY_ROOT: [bool, 'true'],
   S3_FORCE_PATH_STYLE: [bool, 'false'],
   S3_CHECKSUMS: [z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']), 'WHEN_REQUIRED'],
   STORE_TIMEOUT_MS: [int(1, 600_000), '2000'],
@@ -118,7 +123,9 @@ export interface Config {
   adminPort: number; adminHost: string; adminTokens: readonly string[];
   store: 'fs' | 's3' | 'none'; cacheDir: string; cacheMaxBytes: number;
   s3: { bucket: string; endpoint?: string; region: string; prefix: string; forcePathStyle: boolean;
-    checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED' };
+    checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+    /** Also read (and purge) entries older versions wrote at the bucket root: only with the default prefix. */
+    legacyRoot: boolean; };
   storeTimeoutMs: number; writeQueue: number;
   memoryCacheBytes: number; memoryEntryMaxBytes: number;
   allowedHosts: readonly string[]; blockedHosts: readonly string[];
@@ -200,7 +207,8 @@ function toConfig(v: Parsed): Config {
     adminPort: v.ADMIN_PORT, adminHost: v.ADMIN_HOST, adminTokens: v.ADMIN_TOKENS,
     store: v.STORE, cacheDir: v.CACHE_DIR, cacheMaxBytes: v.CACHE_MAX_MB * MiB,
     s3: { bucket: v.S3_BUCKET, endpoint: v.S3_ENDPOINT || undefined, region: v.S3_REGION, prefix: v.S3_PREFIX,
-      forcePathStyle: v.S3_FORCE_PATH_STYLE, checksums: v.S3_CHECKSUMS },
+      forcePathStyle: v.S3_FORCE_PATH_STYLE, checksums: v.S3_CHECKSUMS,
+      legacyRoot: v.S3_LEGACY_ROOT && v.S3_PREFIX === DEFAULT_S3_PREFIX },
     storeTimeoutMs: v.STORE_TIMEOUT_MS, writeQueue: v.WRITE_QUEUE,
     memoryCacheBytes: v.MEMORY_CACHE_MB * MiB, memoryEntryMaxBytes: v.MEMORY_ENTRY_MAX_MB * MiB,
     allowedHosts: v.ALLOWED_HOSTS, blockedHosts: v.BLOCKED_HOSTS,

@@ -19,8 +19,10 @@ import { TieredCache } from './cache/tiered.js';
 import type { Store, StoredEntry } from './cache/types.js';
 import { guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
+import { withLegacyRoot } from './cache/legacy-root.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
 import { FencedMemoryTier, fenceStore, PurgeFence } from './cache/read-fence.js';
+import { withStoreIndex } from './cache/store-index.js';
 import { FENCED_CACHE_MAX_TTL_S, PurgeFollower } from './edge-purge.js';
 import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
 import { PurgeLog } from './admin/purge-log.js';
@@ -224,9 +226,15 @@ function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined,
     { timeoutMs: config.storeTimeoutMs, logger });
   const maxTtlS = fence ? FENCED_CACHE_MAX_TTL_S : undefined;
   const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
-  const back = env.IMGRELAY_R2 && guard(createR2Store(env.IMGRELAY_R2, { prefix: config.s3.prefix }));
+  const back = env.IMGRELAY_R2 && guard(withStoreIndex(r2Store(env.IMGRELAY_R2, config)));
   if (front && back) return layerStores(front, back, defer);
   return front ?? back;
+}
+
+/** The same prefix (and legacy-root reads) as the Node S3 store, so both share one bucket layout. */
+function r2Store(bucket: R2BucketLike, config: Config): Store {
+  const current = createR2Store(bucket, { prefix: config.s3.prefix });
+  return config.s3.legacyRoot ? withLegacyRoot(current, createR2Store(bucket)) : current;
 }
 
 function defaultCache(): CacheLike | undefined {

@@ -1,19 +1,25 @@
 /**
  * Removing what selectors match from this instance's tiers: the memory tier (positive and negative entries) and
  * the persistent store. Store layout (DESIGN.md "Cache"): every variant of a source lives under
- * `<sha256(source)>/`, so a source goes with one `deletePrefix`; hosts, prefixes and tags need the entries'
- * metadata, read once per source directory while walking the store.
+ * `<sha256(source)>/`, so a source goes with one `deletePrefix`; hosts, prefixes and tags are answered by the
+ * purge index (src/cache/store-index.ts, index-lookup.ts), never by walking the store. Stores only ever list and
+ * delete imgrelay keys under their own prefix: anything else in the bucket is skipped and counted.
  */
 import pLimit from 'p-limit';
 import { sha256Hex } from '../cache/keys.js';
+import { findIndexed } from '../cache/index-lookup.js';
 import type { MemoryTier } from '../cache/memory.js';
 import type { GuardedStore } from '../cache/store-guard.js';
+import { MARKER_PREFIXES } from '../cache/store-index.js';
 import type { EntryMeta, Store } from '../cache/types.js';
 import { surrogateKeys } from '../images.js';
-import { type Matcher, type Selectors, matcherFor, needsTags } from './selectors.js';
+import { type Selectors, matcherFor, needsTags } from './selectors.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
-/** Every entry key starts with a hex digit (`_purge/…` does not): 16 prefix deletes clear the cache, not the log. */
+/**
+ * Every entry key starts with a hex digit (`_purge/…`, `_index/…` do not): 16 prefix deletes clear the cache, not
+ * the log. Stores delete only imgrelay keys under their own prefix, so a foreign `0readme.txt` stays.
+ */
 const HEX_DIGITS = [...'0123456789abcdef'];
 const STORE_CONCURRENCY = 8;
 
@@ -32,6 +38,8 @@ export interface StorePurgeResult {
   removed: number;
   /** Store calls that failed or were skipped by the breaker while purging: entries may remain (purge again). */
   failures: number;
+  /** Objects under the store's prefix that are not imgrelay keys, met and left alone (never an error). */
+  skipped: number;
 }
 
 /** Removes matching memory entries; returns how many went. */
@@ -63,44 +71,28 @@ export async function purgeStore(store: PurgeableStore, selectors: Selectors): P
   const { guarded } = store;
   await store.writes?.drain(DRAIN_MS);
   const failuresBefore = guarded.errors + guarded.skipped;
+  const foreignBefore = store.raw.foreignSkipped ?? 0;
   const limit = pLimit(STORE_CONCURRENCY);
   const deleteDir = (prefix: string) => limit(() => guarded.deletePrefix(prefix));
-  let dirs: string[];
-  if (selectors.all) dirs = HEX_DIGITS;
-  else {
-    dirs = await Promise.all(selectors.sources.map(async (source) => `${await sha256Hex(source)}/`));
-    const byMeta = selectors.hosts.length + selectors.prefixes.length + selectors.tags.length > 0;
-    if (byMeta) dirs.push(...await matchingDirs(store, matcherFor(selectors)));
+  let removed: number;
+  if (selectors.all) {
+    removed = sum(await Promise.all(HEX_DIGITS.map(deleteDir)));
+    // Markers last: no entry is ever left without its marker.
+    await Promise.all(MARKER_PREFIXES.map((prefix) => guarded.deletePrefix(prefix)));
+  } else {
+    const found = await findIndexed(guarded, selectors, metaReader(store));
+    for (const source of selectors.sources) found.dirs.add(`${await sha256Hex(source)}/`);
+    removed = sum(await Promise.all([...found.dirs].map(deleteDir)));
+    await Promise.all([...found.markers].map((marker) => limit(() => guarded.delete(marker))));
   }
-  const counts = await Promise.all([...new Set(dirs)].map(deleteDir));
-  return { removed: counts.reduce((a, b) => a + b, 0), failures: guarded.errors + guarded.skipped - failuresBefore };
+  return {
+    removed,
+    failures: guarded.errors + guarded.skipped - failuresBefore,
+    skipped: (store.raw.foreignSkipped ?? 0) - foreignBefore,
+  };
 }
 
-/**
- * Walks the store's keys and returns the `<source hash>/` directories whose entries match. Keys arrive sorted
- * (both stores list lexicographically), so one directory's keys are contiguous: the first readable entry decides
- * for the whole directory (every variant carries its source's URL and tags).
- */
-async function matchingDirs(store: PurgeableStore, matches: Matcher): Promise<string[]> {
-  const readMeta = metaReader(store);
-  const found: string[] = [];
-  let current = '';
-  let decided = false;
-  for await (const key of store.guarded.list('')) {
-    if (key.startsWith('_purge/')) continue;
-    const dir = key.slice(0, key.indexOf('/') + 1);
-    if (dir !== current) {
-      current = dir;
-      decided = false;
-    }
-    if (decided) continue;
-    const meta = await readMeta(key);
-    if (!meta) continue; // gone meanwhile or unreadable: the directory's next key decides
-    decided = true;
-    if (matches(meta.sourceUrl, meta.tags)) found.push(dir);
-  }
-  return found;
-}
+const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
 
 /** Metadata alone when the store can (`head`: a ranged read on S3), else the whole entry. */
 function metaReader(store: PurgeableStore): (key: string) => Promise<EntryMeta | undefined> {

@@ -21,6 +21,8 @@ export interface PurgeReport {
   memory: number;
   /** Entries removed from the persistent store; null when there is none (IMGRELAY_STORE=none). */
   store: number | null;
+  /** Objects under the store's prefix that are not imgrelay keys: met, left alone, counted (absent when none). */
+  storeSkipped?: number;
   /** How the other instances learn of it: `logged` (purge log), or why they do not. */
   instances: string;
   purgeLog?: string;
@@ -53,9 +55,11 @@ export class Purger {
     const warnings: string[] = [];
     let memory = await purgeMemory(this.deps.memory, selectors);
     let store: number | null = null;
+    let storeSkipped = 0;
     if (this.deps.store) {
       const result = await purgeStore(this.deps.store, selectors);
       store = result.removed;
+      storeSkipped = result.skipped;
       if (result.failures > 0) {
         warnings.push(`store: ${result.failures} call(s) failed during the purge; some entries may remain: purge again`);
       }
@@ -66,7 +70,7 @@ export class Purger {
     const cdn = await this.deps.cdn.purge(plan);
     if (purgeLog && settle) this.settleLater(resolved);
     for (const kind of selectorKinds(selectors)) this.deps.metrics.purge(kind);
-    return { memory, store, instances, ...(purgeLog ? { purgeLog } : {}), cdn, ...(warnings.length ? { warnings } : {}) };
+    return { memory, store, ...(storeSkipped ? { storeSkipped } : {}), instances, ...(purgeLog ? { purgeLog } : {}), cdn, ...(warnings.length ? { warnings } : {}) };
   }
 
   /** Stops pending settle passes and waits for one in progress. */

@@ -89,9 +89,20 @@ export function isEntryMeta(value: unknown): value is EntryMeta {
 const ENTRY_KEY = /^[0-9a-f]{64}\/(?:source|[0-9a-f]{64})$/;
 /** Purge-log keys (admin): `_purge/` then segments of safe characters; no segment starts with a dot. */
 const PURGE_KEY = /^_purge(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){1,4}$/;
+/** Index markers (store-index.ts): `_index/` then safe segments, ending with the source hash they point to. */
+const INDEX_KEY = /^_index(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){1,3}\/[0-9a-f]{64}$/;
+
+/** A cache entry's key (`<source hash>/source` or `<source hash>/<variant hash>`). */
+export function isEntryKey(key: string): boolean {
+  return ENTRY_KEY.test(key);
+}
+
+export function isIndexKey(key: string): boolean {
+  return INDEX_KEY.test(key);
+}
 
 export function isStoreKey(key: string): boolean {
-  return ENTRY_KEY.test(key) || PURGE_KEY.test(key);
+  return ENTRY_KEY.test(key) || PURGE_KEY.test(key) || INDEX_KEY.test(key);
 }
 
 /** Stores refuse anything else, so a key can never name a path outside the store or a temp file. */

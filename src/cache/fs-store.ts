@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import type { Logger } from '../logger.js';
-import { assertStoreKey, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, metaLengthOf }
+import { assertStoreKey, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, isIndexKey, metaLengthOf }
   from './entry-codec.js';
 import { entryOf, type FrameRead, FrameReader } from './fs-frames.js';
 import { LruIndex } from './fs-index.js';
@@ -55,6 +55,12 @@ class DirectoryStore implements FsStore {
   readonly ready: Promise<void>;
   private readonly frames = new FrameReader(OPEN_FRAMES);
   private readonly index = new LruIndex((key) => this.frames.forget(key));
+  /**
+   * Purge-index markers (store-index.ts): empty files kept outside the LRU index, so evicting old entries never
+   * evicts the marker a host purge needs to find a still-cached entry. A marker whose entries were evicted stays
+   * (one small file per source) until a purge of its host, tag or `all` removes it.
+   */
+  private readonly markers = new Set<string>();
   /** Our own temp files being written now: the start-up scan must not take them for crash leftovers. */
   private readonly writing = new Set<string>();
   /** Keys deleted while the start-up scan runs: the scan may have seen their files just before. */
@@ -134,6 +140,11 @@ class DirectoryStore implements FsStore {
     }
     const path = this.pathOf(key);
     await this.ensureDir(dirname(path));
+    if (isIndexKey(key)) {
+      await this.writeFrame(path, frame, signal);
+      this.markers.add(key);
+      return;
+    }
     try {
       await this.writeFrame(path, frame, signal);
     } catch (e) {
@@ -151,6 +162,7 @@ class DirectoryStore implements FsStore {
     assertStoreKey(key);
     signal?.throwIfAborted();
     this.index.remove(key);
+    this.markers.delete(key);
     if (this.scanning) this.deletedDuringScan.add(key);
     return this.unlinkQuietly(this.pathOf(key));
   }
@@ -158,10 +170,11 @@ class DirectoryStore implements FsStore {
   async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
     await this.ready;
     let removed = 0;
-    for (const key of this.index.keys()) {
+    for (const key of [...this.index.keys(), ...this.markers]) {
       if (!key.startsWith(prefix)) continue;
       signal?.throwIfAborted();
       this.index.remove(key);
+      this.markers.delete(key);
       if (await this.unlinkQuietly(this.pathOf(key))) removed += 1;
     }
     const sourceDir = /^([0-9a-f]{64})\/?$/.exec(prefix);
@@ -176,7 +189,7 @@ class DirectoryStore implements FsStore {
   /** In lexicographic order, like S3, so a purge log named by time reads oldest first on every store. */
   async *list(prefix: string, signal?: AbortSignal): AsyncIterable<string> {
     await this.ready;
-    const keys = this.index.keys().filter((key) => key.startsWith(prefix)).sort();
+    const keys = [...this.index.keys(), ...this.markers].filter((key) => key.startsWith(prefix)).sort();
     for (const key of keys) {
       signal?.throwIfAborted();
       yield key;
@@ -195,7 +208,7 @@ class DirectoryStore implements FsStore {
    * costs a thread-pool round trip plus an Error with its stack, more main-thread work than the rest of the lookup.
    */
   private knownAbsent(key: string): boolean {
-    return !this.scanning && !this.index.has(key);
+    return !this.scanning && !this.index.has(key) && !this.markers.has(key);
   }
 
   /** Keys are checked (assertStoreKey: hex, `source`, safe purge-log segments), so plain concatenation is safe. */
@@ -252,7 +265,9 @@ class DirectoryStore implements FsStore {
     const { dir, logger } = this.options;
     const removeLeftover = async (path: string) => !this.writing.has(path) && this.unlinkQuietly(path);
     const scanned = await scanDirectory(dir, () => this.closed, removeLeftover);
-    this.index.mergeOlder(scanned.filter(([key]) => !this.deletedDuringScan.has(key)));
+    const kept = scanned.filter(([key]) => !this.deletedDuringScan.has(key));
+    for (const [key] of kept) if (isIndexKey(key)) this.markers.add(key);
+    this.index.mergeOlder(kept.filter(([key]) => !isIndexKey(key)));
     this.scanning = false;
     this.deletedDuringScan.clear();
     await this.evictOverBound();

@@ -1,16 +1,21 @@
 /**
- * The persistent tier as the Node entry wires it: the configured store (directory or S3), guarded (deadline,
- * breaker, failures are misses) and fed by a bounded write-behind queue.
+ * The persistent tier as the Node entry wires it: the configured store (directory or S3; S3 under its prefix, with
+ * the bucket root still read for older entries), its purge index (markers written beside entries, and a one-time
+ * background reindex of older entries), guarded (deadline, breaker, failures are misses) and fed by a bounded
+ * write-behind queue.
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
+import { type LegacyRootStore, withLegacyRoot } from './legacy-root.js';
+import { startBackgroundReindex } from './reindex.js';
 import { guardStore } from './store-guard.js';
+import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
 
 export interface NodeStore {
-  /** The raw store (admin purges go through the guard too; this is for tests and stats). */
+  /** The raw store, without the purge index (admin purges go through the guard too; for tests and stats). */
   raw: Store;
   guarded: ReturnType<typeof guardStore>;
   writes: ReturnType<typeof createWriteBehind>;
@@ -21,18 +26,28 @@ export interface NodeStore {
 export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
-  const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
+  // Markers beside every entry (store-index.ts): purges by host, prefix and tag never walk the store.
+  const indexed = withStoreIndex(raw);
+  const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  const reindex = startBackgroundReindex(raw, indexed.mark, logger, async (signal) => {
+    // A bucket with no entries at its root stops paying a second GET per miss (legacy-root.ts).
+    if ('probe' in raw && !(await (raw as LegacyRootStore).probe(signal))) {
+      logger.info({}, 's3 store: no entries of older versions at the bucket root; reading under the prefix only');
+    }
+  });
   return {
     raw, guarded, writes,
     close: async (deadlineMs) => {
+      await reindex.stop();
       await writes.drain(deadlineMs);
       await raw.close?.();
     },
   };
 }
 
-async function openStore(config: Config, logger: Logger): Promise<Store | undefined> {
+/** The configured store alone: no index writes, guard or queue (`imgrelay reindex` uses it). */
+export async function openStore(config: Config, logger: Logger): Promise<Store | undefined> {
   switch (config.store) {
     case 'none':
       return undefined;
@@ -40,8 +55,11 @@ async function openStore(config: Config, logger: Logger): Promise<Store | undefi
       return createFsStore({ dir: config.cacheDir, maxBytes: config.cacheMaxBytes, logger });
     case 's3': {
       // Loaded only when used: the AWS SDK is a sixth of the JS heap, which every major GC walks again (and RSS).
-      const { createS3Store } = await import('./s3-store.js');
-      return createS3Store({ ...config.s3, logger });
+      const { createS3Client, createS3Store } = await import('./s3-store.js');
+      if (!config.s3.legacyRoot) return createS3Store({ ...config.s3, logger });
+      const client = createS3Client(config.s3);
+      return withLegacyRoot(createS3Store({ ...config.s3, logger, client }),
+        createS3Store({ ...config.s3, prefix: '', logger, client }), () => client.destroy());
     }
   }
 }

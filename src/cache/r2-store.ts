@@ -7,7 +7,8 @@
  * R2 calls take no AbortSignal: the signal is checked before each call and between pages (the guard's deadline
  * bounds the wait, store-guard.ts).
  */
-import { assertStoreKey, decodeEntry, decodeMeta, encodeFrame, FRAME_HEADER_BYTES, metaLengthOf } from './entry-codec.js';
+import { assertStoreKey, decodeEntry, decodeMeta, encodeFrame, FRAME_HEADER_BYTES, isStoreKey, metaLengthOf }
+  from './entry-codec.js';
 import type { EntryMeta, Store, StoredEntry } from './types.js';
 
 /** The parts of the Workers `R2Bucket` this store uses (structural, so it type-checks without Workers types). */
@@ -50,6 +51,8 @@ export function createR2Store(bucket: R2BucketLike, options: R2StoreOptions = {}
 
 class R2Store implements Store {
   readonly kind = 'r2';
+  /** Listed objects that are not imgrelay keys (left alone), as in the S3 store. */
+  foreignSkipped = 0;
 
   constructor(private readonly bucket: R2BucketLike, private readonly root: string) {}
 
@@ -105,13 +108,18 @@ class R2Store implements Store {
     for await (const keys of this.pages(prefix, signal)) yield* keys;
   }
 
-  /** Store keys under `prefix`, one R2 page at a time, with the bucket prefix removed. */
+  /** Imgrelay keys under `prefix`, one R2 page at a time, bucket prefix removed; other objects are never touched. */
   private async *pages(prefix: string, signal?: AbortSignal): AsyncIterable<string[]> {
     let cursor: string | undefined;
     do {
       signal?.throwIfAborted();
       const page = await this.bucket.list({ prefix: this.root + prefix, cursor, limit: BATCH });
-      const keys = page.objects.map((object) => object.key.slice(this.root.length));
+      const keys: string[] = [];
+      for (const object of page.objects) {
+        const key = object.key.slice(this.root.length);
+        if (isStoreKey(key)) keys.push(key);
+        else this.foreignSkipped += 1;
+      }
       if (keys.length > 0) yield keys;
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);

@@ -4,6 +4,9 @@
  * is not limited by S3's 2 KB of user metadata (a canonical source URL alone may be 8 KB; tags are unbounded).
  * The object is labelled `x-amz-meta-imgrelay-frame: 1` and typed application/octet-stream for operators.
  *
+ * Listing and prefix deletion see only imgrelay keys under the prefix (`ownKeys`): a bucket shared with other data
+ * is never touched outside them.
+ *
  * Every command carries the caller's AbortSignal; the HTTP handler throws on request timeouts (it only warns by
  * default) and checksums follow IMGRELAY_S3_CHECKSUMS ('WHEN_REQUIRED' by default: the SDK's aws-chunked
  * checksummed uploads break many S3-compatible servers).
@@ -13,7 +16,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { Logger } from '../logger.js';
-import { assertStoreKey, decodeEntry, decodeMeta, encodeEntry, FRAME_HEADER_BYTES, metaLengthOf }
+import { assertStoreKey, decodeEntry, decodeMeta, encodeEntry, FRAME_HEADER_BYTES, isStoreKey, metaLengthOf }
   from './entry-codec.js';
 import type { EntryMeta, Store, StoredEntry } from './types.js';
 
@@ -77,6 +80,7 @@ export function createS3Store(options: S3StoreOptions): Store {
 
 class S3Store implements Store {
   readonly kind = 's3';
+  foreignSkipped = 0;
   private readonly client: S3Client;
   private readonly root: string;
 
@@ -165,10 +169,24 @@ class S3Store implements Store {
       const page = await this.client.send(new ListObjectsV2Command({
         Bucket: this.options.bucket, Prefix: this.root + prefix, ContinuationToken: token,
       }), { abortSignal: signal });
-      const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [o.Key.slice(this.root.length)] : []));
+      const keys = this.ownKeys(page.Contents ?? []);
       if (keys.length > 0) yield keys;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /**
+   * The imgrelay keys of a listed page, bucket prefix removed. Anything else (a console "folder" `foo/`, other
+   * data, or the whole bucket when the prefix is empty) is counted and left alone: never read, never deleted.
+   */
+  private ownKeys(objects: ReadonlyArray<{ Key?: string }>): string[] {
+    const keys: string[] = [];
+    for (const { Key } of objects) {
+      const key = Key?.slice(this.root.length);
+      if (key !== undefined && isStoreKey(key)) keys.push(key);
+      else this.foreignSkipped += 1;
+    }
+    return keys;
   }
 
   private async deleteBatch(keys: string[], signal?: AbortSignal): Promise<number> {

@@ -49,4 +49,9 @@ export interface Store {
   /** Reads only the metadata (for purge by host/tag); undefined when absent. */
   head?(key: string, signal?: AbortSignal): Promise<EntryMeta | undefined>;
   close?(): Promise<void>;
+  /**
+   * Objects under the store's prefix that are not imgrelay keys (a console "folder" marker, other data), seen and
+   * left alone by `list`/`deletePrefix` since start-up; stores that cannot meet any leave it undefined.
+   */
+  readonly foreignSkipped?: number;
 }

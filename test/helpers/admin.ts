@@ -59,7 +59,8 @@ export function memorySources(node: RunningNode): Set<string> {
 export async function storeDirs(node: RunningNode): Promise<Set<string>> {
   await node.store?.writes.drain(10_000);
   const dirs = new Set<string>();
-  for await (const key of node.store!.raw.list('')) if (!key.startsWith('_purge/')) dirs.add(key.slice(0, 64));
+  // Entries only: the purge log (`_purge/`) and the purge index (`_index/`) are not cache entries.
+  for await (const key of node.store!.raw.list('')) if (!key.startsWith('_')) dirs.add(key.slice(0, 64));
   return dirs;
 }
 

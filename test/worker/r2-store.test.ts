@@ -77,4 +77,29 @@ describe('R2 store', () => {
     expect((await viaEdge(cacheOnly, `/?${IMAGES}${source}`)).headers.get('x-cache')).toBe('HIT-STORE');
     expect(await originHits(source)).toBe(1);
   });
+
+  it('lists and purges only imgrelay keys: foreign objects under the prefix are counted and stay', async () => {
+    const prefix = unique('r2-foreign');
+    const store = createR2Store(env.IMGRELAY_R2, { prefix });
+    for (const key of ['folder/', '0abc.txt', `${hex('a')}/notes.txt`]) await env.IMGRELAY_R2.put(`${prefix}/${key}`, 'other');
+    await store.put(`${hex('a')}/source`, entry([1]));
+    const listed: string[] = [];
+    for await (const key of store.list('')) listed.push(key);
+    expect(listed).toEqual([`${hex('a')}/source`]);
+    expect(await store.deletePrefix('0')).toBe(0);
+    expect(await store.deletePrefix('a')).toBe(1);
+    expect(store.foreignSkipped).toBe(5); // the three listed, then `0abc.txt` and `…/notes.txt` met again
+    for (const key of ['folder/', '0abc.txt', `${hex('a')}/notes.txt`]) {
+      expect(await env.IMGRELAY_R2.head(`${prefix}/${key}`)).not.toBeNull();
+    }
+  });
+
+  it('writes the purge-index marker beside what the edge stores in R2, under the shared prefix', async () => {
+    const source = `/cached.jpg?case=${unique('r2-index')}`;
+    const prefix = unique('edge-index');
+    await viaEdge(freshEdge({ IMGRELAY_S3_PREFIX: prefix }, { cache: null }), `/?${IMAGES}${source}`);
+    const markers = await env.IMGRELAY_R2.list({ prefix: `${prefix}/_index/host/` });
+    expect(markers.objects.length).toBe(1);
+    expect(markers.objects[0].key).toMatch(new RegExp(`^${prefix}/_index/host/[^/]+/(_|\\d+)/[0-9a-f]{64}$`));
+  });
 });
