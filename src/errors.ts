@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   E_OVERLOADED: { status: 503, title: 'Overloaded' },
   E_ADMIN_DISABLED: { status: 503, title: 'Admin API disabled' },
   E_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
+  E_TRANSFORM_TIMEOUT: { status: 504, title: 'Transform timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

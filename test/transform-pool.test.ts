@@ -60,7 +60,7 @@ describe('transform pool', () => {
     const ran: string[] = [];
     const first = pool.run(async () => { ran.push('first'); await release.opened; });
     const controller = new AbortController();
-    const abandoned = pool.run(async () => { ran.push('abandoned'); }, controller.signal);
+    const abandoned = pool.run(async () => { ran.push('abandoned'); }, { signal: controller.signal });
     controller.abort();
     await expect(abandoned).rejects.toMatchObject({ name: 'AbortError' });
     // Its place in the queue is free again: a new job is accepted rather than refused.
@@ -79,7 +79,7 @@ describe('transform pool', () => {
   it('refuses an already aborted caller without running anything', async () => {
     const pool = createPool({ slots: 1, maxQueue: 1 });
     let ran = false;
-    await expect(pool.run(async () => { ran = true; }, AbortSignal.abort())).rejects.toBeDefined();
+    await expect(pool.run(async () => { ran = true; }, { signal: AbortSignal.abort() })).rejects.toBeDefined();
     expect(ran).toBe(false);
   });
 });

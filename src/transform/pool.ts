@@ -1,15 +1,32 @@
 /**
- * A bounded job pool: `slots` jobs run at once (p-limit), at most `maxQueue` wait, and the next one is refused at
- * once with E_OVERLOADED (503 + Retry-After) instead of growing an unbounded backlog of decoded images.
- * A job whose caller aborts while it waits is dropped (it never runs and frees its queue place).
- * Portable: p-limit is pure JS.
+ * The bounded job pool (DESIGN "Bounded cost"): `slots` jobs run at once, at most `maxQueue` wait, and waiting is
+ * bounded in time and fair.
+ * - Overflow is refused at once with E_OVERLOADED (503 + Retry-After) instead of growing a backlog of decoded images.
+ * - A job that waits longer than `queueTimeoutMs` leaves the queue with the same 503: a client learns to come back
+ *   instead of holding a socket for a slot that may never come.
+ * - Heavy jobs (the caller says which, from the cost estimate) hold at most `heavySlots` slots (one on two), so a
+ *   light job always finds a slot however many heavy ones wait.
+ * - Waiting is round-robin between clients (one queue per client key; no key = one shared queue): four clients
+ *   sending costly work get four turns, not the whole pool, while everyone else keeps theirs.
+ * - A job whose caller aborts while it waits is dropped: it never runs and frees its queue place.
+ * Portable: plain JS.
  */
-import pLimit from 'p-limit';
 import { RelayError } from '../errors.js';
 
 export interface PoolOptions {
   slots: number;
   maxQueue: number;
+  /** Longest wait for a slot; 0 or absent = unbounded (tests of the scheduling alone). */
+  queueTimeoutMs?: number;
+  /** Slots heavy jobs may hold at once; default one on two (at least one). */
+  heavySlots?: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Whose job this is (the client's address): waiting is fair between clients. */
+  client?: string;
+  heavy?: boolean;
 }
 
 export interface PoolStats {
@@ -17,20 +34,34 @@ export interface PoolStats {
   queued: number;
   rejected: number;
   completed: number;
+  /** Jobs that waited past the queue timeout (also counted in `rejected`). */
+  timedOut: number;
+  /** Jobs dropped before they started because their caller went away. */
+  dropped: number;
+  heavyRunning: number;
 }
 
 export interface Pool {
-  run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  run<T>(fn: () => Promise<T>, options?: RunOptions): Promise<T>;
   stats(): PoolStats;
+}
+
+interface Waiting {
+  start(): void;
+  heavy: boolean;
+  client: string;
 }
 
 const MIN_RETRY_AFTER_S = 1;
 const MAX_RETRY_AFTER_S = 5;
+const SHARED = '';
 
-export function createPool({ slots, maxQueue }: PoolOptions): Pool {
+export function createPool({ slots, maxQueue, queueTimeoutMs = 0, heavySlots }: PoolOptions): Pool {
   if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`pool slots must be a positive integer, got ${slots}`);
-  const limit = pLimit(slots);
-  const counts = { running: 0, queued: 0, rejected: 0, completed: 0 };
+  const heavyLimit = heavySlots ?? Math.max(1, Math.floor(slots / 2));
+  const counts = { running: 0, queued: 0, rejected: 0, completed: 0, timedOut: 0, dropped: 0, heavyRunning: 0 };
+  /** One FIFO per client; Map order is the round-robin order (a served client moves to the back). */
+  const queues = new Map<string, Waiting[]>();
   let averageJobMs = 100; // a moving average, for a Retry-After that reflects the real backlog
 
   /** Seconds until a place is likely free: the backlog divided among the slots, clamped to 1…5. */
@@ -38,49 +69,98 @@ export function createPool({ slots, maxQueue }: PoolOptions): Pool {
     const seconds = Math.ceil(((counts.queued + counts.running) / slots) * averageJobMs / 1000);
     return Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, seconds));
   };
+  const overloaded = (detail: string) => new RelayError('E_OVERLOADED', detail, { retryAfter: retryAfter() });
 
-  const execute = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const canStart = (job: Waiting) => counts.running < slots && (!job.heavy || counts.heavyRunning < heavyLimit);
+
+  /** Starts waiting jobs while slots allow: clients in turn, each client's first job that may start now. */
+  const dispatch = () => {
+    for (let progressed = true; progressed && counts.running < slots;) {
+      progressed = false;
+      for (const [client, queue] of queues) {
+        const index = queue.findIndex(canStart);
+        if (index < 0) continue;
+        const [job] = queue.splice(index, 1);
+        queues.delete(client);
+        if (queue.length > 0) queues.set(client, queue); // to the back of the round
+        job.start();
+        progressed = true;
+        break;
+      }
+    }
+  };
+
+  const remove = (job: Waiting) => {
+    const queue = queues.get(job.client);
+    const index = queue?.indexOf(job) ?? -1;
+    if (index < 0) return false;
+    queue!.splice(index, 1);
+    if (queue!.length === 0) queues.delete(job.client);
+    counts.queued--;
+    return true;
+  };
+
+  const execute = async <T>(fn: () => Promise<T>, heavy: boolean): Promise<T> => {
     const started = Date.now();
     counts.running++;
+    if (heavy) counts.heavyRunning++;
     try {
       return await fn();
     } finally {
       counts.running--;
+      if (heavy) counts.heavyRunning--;
       counts.completed++;
       averageJobMs = averageJobMs * 0.8 + (Date.now() - started) * 0.2;
+      dispatch();
     }
   };
 
-  const run = <T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    if (counts.running + counts.queued >= slots + maxQueue) {
-      counts.rejected++;
-      return Promise.reject(new RelayError('E_OVERLOADED', 'Too many images are being transformed; try again shortly',
-        { retryAfter: retryAfter() }));
-    }
-    return enqueue(fn, signal);
-  };
-
-  const enqueue = <T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> => new Promise<T>((resolve, reject) => {
-    let waiting = true;
-    counts.queued++;
-    const leaveQueue = () => {
-      waiting = false;
-      counts.queued--;
+  const enqueue = <T>(fn: () => Promise<T>, options: RunOptions): Promise<T> => new Promise<T>((resolve, reject) => {
+    const { signal, heavy = false } = options;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const leave = () => {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
+    const job: Waiting = {
+      heavy, client: options.client ?? SHARED,
+      start: () => {
+        counts.queued--;
+        leave();
+        execute(fn, heavy).then(resolve, reject);
+      },
+    };
     const onAbort = () => {
-      if (!waiting) return; // already running: the job itself watches the signal
-      leaveQueue();
+      if (!remove(job)) return;
+      leave();
+      counts.dropped++;
       reject(abortReason(signal!));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    void limit(async () => {
-      if (!waiting) return; // dropped while queued: release the slot at once
-      leaveQueue();
-      await execute(fn).then(resolve, reject);
-    });
+    if (queueTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        if (!remove(job)) return;
+        leave();
+        counts.timedOut++;
+        counts.rejected++;
+        reject(overloaded(`No transform slot became free within ${queueTimeoutMs} ms (IMGRELAY_QUEUE_TIMEOUT_MS); try again shortly`));
+      }, queueTimeoutMs);
+    }
+    counts.queued++;
+    const queue = queues.get(job.client);
+    if (queue) queue.push(job);
+    else queues.set(job.client, [job]);
+    dispatch();
   });
+
+  const run = <T>(fn: () => Promise<T>, options: RunOptions = {}): Promise<T> => {
+    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
+    if (counts.running + counts.queued >= slots + maxQueue) {
+      counts.rejected++;
+      return Promise.reject(overloaded('Too many images are being transformed; try again shortly'));
+    }
+    return enqueue(fn, options);
+  };
 
   return { run, stats: () => ({ ...counts }) };
 }
