@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import type { Config } from '../config.js';
 import { RelayError, fail } from '../errors.js';
-import type { ImageResult, ImageService } from '../images.js';
+import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
@@ -39,7 +39,7 @@ export function imageRoute(deps: ImageRouteDeps) {
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
-      const result = await getWithFallback(deps, request, accept);
+      const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c) });
       const response = respond(raw, request, result, deps.config, started);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result);
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
@@ -68,14 +68,21 @@ interface Served extends ImageResult {
   fallbackFor?: RelayError;
 }
 
-async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, accept?: string): Promise<Served> {
+/** The connection's remote address on Node (@hono/node-server's `incoming`); undefined elsewhere. */
+function clientAddress(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, accept: string | undefined,
+  context: RequestContext): Promise<Served> {
   try {
-    return await deps.images.get(request, accept);
+    return await deps.images.get(request, accept, context);
   } catch (error) {
     const fallback = request.options.response.fallback;
     if (!fallback || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) throw error;
     const standIn: ImageRequest = { ...request, source: parseSourceUrl(fallback) };
-    const result = await deps.images.get(standIn, accept).catch(() => { throw error; });
+    const result = await deps.images.get(standIn, accept, context).catch(() => { throw error; });
     return { ...result, fallbackFor: error };
   }
 }
