@@ -131,4 +131,16 @@ describe('transform pool', () => {
     // The polite client's single job runs right after the flood's next one, not after all five.
     expect(order.indexOf('polite')).toBeLessThanOrEqual(1);
   });
+
+  it('a waiting light job goes before a heavy one that waited longer', async () => {
+    const pool = createPool({ slots: 1, maxQueue: 10 });
+    const release = gate();
+    const order: string[] = [];
+    const holder = pool.run(() => release.opened);
+    const heavy = pool.run(async () => { order.push('heavy'); }, { heavy: true, client: 'a' });
+    const light = pool.run(async () => { order.push('light'); }, { client: 'b' });
+    release.open();
+    await Promise.all([holder, heavy, light]);
+    expect(order).toEqual(['light', 'heavy']);
+  });
 });

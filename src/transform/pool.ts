@@ -5,7 +5,7 @@
  * - A job that waits longer than `queueTimeoutMs` leaves the queue with the same 503: a client learns to come back
  *   instead of holding a socket for a slot that may never come.
  * - Heavy jobs (the caller says which, from the cost estimate) hold at most `heavySlots` slots (one on two), so a
- *   light job always finds a slot however many heavy ones wait.
+ *   light job always finds a slot however many heavy ones wait; and a waiting light job goes before waiting heavy ones.
  * - Waiting is round-robin between clients (one queue per client key; no key = one shared queue): four clients
  *   sending costly work get four turns, not the whole pool, while everyone else keeps theirs.
  * - A job whose caller aborts while it waits is dropped: it never runs and frees its queue place.
@@ -71,22 +71,30 @@ export function createPool({ slots, maxQueue, queueTimeoutMs = 0, heavySlots }: 
   };
   const overloaded = (detail: string) => new RelayError('E_OVERLOADED', detail, { retryAfter: retryAfter() });
 
-  const canStart = (job: Waiting) => counts.running < slots && (!job.heavy || counts.heavyRunning < heavyLimit);
+  /** The first job `wanted` accepts, clients in turn (the client served moves to the back of the round). */
+  const pick = (wanted: (job: Waiting) => boolean): Waiting | undefined => {
+    for (const [client, queue] of queues) {
+      const index = queue.findIndex(wanted);
+      if (index < 0) continue;
+      const [job] = queue.splice(index, 1);
+      queues.delete(client);
+      if (queue.length > 0) queues.set(client, queue);
+      return job;
+    }
+    return undefined;
+  };
 
-  /** Starts waiting jobs while slots allow: clients in turn, each client's first job that may start now. */
+  /**
+   * Light jobs first; a heavy job starts only when no light job waits and the heavy lane has room. Under sustained
+   * light load heavy jobs wait (and meet the queue timeout): costly work yields to cheap work, never the reverse.
+   */
+  const next = () => pick((job) => !job.heavy) ?? (counts.heavyRunning < heavyLimit ? pick((job) => job.heavy) : undefined);
+
   const dispatch = () => {
-    for (let progressed = true; progressed && counts.running < slots;) {
-      progressed = false;
-      for (const [client, queue] of queues) {
-        const index = queue.findIndex(canStart);
-        if (index < 0) continue;
-        const [job] = queue.splice(index, 1);
-        queues.delete(client);
-        if (queue.length > 0) queues.set(client, queue); // to the back of the round
-        job.start();
-        progressed = true;
-        break;
-      }
+    while (counts.running < slots) {
+      const job = next();
+      if (!job) return;
+      job.start();
     }
   };
 
