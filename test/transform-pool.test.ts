@@ -143,4 +143,18 @@ describe('transform pool', () => {
     await Promise.all([holder, heavy, light]);
     expect(order).toEqual(['light', 'heavy']);
   });
+
+  it('on 2 slots a heavy job waits while a light one runs: heavy work fills idle time only', async () => {
+    const pool = createPool({ slots: 2, maxQueue: 10 });
+    const release = gate();
+    const started: string[] = [];
+    const light = pool.run(async () => { started.push('light'); await release.opened; });
+    const heavy = pool.run(async () => { started.push('heavy'); }, { heavy: true });
+    await Promise.resolve();
+    expect(started).toEqual(['light']);
+    expect(pool.stats()).toMatchObject({ running: 1, queued: 1 });
+    release.open();
+    await Promise.all([light, heavy]);
+    expect(started).toEqual(['light', 'heavy']);
+  });
 });
