@@ -157,4 +157,18 @@ describe('transform pool', () => {
     await Promise.all([light, heavy]);
     expect(started).toEqual(['light', 'heavy']);
   });
+
+  it('a heavy job starts only once the light lane has been quiet for heavyQuietMs', async () => {
+    const pool = createPool({ slots: 2, maxQueue: 10, heavyQuietMs: 200 });
+    await pool.run(async () => 'light');
+    const enqueued = performance.now();
+    let startedAfterMs = -1;
+    const heavy = pool.run(async () => { startedAfterMs = performance.now() - enqueued; }, { heavy: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(startedAfterMs).toBe(-1);
+    expect(pool.stats()).toMatchObject({ running: 0, queued: 1 });
+    await heavy;
+    expect(startedAfterMs).toBeGreaterThanOrEqual(150);
+    expect(startedAfterMs).toBeLessThan(5000);
+  });
 });
