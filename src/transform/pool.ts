@@ -14,6 +14,7 @@
  * Portable: plain JS.
  */
 import { RelayError } from '../errors.js';
+import { FairQueue } from './fair-queue.js';
 
 export interface PoolOptions {
   slots: number;
@@ -56,144 +57,135 @@ interface Waiting {
   client: string;
 }
 
+/** How a job left the queue without running. */
+type Departure = 'dropped' | 'timedOut';
+
 const MIN_RETRY_AFTER_S = 1;
 const MAX_RETRY_AFTER_S = 5;
 const SHARED = '';
 
-export function createPool({ slots, maxQueue, queueTimeoutMs = 0, heavySlots, heavyQuietMs = 100 }: PoolOptions): Pool {
-  if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`pool slots must be a positive integer, got ${slots}`);
-  const heavyLimit = heavySlots ?? Math.max(1, Math.floor(slots / 2));
-  const counts = { running: 0, queued: 0, rejected: 0, completed: 0, timedOut: 0, dropped: 0, heavyRunning: 0 };
-  /** One FIFO per client; Map order is the round-robin order (a served client moves to the back). */
-  const queues = new Map<string, Waiting[]>();
-  let averageJobMs = 100; // a moving average, for a Retry-After that reflects the real backlog
-  let lastLightActivity = Number.NEGATIVE_INFINITY; // when a light job last started or ended
-  let quietTimer: ReturnType<typeof setTimeout> | undefined;
+export function createPool(options: PoolOptions): Pool {
+  if (!Number.isInteger(options.slots) || options.slots < 1) {
+    throw new RangeError(`pool slots must be a positive integer, got ${options.slots}`);
+  }
+  return new BoundedPool(options);
+}
 
-  /** Seconds until a place is likely free: the backlog divided among the slots, clamped to 1…5. */
-  const retryAfter = () => {
-    const seconds = Math.ceil(((counts.queued + counts.running) / slots) * averageJobMs / 1000);
-    return Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, seconds));
-  };
-  const overloaded = (detail: string) => new RelayError('E_OVERLOADED', detail, { retryAfter: retryAfter() });
+class BoundedPool implements Pool {
+  private readonly slots: number;
+  private readonly maxQueue: number;
+  private readonly queueTimeoutMs: number;
+  private readonly heavyLimit: number;
+  private readonly heavyQuietMs: number;
+  private readonly counts = { running: 0, rejected: 0, completed: 0, timedOut: 0, dropped: 0, heavyRunning: 0 };
+  private readonly waiting = new FairQueue<Waiting>();
+  private averageJobMs = 100; // a moving average, for a Retry-After that reflects the real backlog
+  private lastLightActivity = Number.NEGATIVE_INFINITY; // when a light job last started or ended
+  private quietTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** The first job `wanted` accepts, clients in turn (the client served moves to the back of the round). */
-  const pick = (wanted: (job: Waiting) => boolean): Waiting | undefined => {
-    for (const [client, queue] of queues) {
-      const index = queue.findIndex(wanted);
-      if (index < 0) continue;
-      const [job] = queue.splice(index, 1);
-      queues.delete(client);
-      if (queue.length > 0) queues.set(client, queue);
-      return job;
+  constructor({ slots, maxQueue, queueTimeoutMs = 0, heavySlots, heavyQuietMs = 500 }: PoolOptions) {
+    this.slots = slots;
+    this.maxQueue = maxQueue;
+    this.queueTimeoutMs = queueTimeoutMs;
+    this.heavyLimit = heavySlots ?? Math.max(1, Math.floor(slots / 2));
+    this.heavyQuietMs = heavyQuietMs;
+  }
+
+  run<T>(fn: () => Promise<T>, options: RunOptions = {}): Promise<T> {
+    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
+    if (this.counts.running + this.waiting.size >= this.slots + this.maxQueue) {
+      this.counts.rejected++;
+      return Promise.reject(this.overloaded('Too many images are being transformed; try again shortly'));
     }
-    return undefined;
-  };
+    return new Promise<T>((resolve, reject) => this.enqueue(fn, options, resolve, reject));
+  }
 
-  /**
-   * Light jobs first. A heavy job starts only when no light job waits, the heavy lane has room, light work leaves at
-   * least one more slot idle (on 2 slots: no light job runs), and the light lane has been quiet for `heavyQuietMs`:
-   * heavy work fills idle time instead of taking a core from a stream of cheap requests. The bench's attack workload
-   * measured cheap cold misses at 0.45× with the lane alone and 0.33–0.61× without the quiet period, under 4 attackers.
-   * Under sustained light load heavy jobs wait and meet the queue timeout: costly work yields, never the reverse.
-   */
-  const heavyMayStart = () => counts.heavyRunning < heavyLimit
-    && counts.running - counts.heavyRunning <= Math.max(0, slots - heavyLimit - 1)
-    && performance.now() - lastLightActivity >= heavyQuietMs;
-  const next = () => pick((job) => !job.heavy) ?? (heavyMayStart() ? pick((job) => job.heavy) : undefined);
+  stats(): PoolStats {
+    return { ...this.counts, queued: this.waiting.size };
+  }
 
-  /** Heavy jobs waiting only for the quiet period: look again when it ends. */
-  const recheckLater = () => {
-    if (quietTimer || counts.queued === 0 || counts.running >= slots) return;
-    const wait = lastLightActivity + heavyQuietMs - performance.now();
-    if (wait <= 0) return;
-    quietTimer = setTimeout(() => { quietTimer = undefined; dispatch(); }, wait + 1);
-    quietTimer.unref?.();
-  };
+  /** Queues the job; it leaves the queue by starting, by its caller aborting, or by waiting past the timeout. */
+  private enqueue<T>(fn: () => Promise<T>, options: RunOptions, resolve: (v: T) => void, reject: (e: unknown) => void) {
+    const { signal, heavy = false } = options;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const leave = (outcome?: Departure, error?: unknown) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (outcome) this.counts[outcome]++;
+      if (error !== undefined) reject(error);
+    };
+    const job: Waiting = { heavy, client: options.client ?? SHARED,
+      start: () => { leave(); this.execute(fn, heavy).then(resolve, reject); } };
+    const onAbort = () => { if (this.waiting.remove(job)) leave('dropped', abortReason(signal!)); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.queueTimeoutMs > 0) timer = setTimeout(() => this.expire(job, leave), this.queueTimeoutMs);
+    this.waiting.add(job);
+    this.dispatch();
+  }
 
-  const dispatch = () => {
-    while (counts.running < slots) {
-      const job = next();
-      if (!job) return recheckLater();
-      job.start();
-    }
-  };
+  private expire(job: Waiting, leave: (outcome: Departure, error: unknown) => void): void {
+    if (!this.waiting.remove(job)) return;
+    this.counts.rejected++;
+    leave('timedOut', this.overloaded(
+      `No transform slot became free within ${this.queueTimeoutMs} ms (IMGRELAY_QUEUE_TIMEOUT_MS); try again shortly`));
+  }
 
-  const remove = (job: Waiting) => {
-    const queue = queues.get(job.client);
-    const index = queue?.indexOf(job) ?? -1;
-    if (index < 0) return false;
-    queue!.splice(index, 1);
-    if (queue!.length === 0) queues.delete(job.client);
-    counts.queued--;
-    return true;
-  };
-
-  const execute = async <T>(fn: () => Promise<T>, heavy: boolean): Promise<T> => {
+  private async execute<T>(fn: () => Promise<T>, heavy: boolean): Promise<T> {
     const started = Date.now();
-    counts.running++;
-    if (heavy) counts.heavyRunning++;
-    else lastLightActivity = performance.now();
+    this.occupy(heavy, 1);
     try {
       return await fn();
     } finally {
-      counts.running--;
-      if (heavy) counts.heavyRunning--;
-      else lastLightActivity = performance.now();
-      counts.completed++;
-      averageJobMs = averageJobMs * 0.8 + (Date.now() - started) * 0.2;
-      dispatch();
+      this.occupy(heavy, -1);
+      this.counts.completed++;
+      this.averageJobMs = this.averageJobMs * 0.8 + (Date.now() - started) * 0.2;
+      this.dispatch();
     }
-  };
+  }
 
-  const enqueue = <T>(fn: () => Promise<T>, options: RunOptions): Promise<T> => new Promise<T>((resolve, reject) => {
-    const { signal, heavy = false } = options;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const leave = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const job: Waiting = {
-      heavy, client: options.client ?? SHARED,
-      start: () => {
-        counts.queued--;
-        leave();
-        execute(fn, heavy).then(resolve, reject);
-      },
-    };
-    const onAbort = () => {
-      if (!remove(job)) return;
-      leave();
-      counts.dropped++;
-      reject(abortReason(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (queueTimeoutMs > 0) {
-      timer = setTimeout(() => {
-        if (!remove(job)) return;
-        leave();
-        counts.timedOut++;
-        counts.rejected++;
-        reject(overloaded(`No transform slot became free within ${queueTimeoutMs} ms (IMGRELAY_QUEUE_TIMEOUT_MS); try again shortly`));
-      }, queueTimeoutMs);
+  private occupy(heavy: boolean, delta: 1 | -1): void {
+    this.counts.running += delta;
+    if (heavy) this.counts.heavyRunning += delta;
+    else this.lastLightActivity = performance.now();
+  }
+
+  private dispatch(): void {
+    while (this.counts.running < this.slots) {
+      const job = this.waiting.take((j) => !j.heavy) ?? (this.heavyMayStart() ? this.waiting.take((j) => j.heavy) : undefined);
+      if (!job) return this.recheckLater();
+      job.start();
     }
-    counts.queued++;
-    const queue = queues.get(job.client);
-    if (queue) queue.push(job);
-    else queues.set(job.client, [job]);
-    dispatch();
-  });
+  }
 
-  const run = <T>(fn: () => Promise<T>, options: RunOptions = {}): Promise<T> => {
-    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
-    if (counts.running + counts.queued >= slots + maxQueue) {
-      counts.rejected++;
-      return Promise.reject(overloaded('Too many images are being transformed; try again shortly'));
-    }
-    return enqueue(fn, options);
-  };
+  /**
+   * Light jobs go first (dispatch). A heavy job starts only when no light job waits, the heavy lane has room, light
+   * work leaves at least one more slot idle (on 2 slots: no light job runs), and the light lane has been quiet for
+   * `heavyQuietMs`: heavy work fills idle time instead of taking a core from a stream of cheap requests (the bench's
+   * attack workload measured cheap cold misses at 0.45× under 4 attackers with the slot cap alone). Under sustained
+   * light load heavy jobs wait and meet the queue timeout: costly work yields, never the reverse.
+   */
+  private heavyMayStart(): boolean {
+    const { running, heavyRunning } = this.counts;
+    return heavyRunning < this.heavyLimit && running - heavyRunning <= Math.max(0, this.slots - this.heavyLimit - 1)
+      && performance.now() - this.lastLightActivity >= this.heavyQuietMs;
+  }
 
-  return { run, stats: () => ({ ...counts }) };
+  /** Heavy jobs waiting only for the quiet period: look again when it ends. */
+  private recheckLater(): void {
+    if (this.quietTimer || this.waiting.size === 0 || this.counts.running >= this.slots) return;
+    const wait = this.lastLightActivity + this.heavyQuietMs - performance.now();
+    if (wait <= 0) return;
+    this.quietTimer = setTimeout(() => { this.quietTimer = undefined; this.dispatch(); }, wait + 1);
+    this.quietTimer.unref?.();
+  }
+
+  /** Seconds until a place is likely free: the backlog divided among the slots, clamped to 1…5. */
+  private overloaded(detail: string): RelayError {
+    const backlog = this.waiting.size + this.counts.running;
+    const seconds = Math.ceil((backlog / this.slots) * this.averageJobMs / 1000);
+    return new RelayError('E_OVERLOADED', detail,
+      { retryAfter: Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, seconds)) });
+  }
 }
 
 function abortReason(signal: AbortSignal): unknown {

@@ -1,6 +1,7 @@
 /**
  * Turns whatever sharp/libvips throws into a RelayError: a format it cannot decode is 415, anything else about
- * the bytes (corrupt, truncated, over a limit) is 422; running past the time limit is 504 E_TRANSFORM_TIMEOUT. A raw sharp error never leaves the transformer.
+ * the bytes (corrupt, truncated, over a limit) is 422; running past the time limit is 504 E_TRANSFORM_TIMEOUT.
+ * A raw sharp error never leaves the transformer.
  */
 import { RelayError } from '../errors.js';
 
