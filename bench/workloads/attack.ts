@@ -16,6 +16,7 @@ import type { Child } from '../lib/child.js';
 const CLIENTS = 4;
 const ATTACKERS = 4;
 const GOAL = 0.7;
+const LEGIT_PASSES = 3;
 /**
  * Accepted at the default budget (estimate ~1.45 s of the 1.5 s: 3 MP decoded, 4.2 MP out, blur ~200) and the
  * costliest such request found for a 2000×1500 JPEG: blur on a 2048² output, just under the limit.
@@ -64,8 +65,11 @@ export async function attack(session: Session): Promise<Section> {
   const samples = await withChildren(session, 'attack', {
     imgrelay: () => startImgrelay({ originPort: session.origin.port, env: { IMGRELAY_STORE: 'none' } }),
   }, async ({ imgrelay }) => {
-    const legit = (round: number, tag: string) => files.map((f) =>
-      `${imgrelay.url}/?url=${encodeURIComponent(`${base}/${f}?r=${tag}-${round}-${Date.now().toString(36)}`)}&w=800&q=80&output=jpeg`);
+    // Each photo LEGIT_PASSES times under distinct URLs: a round must outlast several attacker jobs (~1.2 s each),
+    // or it measures whether one happened to start just before it.
+    const legit = (round: number, tag: string) => Array.from({ length: LEGIT_PASSES }, (_, pass) => files.map((f) =>
+      `${imgrelay.url}/?url=${encodeURIComponent(`${base}/${f}?r=${tag}-${round}-${pass}-${Date.now().toString(36)}`)}` +
+      '&w=800&q=80&output=jpeg')).flat();
     return interleave(session.settings.rounds, {
       alone: async (round) => (await loopSample(imgrelay, legit(round, 'alone'), { concurrency: CLIENTS })).sample,
       'with 4 attackers': async (round) => {
