@@ -45,7 +45,7 @@ export function imageRoute(deps: ImageRouteDeps) {
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
-      const response = failure(deps, error, url);
+      const response = failure(deps, error, url, raw.signal.aborted);
       report(deps, 'error', response, undefined, started, 0);
       return response;
     }
@@ -112,12 +112,15 @@ function report(
 }
 
 /** The problem response for a failed image request, logged once: refusals by code, server failures whole. */
-export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string): Response {
+export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string,
+  clientLeft = false): Response {
   const requestId = crypto.randomUUID();
   const status = error instanceof RelayError ? error.status : 500;
   const base = { requestId, url: url.slice(0, 2048), status };
   // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
-  if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
+  // A client that left while its image was queued aborts only its own wait (single-flight.ts): nothing failed.
+  if (clientLeft) deps.logger.info(base, 'client left before its image was ready');
+  else if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
   else deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
   return problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
 }
