@@ -1,7 +1,7 @@
 /**
  * The benchmark suite: `npm run bench` (full), `npm run bench:quick` (CI smoke, < 2 min).
- * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,dns,sockets, --soak SECONDS, --profile,
- *        --out FILE (default BENCHMARKS.md), --no-write.
+ * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,dns,sockets,costmatrix,attack, --soak SECONDS,
+ *        --profile, --out FILE (default BENCHMARKS.md), --no-write.
  * Writes BENCHMARKS.md and prints the same tables to stdout; progress goes to stderr.
  * Exits 1 when a workload could not run at all (a missed target is a result, not a failure).
  */
@@ -16,7 +16,9 @@ import { parseArgs, type Settings, wants } from './lib/settings.js';
 import { wrkAvailable } from './lib/wrk.js';
 import { articlePage } from './workloads/article.js';
 import { coalescing } from './workloads/coalescing.js';
+import { attack } from './workloads/attack.js';
 import { coldMiss } from './workloads/cold-miss.js';
+import { costMatrix } from './workloads/cost-matrix.js';
 import { dnsBlackHole } from './workloads/dns.js';
 import { memoryHit } from './workloads/memory-hit.js';
 import { peakRssSection, soak } from './workloads/memory.js';
@@ -25,7 +27,7 @@ import { storeHit } from './workloads/store-hit.js';
 
 const WORKLOADS: [id: string, run: (session: Session) => Promise<Section>][] = [
   ['cold', coldMiss], ['hit', memoryHit], ['store', storeHit], ['coalesce', coalescing], ['article', articlePage],
-  ['dns', dnsBlackHole], ['sockets', socketPressure],
+  ['dns', dnsBlackHole], ['sockets', socketPressure], ['costmatrix', costMatrix], ['attack', attack],
 ];
 
 async function main(): Promise<void> {

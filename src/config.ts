@@ -86,6 +86,9 @@ const VARS = {
   TRANSFORM_TIMEOUT_S: [int(1, 3600), '30'],
   AVIF_EFFORT: [int(0, 9), '0'],
   MAX_ANIMATION_PIXELS: [int(1), String(100_000_000)],
+  QUEUE_TIMEOUT_MS: [int(1, 600_000), '5000'],
+  TRANSFORM_BUDGET_MS: [int(1, 3_600_000), '1500'],
+  HEAVY_TRANSFORM_MS: [int(0, 3_600_000), '250'],
   HEADER_RULES: [z.string(), ''],
   CDN_PURGE: [list.pipe(z.array(z.string().regex(/^(cloudflare|((varnish|worker)\+)?https?:\/\/[^/\s?#]+\/?)$/i,
     'a comma-separated list of `cloudflare`, `varnish+http://host:port`, `worker+https://host` or http(s)://host:port'))), ''],
@@ -138,6 +141,8 @@ export interface Config {
   upstreamTimeoutMs: number; connectTimeoutMs: number; maxRedirects: number; upstreamPerHost: number;
   /** 0 = "as many as CPUs", resolved by the entry that knows the CPU count. */
   workers: number; maxQueue: number; transformTimeoutS: number; avifEffort: number; maxAnimationPixels: number;
+  /** Bounded cost: queue wait; a job's estimated CPU budget; the estimate above which a job takes the heavy lane. */
+  queueTimeoutMs: number; transformBudgetMs: number; heavyTransformMs: number;
   headerRulesFile?: string;
   cdnPurge: readonly string[]; cfApiToken?: string; cfZoneId?: string; edgePurgeTokens: readonly string[];
   /** Cloudflare API base (overridable so a contract test can stand in for the real API). */
@@ -220,6 +225,7 @@ function toConfig(v: Parsed): Config {
     maxRedirects: v.MAX_REDIRECTS, upstreamPerHost: v.UPSTREAM_PER_HOST,
     workers: v.WORKERS, maxQueue: v.MAX_QUEUE, transformTimeoutS: v.TRANSFORM_TIMEOUT_S,
     avifEffort: v.AVIF_EFFORT, maxAnimationPixels: v.MAX_ANIMATION_PIXELS,
+    queueTimeoutMs: v.QUEUE_TIMEOUT_MS, transformBudgetMs: v.TRANSFORM_BUDGET_MS, heavyTransformMs: v.HEAVY_TRANSFORM_MS,
     headerRulesFile: v.HEADER_RULES || undefined,
     cdnPurge: v.CDN_PURGE, cfApiToken: v.CF_API_TOKEN || undefined, cfZoneId: v.CF_ZONE_ID || undefined,
     edgePurgeTokens: v.EDGE_PURGE_TOKEN,

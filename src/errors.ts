@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   E_LOOP: { status: 508, title: 'Loop detected' },
   E_ADMIN_DISABLED: { status: 503, title: 'Admin API disabled' },
   E_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
+  E_TRANSFORM_TIMEOUT: { status: 504, title: 'Transform timeout' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -39,6 +39,13 @@ export interface ImageServiceDeps {
   metrics?: Metrics;
 }
 
+/** Who asks, for bounded cost: the request's signal (a job nobody waits for is dropped) and the client's address. */
+export interface RequestContext {
+  signal?: AbortSignal;
+  /** The client's address: waiting for a transform slot is fair between clients. Absent = one shared bucket. */
+  client?: string;
+}
+
 export interface ImageResult extends Loaded {
   /** True when the output format was chosen from Accept (the response carries Vary: Accept). */
   varyAccept: boolean;
@@ -79,27 +86,28 @@ export class ImageService {
   }
 
   /** The bytes for `request` as the client with `accept` should get them. */
-  async get(request: ImageRequest, accept: string | undefined): Promise<ImageResult> {
+  async get(request: ImageRequest, accept: string | undefined, context: RequestContext = {}): Promise<ImageResult> {
     this.deps.policy.check(request.source);
+    this.deps.transformer.check?.(request.options.spec);
     try {
-      return await this.getChecked(request, accept);
+      return await this.getChecked(request, accept, context);
     } catch (error) {
       // Operator-imposed legacy options must never break an old article: relay what cannot be transformed.
       if (!isLegacyTransformFailure(request, error)) throw error;
-      return this.getChecked({ ...request, options: { spec: {}, response: request.options.response } }, accept);
+      return this.getChecked({ ...request, options: { spec: {}, response: request.options.response } }, accept, context);
     }
   }
 
-  private async getChecked(request: ImageRequest, accept: string | undefined): Promise<ImageResult> {
+  private async getChecked(request: ImageRequest, accept: string | undefined, context: RequestContext): Promise<ImageResult> {
     const spec = request.options.spec;
     const canonical = canonicalSpec(spec);
     const varyAccept = dependsOnAccept(spec);
     const bucket = varyAccept ? acceptBucket(accept) : undefined;
     const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
-    const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base');
+    const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base', context.client);
     // Remembered per variant: a source too big to transform may still be relayed as it is.
     const loaded = await this.deps.memory.remembering(key.memory,
-      async () => this.boundStale(key, loader, await this.deps.cache.get(key, loader)));
+      async () => this.boundStale(key, loader, await this.deps.cache.get(key, loader, { signal: context.signal })));
     return { ...loaded, varyAccept, canonicalSpec: canonical };
   }
 
@@ -151,13 +159,13 @@ export class ImageService {
   }
 
   /** A variant: built from the source entry (any tier), so a new size of a known source never refetches it. */
-  private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Loader {
+  private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base', client?: string): Loader {
     const sourceKey = this.sourceKey(url);
     const sourceLoader = this.sourceLoader(url);
     return {
-      load: async () => {
-        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, AS_INPUT);
-        return this.transform(entry, spec, bucket);
+      load: async (signal) => {
+        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, { ...AS_INPUT, signal });
+        return this.transform(entry, spec, bucket, { signal, client });
       },
       revalidate: async (stale) => {
         const source = await this.currentSource(sourceKey, sourceLoader);
@@ -174,11 +182,12 @@ export class ImageService {
     return this.deps.cache.isStale(entry) ? this.deps.cache.refresh(key, loader, entry, AS_INPUT) : entry;
   }
 
-  private async transform(source: StoredEntry, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base'): Promise<StoredEntry> {
+  private async transform(source: StoredEntry, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base',
+    context: RequestContext = {}): Promise<StoredEntry> {
     const sourceFormat = sniff(source.body) as ImageFormat;
     const output = resolveOutput(spec, bucket, sourceFormat);
     const started = performance.now();
-    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output })
+    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output, ...context })
       .finally(() => this.metrics.stage('transform', (performance.now() - started) / 1000));
     return {
       body: result.body,

@@ -12,7 +12,7 @@ import type { PoolStats } from '../transform/pool.js';
 
 export interface MetricSources {
   memory: MemoryTier;
-  transformer?: { stats(): PoolStats };
+  transformer?: { stats(): PoolStats & { timeouts?: number } };
   store?: { guarded: GuardedStore; writes: WriteBehind };
 }
 
@@ -55,7 +55,7 @@ export class PromMetrics implements Metrics {
   }
 
   /** The transform pool, once the entry built it (its queue depth is read at each scrape). */
-  track(transformer: { stats(): PoolStats }): void {
+  track(transformer: { stats(): PoolStats & { timeouts?: number } }): void {
     this.sources.transformer = transformer;
   }
 
@@ -113,8 +113,10 @@ export class PromMetrics implements Metrics {
     };
     gauge('imgrelay_transform_queue_depth', 'Transforms waiting for a pool slot', () => sources.transformer?.stats().queued);
     gauge('imgrelay_transform_running', 'Transforms running', () => sources.transformer?.stats().running);
-    counter('imgrelay_transform_rejected_total', 'Transforms refused with 503 (queue full)',
+    counter('imgrelay_transform_rejected_total', 'Transforms refused with 503 (queue full or waited too long)',
       () => sources.transformer?.stats().rejected);
+    counter('imgrelay_transform_timeouts_total', 'Transforms that ran past TRANSFORM_TIMEOUT_S (504)',
+      () => sources.transformer?.stats().timeouts);
     gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
     gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
     gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);

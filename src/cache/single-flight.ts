@@ -1,20 +1,64 @@
 /**
  * Single-flight: concurrent calls for one key share one run of the work. The entry is removed as soon as the
  * work settles, so a failure is never served to later callers (nothing half-done is cached here).
+ *
+ * Cancellation: each caller may pass its own AbortSignal (its request's). A caller that aborts stops waiting at
+ * once; the shared work is aborted (through the signal it receives) only when EVERY caller has aborted — one
+ * impatient client never cancels an image others still wait for, and a job nobody waits for is dropped before it
+ * starts. A caller without a signal waits for good.
  */
+interface Flight<T> {
+  promise: Promise<T>;
+  controller: AbortController;
+  waiting: number;
+}
+
 export class SingleFlight<T> {
-  private readonly inflight = new Map<string, Promise<T>>();
+  private readonly inflight = new Map<string, Flight<T>>();
 
   /** Runs `work` unless a run for `key` is in flight; `joined` tells the caller whether it waited on another. */
-  run(key: string, work: () => Promise<T>): { promise: Promise<T>; joined: boolean } {
+  run(key: string, work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): { promise: Promise<T>; joined: boolean } {
+    if (signal?.aborted) return { promise: Promise.reject(abortReason(signal)), joined: false };
     const existing = this.inflight.get(key);
-    if (existing) return { promise: existing, joined: true };
-    const promise = work().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, promise);
-    return { promise, joined: false };
+    const flight = existing ?? this.start(key, work);
+    return { promise: this.wait(key, flight, signal), joined: existing !== undefined };
   }
 
   get size(): number {
     return this.inflight.size;
   }
+
+  private start(key: string, work: (signal: AbortSignal) => Promise<T>): Flight<T> {
+    const controller = new AbortController();
+    const flight: Flight<T> = { controller, waiting: 0, promise: undefined as unknown as Promise<T> };
+    flight.promise = work(controller.signal).finally(() => this.forget(key, flight));
+    this.inflight.set(key, flight);
+    return flight;
+  }
+
+  /** This caller's view of the flight: the shared result, or its own abort, whichever comes first. */
+  private forget(key: string, flight: Flight<T>): void {
+    if (this.inflight.get(key) === flight) this.inflight.delete(key);
+  }
+
+  private wait(key: string, flight: Flight<T>, signal?: AbortSignal): Promise<T> {
+    flight.waiting++;
+    if (!signal) return flight.promise;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (--flight.waiting === 0) {
+          // Nobody waits any more: a caller arriving now starts afresh rather than joining a cancelled run.
+          this.forget(key, flight);
+          flight.controller.abort(abortReason(signal));
+        }
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      flight.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
 }

@@ -18,8 +18,8 @@ export interface Loaded {
 }
 
 export interface Loader {
-  /** Builds the entry from scratch (a miss). */
-  load(): Promise<StoredEntry>;
+  /** Builds the entry from scratch (a miss); `signal` aborts once every request waiting for it went away. */
+  load(signal?: AbortSignal): Promise<StoredEntry>;
   /** Refreshes an expired entry (conditional request to the origin); resolves to the entry to keep. */
   revalidate(stale: StoredEntry): Promise<StoredEntry>;
 }
@@ -38,6 +38,8 @@ export interface GetOptions {
    * of CPU per cold miss, 3–7% of cold JPEG throughput).
    */
   input?: boolean;
+  /** The request's signal: a miss whose every waiter aborted is cancelled (single-flight.ts). */
+  signal?: AbortSignal;
 }
 
 export interface TieredCacheDeps {
@@ -70,7 +72,7 @@ export class TieredCache {
   get(key: CacheKey, loader: Loader, options: GetOptions = {}): Promise<Loaded> {
     const hit = this.deps.memory.get(key.memory);
     if (hit) return Promise.resolve(this.serve(key, hit, 'HIT-MEMORY', loader, options));
-    return this.flights.run(key.memory, () => this.lookupOrLoad(key, loader, options)).promise;
+    return this.flights.run(key.memory, (signal) => this.lookupOrLoad(key, loader, options, signal), options.signal).promise;
   }
 
   /** Revalidates now (single-flight per key) and returns the refreshed entry; used for a variant's source. */
@@ -108,11 +110,11 @@ export class TieredCache {
     return !options.input || !this.deps.store;
   }
 
-  private async lookupOrLoad(key: CacheKey, loader: Loader, options: GetOptions): Promise<Loaded> {
+  private async lookupOrLoad(key: CacheKey, loader: Loader, options: GetOptions, signal: AbortSignal): Promise<Loaded> {
     const inMemory = this.keepsInMemory(options);
     const stored = await this.fromStore(key, inMemory);
     if (stored) return this.serve(key, stored, 'HIT-STORE', loader, options);
-    const entry = await loader.load();
+    const entry = await loader.load(signal);
     await this.keep(key, entry, inMemory);
     return { entry, state: 'MISS' };
   }

@@ -6,7 +6,7 @@ import type { Context } from 'hono';
 import type { Config } from '../config.js';
 import { RelayError, fail } from '../errors.js';
 import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
-import type { ImageResult, ImageService } from '../images.js';
+import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
@@ -44,14 +44,14 @@ export function imageRoute(deps: ImageRouteDeps) {
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
-      const result = await getWithFallback(deps, request, accept);
+      const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c) });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
       const response = respond(raw, request, result, policy, started);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
-      const response = failure(deps, error, url);
+      const response = failure(deps, error, url, raw.signal.aborted);
       report(deps, 'error', response, undefined, started, 0);
       return response;
     }
@@ -72,14 +72,21 @@ interface Served extends ImageResult {
   fallbackFor?: RelayError;
 }
 
-async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, accept?: string): Promise<Served> {
+/** The connection's remote address on Node (@hono/node-server's `incoming`); undefined elsewhere. */
+function clientAddress(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, accept: string | undefined,
+  context: RequestContext): Promise<Served> {
   try {
-    return await deps.images.get(request, accept);
+    return await deps.images.get(request, accept, context);
   } catch (error) {
     const fallback = request.options.response.fallback;
     if (!fallback || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) throw error;
     const standIn: ImageRequest = { ...request, source: parseSourceUrl(fallback) };
-    const result = await deps.images.get(standIn, accept).catch(() => { throw error; });
+    const result = await deps.images.get(standIn, accept, context).catch(() => { throw error; });
     return { ...result, fallbackFor: error };
   }
 }
@@ -110,12 +117,15 @@ function report(
 }
 
 /** The problem response for a failed image request, logged once: refusals by code, server failures whole. */
-export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string): Response {
+export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string,
+  clientLeft = false): Response {
   const requestId = crypto.randomUUID();
   const status = error instanceof RelayError ? error.status : 500;
   const base = { requestId, url: url.slice(0, 2048), status };
   // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
-  if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
+  // A client that left while its image was queued aborts only its own wait (single-flight.ts): nothing failed.
+  if (clientLeft) deps.logger.info(base, 'client left before its image was ready');
+  else if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
   else deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
   const response = problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
   // Our token on a loop refusal lets the imgrelay that asked recognise the loop too (508 instead of a generic 502).

@@ -11,6 +11,8 @@ import { familyDependsOnAlpha, familyOutput, isAnimatedOutput } from './negotiat
 import { DEFAULTS, targetSize } from '../url/options.js';
 import { toImageError } from './sharp-errors.js';
 import { readJpegHeader } from './jpeg-header.js';
+import { type CostEstimate, type CostInput, type GifEffort, type Size, checkAffordableOptions, estimateCost, overBudget }
+  from './cost.js';
 
 /** The Config fields the pipeline reads (the transformer receives the whole Config). */
 export interface PipelineLimits {
@@ -19,6 +21,8 @@ export interface PipelineLimits {
   maxOutputDimension: number;
   transformTimeoutS: number;
   avifEffort: number;
+  /** Estimated CPU milliseconds a job may cost (cost.ts); over it the job is refused before it is queued. */
+  transformBudgetMs: number;
 }
 
 export interface Box {
@@ -40,6 +44,10 @@ export interface Plan {
   /** The resulting fit: `inside` for the implicit "bound to the max dimension" resize. */
   fit: NonNullable<TransformSpec['fit']>;
   hasAlpha: boolean;
+  /** GIF output only: sharp's palette effort, lowered for outputs that would cost too much at the default. */
+  gifEffort: GifEffort;
+  /** The estimated cost, within the budget (the transformer puts costly jobs in the heavy lane). */
+  cost: CostEstimate;
 }
 
 /** What the plan reads from a header. */
@@ -49,8 +57,13 @@ type Header = Pick<Metadata,
 /** Formats sharp's prebuilt libvips cannot decode: refused before any decoder sees them. */
 const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
 
+/**
+ * Reads the header and plans the job, refusing (before any pixel is decoded, before any pool slot is taken) what
+ * must not be decoded and what would cost more than the budget.
+ */
 export async function probe(job: TransformJob, limits: PipelineLimits): Promise<Plan> {
   if (UNDECODABLE.has(job.sourceFormat)) fail('E_UNSUPPORTED_MEDIA', `${job.sourceFormat.toUpperCase()} images cannot be transformed`);
+  checkAffordableOptions(job.spec);
   const meta = await readHeader(job);
   if (meta.format === 'heif' && meta.compression !== 'av1') {
     fail('E_UNSUPPORTED_MEDIA', 'HEIC (HEVC) images cannot be transformed');
@@ -62,15 +75,71 @@ export async function probe(job: TransformJob, limits: PipelineLimits): Promise<
   }
   const output = familyDependsOnAlpha(job.spec, job.sourceFormat, job.output)
     ? familyOutput(job.sourceFormat, meta.hasAlpha) : job.output;
-  const pages = pagesToKeep(job.spec, output, meta, framePixels, limits);
   const upright = orientedSize(frame, meta.orientation);
   const density = meta.format === 'svg' ? svgDensity(job.spec, upright, limits) : undefined;
   const scale = density === undefined ? 1 : density / 72;
   const rendered = { width: upright.width * scale, height: upright.height * scale };
   const { box, fit } = boundedBox(job.spec, rendered, limits.maxOutputDimension);
+  const outputSize = producedSize(fit, box, rendered, job.spec.withoutEnlargement === true);
+  const wanted = pagesToKeep(job.spec, output, meta, framePixels, outputSize, limits);
+  const costing = { job, output, frame: rendered, outputSize, fit };
+  const { pages, gifEffort, cost } = withinBudget(costing, wanted, limits);
   // Rounded up on each side (renderers round up too): the budget was checked above, this only backs it up.
   const pixelLimit = Math.ceil(rendered.width + 1) * Math.ceil(rendered.height + 1) * pages;
-  return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha };
+  return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha, gifEffort, cost };
+}
+
+interface Costing {
+  job: TransformJob;
+  output: OutputFormat;
+  frame: Size;
+  outputSize: Size;
+  fit: Plan['fit'];
+}
+
+/**
+ * The cheapest acceptable way to honour the request, most faithful first: the animation at GIF's best palette, then
+ * at a cheaper one, then the first frame only (a still beats an error for an <img>). None within budget → 422.
+ */
+function withinBudget(costing: Costing, wantedPages: number, limits: PipelineLimits) {
+  const pageOptions = wantedPages > 1 ? [wantedPages, 1] : [1];
+  const efforts: GifEffort[] = costing.output === 'gif' ? [7, 1] : [7];
+  let first: { input: CostInput; cost: CostEstimate } | undefined;
+  for (const pages of pageOptions) {
+    for (const gifEffort of efforts) {
+      const input = costInput(costing, pages, gifEffort, limits);
+      const cost = estimateCost(input);
+      if (cost.ms <= limits.transformBudgetMs) return { pages, gifEffort, cost };
+      first ??= { input, cost };
+    }
+  }
+  throw overBudget(first!.input, first!.cost, limits.transformBudgetMs);
+}
+
+function costInput({ job, output, frame, outputSize, fit }: Costing, pages: number, gifEffort: GifEffort,
+  limits: PipelineLimits): CostInput {
+  const gravity = job.spec.gravity;
+  return {
+    sourceFormat: job.sourceFormat, output, frame, outputSize, frames: pages,
+    blur: job.spec.blur, sharpen: job.spec.sharpen, avifEffort: limits.avifEffort, gifEffort,
+    smartCrop: fit === 'cover' && pages === 1 && (gravity === 'attention' || gravity === 'entropy'),
+  };
+}
+
+/**
+ * The size of one output frame: the box for the fits that fill it (cover, fill, contain pad to it), the scaled
+ * source for inside/outside and single-sided boxes; never larger than the source when enlarging is off.
+ */
+export function producedSize(fit: Plan['fit'], box: Box, source: Size, withoutEnlargement: boolean): Size {
+  if (box.width === undefined && box.height === undefined) return source;
+  const both = box.width !== undefined && box.height !== undefined;
+  if (both && fit !== 'inside' && fit !== 'outside') {
+    if (!withoutEnlargement) return { width: box.width!, height: box.height! };
+    return { width: Math.min(box.width!, source.width), height: Math.min(box.height!, source.height) };
+  }
+  const out = expectedOutput(fit, box, source);
+  const shrink = withoutEnlargement ? Math.min(1, source.width / out.width) : 1;
+  return { width: Math.max(1, Math.round(out.width * shrink)), height: Math.max(1, Math.round(out.height * shrink)) };
 }
 
 async function readHeader(job: TransformJob): Promise<Header> {
@@ -91,20 +160,25 @@ function frameSize(meta: Header): { width: number; height: number } {
 }
 
 /** EXIF orientations 5–8 swap width and height. */
-function orientedSize(frame: { width: number; height: number }, orientation?: number) {
+function orientedSize(frame: Size, orientation?: number): Size {
   return orientation !== undefined && orientation >= 5 ? { width: frame.height, height: frame.width } : frame;
 }
 
 /**
- * Frames to decode: the animation is kept for `pages=-1` (or n>1) into GIF/WebP while frames × pixels stay
- * within maxAnimationPixels; otherwise the first frame only (a still image beats an error for an <img>).
+ * Frames to decode: the animation is kept for `pages=-1` (or n>1) into GIF/WebP while frames × pixels stay within
+ * maxAnimationPixels, counted on both sides: decoded source frames and produced output frames (1,000 one-pixel
+ * frames asked for at 400 wide are 160 MP of output). Otherwise, and for EXIF orientations 5–8 (libvips cannot
+ * rotate a multi-page image by 90°), the first frame only: a still image beats an error for an <img>.
  */
-function pagesToKeep(spec: TransformSpec, output: OutputFormat, meta: Header, framePixels: number, limits: PipelineLimits): number {
+function pagesToKeep(spec: TransformSpec, output: OutputFormat, meta: Header, framePixels: number, produced: Size,
+  limits: PipelineLimits): number {
   const available = meta.pages ?? 1;
   const wanted = spec.pages ?? DEFAULTS.pages;
   if (wanted === 1 || available <= 1 || !isAnimatedOutput(output)) return 1;
+  if (meta.orientation !== undefined && meta.orientation >= 5) return 1;
   const pages = wanted === -1 ? available : Math.min(wanted, available);
-  return framePixels * pages <= limits.maxAnimationPixels ? pages : 1;
+  const largest = Math.max(framePixels, produced.width * produced.height);
+  return largest * pages <= limits.maxAnimationPixels ? pages : 1;
 }
 
 /** Render an SVG at the density that yields the requested size (vectors scale; bitmaps would blur). */

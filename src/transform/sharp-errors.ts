@@ -1,6 +1,7 @@
 /**
  * Turns whatever sharp/libvips throws into a RelayError: a format it cannot decode is 415, anything else about
- * the bytes (corrupt, truncated, over a limit, too slow) is 422. A raw sharp error never leaves the transformer.
+ * the bytes (corrupt, truncated, over a limit) is 422; running past the time limit is 504 E_TRANSFORM_TIMEOUT.
+ * A raw sharp error never leaves the transformer.
  */
 import { RelayError } from '../errors.js';
 
@@ -24,8 +25,10 @@ export function toImageError(error: unknown): RelayError {
   if (UNSUPPORTED.some((pattern) => pattern.test(line))) {
     return new RelayError('E_UNSUPPORTED_MEDIA', `The image format cannot be decoded: ${line}`, { cause: error });
   }
+  // Running out of time says nothing about the bytes (the machine may just be busy): a 504 that is never
+  // remembered as an invalid image (MemoryTier.remembering keeps only a decoder's verdict).
   if (/timeout/i.test(line)) {
-    return new RelayError('E_IMAGE_INVALID', 'The image took too long to process', { cause: error });
+    return new RelayError('E_TRANSFORM_TIMEOUT', 'The transform ran past its time limit', { cause: error });
   }
   if (/exceeds pixel limit/i.test(line)) {
     return new RelayError('E_IMAGE_INVALID', 'The image has too many pixels', { cause: error });

@@ -12,7 +12,8 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutputFormat, TransformJob, TransformResult, Transformer } from './types.js';
 import { createPool, type Pool, type PoolStats } from './pool.js';
-import { probe, type PipelineLimits } from './plan.js';
+import { probe, type Plan, type PipelineLimits } from './plan.js';
+import { checkAffordableOptions } from './cost.js';
 import { applySteps, decode } from './steps.js';
 import { toImageError } from './sharp-errors.js';
 
@@ -24,31 +25,59 @@ export interface SharpTransformerDeps {
   logger: Logger;
 }
 
-export interface SharpTransformer extends Transformer {
-  stats(): PoolStats;
+export interface SharpTransformerStats extends PoolStats {
+  /** Jobs that ran past TRANSFORM_TIMEOUT_S (504 E_TRANSFORM_TIMEOUT). */
+  timeouts: number;
+  /** Jobs refused from their header and options as over the cost budget, before taking any slot. */
+  overBudget: number;
 }
 
-type TransformerConfig = Pick<Config, 'workers' | 'maxQueue'> & PipelineLimits;
+export interface SharpTransformer extends Transformer {
+  stats(): SharpTransformerStats;
+}
 
+type TransformerConfig = Pick<Config, 'workers' | 'maxQueue' | 'queueTimeoutMs' | 'heavyTransformMs'> & PipelineLimits;
+
+/**
+ * Every job is probed and costed BEFORE it asks the pool for a slot (a header read is cheap): a refusal costs no
+ * slot, and the estimate decides the lane (heavy jobs hold at most one slot on two; pool.ts).
+ */
 export function createSharpTransformer(config: TransformerConfig, deps: SharpTransformerDeps): SharpTransformer {
   sharp.concurrency(1);
   sharp.cache(false);
-  const pool: Pool = createPool({ slots: config.workers || availableParallelism(), maxQueue: config.maxQueue });
+  const pool: Pool = createPool({ slots: config.workers || availableParallelism(), maxQueue: config.maxQueue,
+    queueTimeoutMs: config.queueTimeoutMs });
   const limits: PipelineLimits = {
     maxSourcePixels: config.maxSourcePixels, maxAnimationPixels: config.maxAnimationPixels,
     maxOutputDimension: config.maxOutputDimension, transformTimeoutS: config.transformTimeoutS,
-    avifEffort: config.avifEffort,
+    avifEffort: config.avifEffort, transformBudgetMs: config.transformBudgetMs,
+  };
+  const counts = { timeouts: 0, overBudget: 0 };
+  const transform = async (job: TransformJob): Promise<TransformResult> => {
+    const plan = await probe(job, limits).catch((error: unknown) => {
+      throw refused(error, job, deps.logger, counts);
+    });
+    const heavy = plan.cost.ms >= config.heavyTransformMs;
+    return pool.run(() => runJob(job, plan, limits, deps.logger, counts), { signal: job.signal, client: job.client, heavy });
   };
   return {
-    transform: (job) => pool.run(() => runJob(job, limits, deps.logger), job.signal),
-    stats: () => pool.stats(),
+    check: checkAffordableOptions,
+    transform,
+    stats: () => ({ ...pool.stats(), ...counts }),
   };
 }
 
-async function runJob(job: TransformJob, limits: PipelineLimits, logger: Logger): Promise<TransformResult> {
+function refused(error: unknown, job: TransformJob, logger: Logger, counts: { overBudget: number }): RelayError {
+  const relayError = toImageError(error);
+  if (/IMGRELAY_TRANSFORM_BUDGET_MS/.test(relayError.detail)) counts.overBudget++;
+  logger.debug({ code: relayError.code, detail: relayError.detail, sourceFormat: job.sourceFormat }, 'transform refused');
+  return relayError;
+}
+
+async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, logger: Logger,
+  counts: { timeouts: number }): Promise<TransformResult> {
   const started = Date.now();
   try {
-    const plan = await probe(job, limits);
     const { data, info } = await applySteps(decode(job.source, plan), plan, limits).toBuffer({ resolveWithObject: true });
     logger.debug({ output: plan.output, pages: plan.pages, width: info.width, ms: Date.now() - started }, 'transformed');
     return {
@@ -63,7 +92,12 @@ async function runJob(job: TransformJob, limits: PipelineLimits, logger: Logger)
     };
   } catch (error) {
     const relayError = toImageError(error);
-    if (!(error instanceof RelayError)) {
+    if (relayError.code === 'E_TRANSFORM_TIMEOUT') {
+      // The estimate let it in, yet it ran out of time: the budget needs a look (or the machine is overloaded).
+      counts.timeouts++;
+      logger.warn({ code: relayError.code, sourceFormat: job.sourceFormat, output: plan.output, pages: plan.pages,
+        estimatedMs: Math.round(plan.cost.ms), ms: Date.now() - started }, 'transform timed out');
+    } else if (!(error instanceof RelayError)) {
       logger.debug({ code: relayError.code, detail: relayError.detail, sourceFormat: job.sourceFormat }, 'transform refused');
     }
     throw relayError;

@@ -35,11 +35,12 @@ const POSITIONS: Record<Gravity, string> = {
   attention: 'attention', entropy: 'entropy',
 };
 
-function position(gravity: Gravity | undefined, fit: Plan['fit']): string | number {
+function position(gravity: Gravity | undefined, plan: Plan): string | number {
   const g = gravity ?? DEFAULTS.gravity;
   if (g === 'attention' || g === 'entropy') {
-    // Smart crops exist for cover only; contain pads around the centre.
-    return fit === 'cover' ? sharp.strategy[g] : 'centre';
+    // Smart crops exist for cover only (contain pads around the centre), and libvips has none for a multi-page
+    // image: an animation is cropped around the centre of every frame (documented in the README).
+    return plan.fit === 'cover' && plan.pages === 1 ? sharp.strategy[g] : 'centre';
   }
   return POSITIONS[g];
 }
@@ -59,7 +60,7 @@ const resize: Step = (image, plan) => {
   if (width === undefined && height === undefined) return image;
   return image.resize({
     width, height, fit: plan.fit,
-    position: position(plan.spec.gravity, plan.fit),
+    position: position(plan.spec.gravity, plan),
     withoutEnlargement: plan.spec.withoutEnlargement === true,
     // Only `contain` pads, and sharp parses a colour on every call that has one (measurable on a cold miss).
     ...(plan.fit === 'contain' ? { background: padding(plan) } : {}),
@@ -113,7 +114,7 @@ const encode: Step = (image, plan, limits) => {
     case 'png': return image.png({ progressive, compressionLevel: 6 });
     case 'webp': return image.webp({ quality, effort: 4 });
     case 'avif': return image.avif({ quality: avifQuality(quality), effort: limits.avifEffort });
-    case 'gif': return image.gif({ progressive });
+    case 'gif': return image.gif({ progressive, effort: plan.gifEffort });
   }
 };
 

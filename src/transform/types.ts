@@ -45,7 +45,10 @@ export interface TransformJob {
   spec: TransformSpec;
   /** Already resolved: never 'auto'. */
   output: OutputFormat;
+  /** Every waiter of this job went away: a job still queued is dropped (pool.ts). */
   signal?: AbortSignal;
+  /** Whose request started it (the client's address), so that waiting is fair between clients. */
+  client?: string;
 }
 
 export interface TransformResult {
@@ -58,10 +61,13 @@ export interface TransformResult {
 
 /**
  * Transforms images. Throws RelayError: E_IMAGE_INVALID (undecodable, truncated, over the pixel limit),
- * E_UNSUPPORTED_MEDIA (a format it cannot decode), E_OVERLOADED (pool queue full), E_NOT_IMPLEMENTED (edge).
+ * E_UNSUPPORTED_MEDIA (a format it cannot decode), E_OVERLOADED (pool queue full or waited too long),
+ * E_TRANSFORM_TIMEOUT (ran past TRANSFORM_TIMEOUT_S), E_BAD_REQUEST (an unaffordable option), E_NOT_IMPLEMENTED (edge).
  */
 export interface Transformer {
   transform(job: TransformJob): Promise<TransformResult>;
+  /** Refuses (400) options that no image could afford, before the source is fetched. */
+  check?(spec: TransformSpec): void;
   /** Jobs waiting and running, for stats. */
   stats?(): { running: number; queued: number };
 }

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { SingleFlight } from './single-flight.js';
+
+/** Work that records whether its signal was aborted and settles only when the test says so. */
+function controllableWork() {
+  let finish!: (value: string) => void;
+  const state = { runs: 0, aborted: false };
+  const work = (signal: AbortSignal) => {
+    state.runs++;
+    signal.addEventListener('abort', () => { state.aborted = true; });
+    return new Promise<string>((resolve) => { finish = resolve; });
+  };
+  return { work, state, finish: (v: string) => finish(v) };
+}
+
+describe('SingleFlight', () => {
+  it('runs concurrent calls for one key once', async () => {
+    const flights = new SingleFlight<string>();
+    const { work, state, finish } = controllableWork();
+    const a = flights.run('k', work);
+    const b = flights.run('k', work);
+    expect(b.joined).toBe(true);
+    finish('done');
+    expect(await Promise.all([a.promise, b.promise])).toEqual(['done', 'done']);
+    expect(state.runs).toBe(1);
+    expect(flights.size).toBe(0);
+  });
+
+  it('one waiter aborting leaves the work running for the others', async () => {
+    const flights = new SingleFlight<string>();
+    const { work, state, finish } = controllableWork();
+    const leaving = new AbortController();
+    const a = flights.run('k', work, leaving.signal);
+    const b = flights.run('k', work, new AbortController().signal);
+    leaving.abort();
+    await expect(a.promise).rejects.toMatchObject({ name: 'AbortError' });
+    expect(state.aborted).toBe(false);
+    finish('done');
+    expect(await b.promise).toBe('done');
+  });
+
+  it('aborts the work when every waiter aborted, and a later caller starts afresh', async () => {
+    const flights = new SingleFlight<string>();
+    const first = controllableWork();
+    const one = new AbortController();
+    const two = new AbortController();
+    const a = flights.run('k', first.work, one.signal);
+    const b = flights.run('k', first.work, two.signal);
+    one.abort();
+    two.abort();
+    await expect(Promise.allSettled([a.promise, b.promise])).resolves.toHaveLength(2);
+    expect(first.state.aborted).toBe(true);
+    const second = controllableWork();
+    const c = flights.run('k', second.work);
+    expect(c.joined).toBe(false);
+    second.finish('fresh');
+    expect(await c.promise).toBe('fresh');
+  });
+
+  it('a caller without a signal keeps the work alive whoever else leaves', async () => {
+    const flights = new SingleFlight<string>();
+    const { work, state, finish } = controllableWork();
+    const leaving = new AbortController();
+    const patient = flights.run('k', work);
+    void flights.run('k', work, leaving.signal).promise.catch(() => {});
+    leaving.abort();
+    expect(state.aborted).toBe(false);
+    finish('done');
+    expect(await patient.promise).toBe('done');
+  });
+});
