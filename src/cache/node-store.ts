@@ -5,6 +5,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
+import type { PurgeFence } from './purge-fence.js';
 import { guardStore } from './store-guard.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
@@ -18,11 +19,12 @@ export interface NodeStore {
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
+export async function createNodeStore(config: Config, logger: Logger, fence?: PurgeFence): Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
   const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
-  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger,
+    admit: fence && ((entry) => fence.admits(entry, 'write')) });
   return {
     raw, guarded, writes,
     close: async (deadlineMs) => {
