@@ -216,7 +216,9 @@ export class TieredCache {
         fence.fenced('memory');
         return false;
       }
-      saved = { body: entry.body, meta: { ...entry.meta, startedAt: ticket.at } };
+      // Bytes derived from an older entry (a variant of a stored source, a 304) are as old as it is.
+      const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
+      saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
       fence.stamp(saved, ticket, key.source);
     }
     if (inMemory) this.deps.memory.set(key.memory, { ...saved, source: key.source });
