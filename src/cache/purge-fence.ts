@@ -129,10 +129,11 @@ export class PurgeFence {
 
   /**
    * Whether an entry whose work began at `startedAt` (the writer's clock) precedes a purge covering it, within the
-   * tolerated skew. For entries read from the shared store.
+   * tolerated skew (by default; 0 for bytes this instance dated itself). For entries read from the shared store,
+   * and for entries derived from older ones (a variant built from a source read before the purge).
    */
-  predatesPurge(startedAt: number, source: string, tags: readonly string[]): boolean {
-    return this.covering(source, tags, (mark) => startedAt < mark.at + this.skewMs);
+  predatesPurge(startedAt: number, source: string, tags: readonly string[], skewMs = this.skewMs): boolean {
+    return this.covering(source, tags, (mark) => startedAt < mark.at + skewMs);
   }
 
   /** Remembers which work produced `entry`, so a later stage (the write-behind queue) can check it. */

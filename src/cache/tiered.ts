@@ -56,7 +56,7 @@ export interface TieredCacheDeps {
 }
 
 /** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
-const FENCED_RELOADS = 2;
+const FENCED_RELOADS = 8;
 
 export class TieredCache {
   private readonly flights = new SingleFlight<Loaded>();
@@ -212,12 +212,14 @@ export class TieredCache {
     const { fence, writes } = this.deps;
     let saved = entry;
     if (fence && ticket) {
-      if (fence.fencedSince(ticket, key.source, entry.meta.tags)) {
+      // Bytes derived from an older entry (a variant of a source read earlier, a 304) are as old as it is: a purge
+      // after that entry's work began covers them too, even when this work began after the purge.
+      const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
+      const { tags } = entry.meta;
+      if (fence.fencedSince(ticket, key.source, tags) || fence.predatesPurge(startedAt, key.source, tags, 0)) {
         fence.fenced('memory');
         return false;
       }
-      // Bytes derived from an older entry (a variant of a stored source, a 304) are as old as it is.
-      const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
       saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
       fence.stamp(saved, ticket, key.source);
     }
