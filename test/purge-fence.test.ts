@@ -269,6 +269,46 @@ async function property(name: string, nodes: RunningNode[]): Promise<void> {
   expect(settled).toBe(true);
 }
 
+describe('purge fence: the issue\'s scenario, step by step', () => {
+  it('a resize that began before the purge and ends after it is not saved: every later request gets the new picture', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imgrelay-fence-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const [node] = await boot(1, { ...baseEnv(), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir });
+    const path = '/2023/held.png';
+    const source = `http://${ZAKER}${path}`;
+    const colour = (r: number) => sharp({ create: { width: 24, height: 16, channels: 3, background: { r, g: 10, b: 77 } } })
+      .png().toBuffer();
+    const [oldPng, newPng] = [await colour(1), await colour(2)];
+    let release = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let serving = oldPng;
+    origin.route(path, async (_req, res) => {
+      const body = serving;
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': body.byteLength });
+      res.write(body.subarray(0, 40));
+      if (body === oldPng) await held; // the old picture's body stalls until the purge has answered
+      res.end(body.subarray(40));
+    });
+    const variant = `${node.url}/?url=${encodeURIComponent(source)}&w=12&output=png`;
+    const resize = fetch(variant).then(async (r) => Buffer.from(await r.arrayBuffer()));
+    await eventually(async () => origin.hits(path) > 0, 10_000);
+    serving = newPng; // the image is replaced at the origin, then purged
+    const answer = await purge(node, { urls: [source] });
+    // The resize and the source fetch inside it are the work in flight that this purge fences.
+    expect(answer.tiers.find((t) => t.tier === 'memory')).toMatchObject({ state: 'done', fenced: 2 });
+    release();
+    // Its result is dropped and the resize runs again: even the request in flight across the purge gets the new one.
+    expect((await versionOf(await resize)).version).toBe(2);
+    for (const url of [variant, `${node.url}/?${source}`]) {
+      for (let n = 0; n < 3; n++) {
+        const response = await fetch(url);
+        expect((await versionOf(Buffer.from(await response.arrayBuffer()))).version, `${url} #${n}`).toBe(2);
+      }
+    }
+    expect((await fenceStats(node)).fenced.memory).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+});
+
 describe('purge fence: no response after a purge carries pre-purge bytes', () => {
   it('on the fs store', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'imgrelay-fence-'));
