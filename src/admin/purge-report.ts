@@ -52,7 +52,7 @@ export interface ReportParts {
 export function buildReport(parts: ReportParts): PurgeReport {
   const tiers = [memoryTier(parts), storeTier(parts), instancesTier(parts), ...parts.cdn.map(cdnTier)];
   const failed = tiers.filter((tier) => tier.state === 'failed');
-  const warnings = parts.store && parts.store.failures > 0 ? [storeTier(parts).detail] : [];
+  const warnings = parts.store && parts.store.failures > 0 ? [`store: ${storeTier(parts).detail}`] : [];
   return {
     status: failed.length > 0 ? 'partial' : 'complete',
     instance: parts.instance,
@@ -76,7 +76,7 @@ function storeTier({ store }: ReportParts): TierReport {
   if (!store) return { tier: 'store', where: 'none', state: 'none', detail: 'no persistent store (IMGRELAY_STORE=none)' };
   const failed = store.failures > 0;
   return { tier: 'store', where: store.kind, state: failed ? 'failed' : 'done', removed: store.removed, fenced: store.fenced,
-    detail: failed ? `store: ${store.failures} call(s) failed during the purge; some entries may remain: purge again`
+    detail: failed ? `${store.failures} call(s) failed during the purge; some entries may remain: purge again`
       : 'purged' };
 }
 
