@@ -83,8 +83,7 @@ export class TieredCache {
   refresh(key: CacheKey, loader: Loader, stale: StoredEntry, options: GetOptions = {}, since?: Ticket): Promise<StoredEntry> {
     return this.refreshes.run(key.memory, () => this.fenced(key, async (ticket) => {
       const fresh = await loader.revalidate(stale);
-      await this.keep(key, fresh, this.keepsInMemory(options), since ?? ticket);
-      return fresh;
+      return (await this.keep(key, fresh, this.keepsInMemory(options), since ?? ticket)).entry;
     })).promise;
   }
 
@@ -126,10 +125,7 @@ export class TieredCache {
    * requests that joined this flight after the purge answered must not get the old bytes.
    */
   private async load(key: CacheKey, loader: Loader, inMemory: boolean, attempt = 0): Promise<Loaded> {
-    const result = await this.fenced(key, async (ticket) => {
-      const entry = await loader.load();
-      return { entry, kept: await this.keep(key, entry, inMemory, ticket) };
-    });
+    const result = await this.fenced(key, async (ticket) => this.keep(key, await loader.load(), inMemory, ticket));
     if (result.kept || attempt >= FENCED_RELOADS) return { entry: result.entry, state: 'MISS' };
     return this.load(key, loader, inMemory, attempt + 1);
   }
@@ -204,11 +200,13 @@ export class TieredCache {
   }
 
   /**
-   * Saves a loaded entry to memory and queues its store write; false (nothing saved) when a purge covering the
-   * source came since `ticket`. The stored copy carries `startedAt` (the ticket's time) for other instances' reads,
-   * and is stamped so the write-behind queue checks the fence again when its write starts.
+   * Saves a loaded entry to memory and queues its store write; `kept` is false (nothing saved) when a purge covering
+   * the source came since `ticket`. The entry, saved or not, is dated (`startedAt`: when its bytes' work began) so
+   * work built from it inherits its age, and other instances' reads can judge it; a saved one is stamped so the
+   * write-behind queue checks the fence again when its write starts.
    */
-  private async keep(key: CacheKey, entry: StoredEntry, inMemory: boolean, ticket: Ticket | undefined): Promise<boolean> {
+  private async keep(key: CacheKey, entry: StoredEntry, inMemory: boolean, ticket: Ticket | undefined)
+    : Promise<{ entry: StoredEntry; kept: boolean }> {
     const { fence, writes } = this.deps;
     let saved = entry;
     if (fence && ticket) {
@@ -216,15 +214,15 @@ export class TieredCache {
       // after that entry's work began covers them too, even when this work began after the purge.
       const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
       const { tags } = entry.meta;
+      saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
       if (fence.fencedSince(ticket, key.source, tags) || fence.predatesPurge(startedAt, key.source, tags, 0)) {
         fence.fenced('memory');
-        return false;
+        return { entry: saved, kept: false };
       }
-      saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
       fence.stamp(saved, ticket, key.source);
     }
     if (inMemory) this.deps.memory.set(key.memory, { ...saved, source: key.source });
     if (writes) writes.enqueue(await this.storeKeyOf(key), saved);
-    return true;
+    return { entry: saved, kept: true };
   }
 }
