@@ -79,7 +79,7 @@ export class Purger {
     return purgeMemory(this.deps.memory, selectors);
   }
 
-  /** Records the purge in the fence; resolves to the works in flight it fences. */
+  /** Records the purge in the fence; returns how many works in flight it fences. */
   private fence(selectors: Selectors, at: number): number {
     if (!this.deps.fence) return 0;
     const matches = matcherFor(selectors);

@@ -102,7 +102,7 @@ export class PurgeFence {
 
   /**
    * Records a purge; `at` is the purge's wall-clock time (the purging instance's, for one read from the log).
-   * Resolves to how many works in flight it fences (matched by source; a tag-only purge cannot know them yet).
+   * Returns how many works in flight it fences (matched by source; a tag-only purge cannot know them yet).
    */
   record(selectors: FenceSelectors, at = this.now(), matches?: (source: string) => boolean): number {
     const mark: Mark = { seq: ++this.seq, at, recordedAt: this.now() };
