@@ -97,19 +97,29 @@ async function purgeCommand(p: Parsed, env: Env, io: CliIo): Promise<number> {
   if (!answer) return 1;
   if (p.flags.has('json')) io.out(`${JSON.stringify(answer, null, 2)}\n`);
   else io.out(describePurge(answer as unknown as PurgeAnswer));
-  return 0;
+  // A partial purge (207: a store, the purge log or a CDN not reached) fails the command, so scripts notice.
+  return (answer as unknown as PurgeAnswer).status === 'partial' ? 1 : 0;
 }
 
 interface PurgeAnswer {
   memory: number; store: number | null; instances: string;
   cdn: Array<{ target: string; ok: boolean; detail: string; retrying?: boolean }>; warnings?: string[];
+  status?: 'complete' | 'partial';
+  tiers?: Array<{ tier: string; where: string; state: string; removed?: number; fenced?: number; detail: string }>;
 }
 
 function describePurge(a: PurgeAnswer): string {
   const lines = [`purged: memory ${a.memory}, store ${a.store ?? 'none'}`, `other instances: ${a.instances}`];
   for (const c of a.cdn) lines.push(`cdn ${c.target}: ${c.ok ? 'ok' : 'FAILED'} (${c.detail})${c.retrying ? ', retrying' : ''}`);
   for (const w of a.warnings ?? []) lines.push(`warning: ${w}`);
+  if (a.tiers) lines.push(`${a.status === 'partial' ? 'PARTIAL' : 'complete'}, per tier:`, ...a.tiers.map(describeTier));
   return `${lines.join('\n')}\n`;
+}
+
+/** `  memory 3f2a…: done, removed 3, fenced 1 (detail)` */
+function describeTier(t: NonNullable<PurgeAnswer['tiers']>[number]): string {
+  const counts = [t.removed === undefined ? '' : `, removed ${t.removed}`, t.fenced === undefined ? '' : `, fenced ${t.fenced}`];
+  return `  ${t.tier} ${t.where}: ${t.state === 'failed' ? 'NOT REACHED' : t.state}${counts.join('')} (${t.detail})`;
 }
 
 async function warmCommand(p: Parsed, env: Env, io: CliIo): Promise<number> {

@@ -16,6 +16,7 @@ import type { Logger } from './logger.js';
 import { ImageService } from './images.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
+import { PurgeFence } from './cache/purge-fence.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
 import { loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -55,7 +56,7 @@ export interface StartOptions {
 export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
   const core = await wireCore(config, logger);
-  const { memory, store, metrics, images, transformer, hits, legacyOptions } = core;
+  const { memory, store, fence, metrics, images, transformer, hits, legacyOptions } = core;
   const lifecycle: Lifecycle = { draining: false };
   const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
   const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) =>
@@ -63,7 +64,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
-  const admin = await startAdmin({ config, logger, memory, store, images, transformer, metrics, legacyOptions })
+  const admin = await startAdmin({ config, logger, memory, store, fence, images, transformer, metrics, legacyOptions })
     .catch(async (error: unknown) => {
       await closeServer(server, 0);
       throw error;
@@ -89,12 +90,13 @@ async function wireCore(config: Config, logger: Logger) {
     background.add(work);
     void work.finally(() => background.delete(work));
   };
-  const store = await createNodeStore(config, logger);
+  const fence = new PurgeFence();
+  const store = await createNodeStore(config, logger, fence);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
-  const metrics = new PromMetrics({ memory, store });
+  const metrics = new PromMetrics({ memory, store, fence });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
-    logger, defer, digest: nodeSha256Hex });
+    logger, defer, digest: nodeSha256Hex, fence });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
@@ -104,7 +106,7 @@ async function wireCore(config: Config, logger: Logger) {
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
+  return { background, store, memory, fence, metrics, fetcher, workers, transformer, images, legacyOptions,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }
 

@@ -57,6 +57,7 @@ describe('imgrelay warm / purge', () => {
     const purged = await cli(['purge', `https://cors.zfour.workers.dev/?${src('c1.png')}`]);
     expect(purged).toMatchObject({ code: 0, err: '' });
     expect(purged.out).toMatch(/^purged: memory 1, store none\nother instances: not reached: IMGRELAY_STORE=none/);
+    expect(purged.out).toMatch(/\ncomplete, per tier:\n  memory [0-9a-f]+: done, removed 1, fenced 0 \(purged\)\n  store none: none/);
     expect(memorySources(node).has(src('c1.png'))).toBe(false);
 
     const json = await cli(['purge', '--host', ZAKER, '--json']);

@@ -66,6 +66,13 @@ describe('admin page in Chromium', () => {
     expect(memorySources(node)).toEqual(new Set([src('p2.png')]));
     expect(await storeDirs(node)).toEqual(new Set([await hashOf(src('p2.png'))]));
     expect(await page.locator('#purge-json').textContent()).toContain('"purgeLog"');
+    // The per-tier report: one row per tier and instance, with what was removed and fenced.
+    await expect.poll(() => page.locator('#purge-tiers').isVisible()).toBe(true);
+    const rows = await page.locator('#purge-tiers tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent)));
+    expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([['memory', 'done', '1'], ['store', 'done', '1'],
+      ['instances', 'done', '']]);
+    expect(rows[0][1]).toBe(node.admin.instanceId);
   });
 
   it('warms every image of pasted HTML', async () => {

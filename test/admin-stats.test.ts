@@ -53,6 +53,7 @@ describe('GET /stats', () => {
     expect(stats.transform).toMatchObject({ queued: 0, running: 0, rejected: 0 });
     expect(stats.transform.completed).toBeGreaterThanOrEqual(1);
     expect(stats.purgeLog).toMatchObject({ pollMs: 2000 });
+    expect(stats.purgeFence).toEqual({ purges: 0, inFlight: 0, fenced: { memory: 0, write: 0, promotion: 0, read: 0 } });
   });
 });
 
@@ -85,6 +86,7 @@ describe('GET /metrics', () => {
     expect(value('imgrelay_store_errors_total')).toBe(0);
     expect(value('imgrelay_store_breaker_open')).toBe(0);
     expect(value('imgrelay_purges_total{selector="urls"}')).toBe(1);
+    expect(value('imgrelay_purge_fenced_total')).toBe(0); // nothing was in flight across that purge
     expect(text).toContain('imgrelay_process_resident_memory_bytes');
   });
 });

@@ -9,7 +9,8 @@ import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { S3_CREDENTIALS, type TestS3, startS3 } from './helpers/s3.js';
-import { TOKEN_A, eventually, fetchImage, purge, solidPng, storeKeys } from './helpers/admin.js';
+import { TOKEN_A, adminFetch, eventually, fetchImage, hashOf, purge, solidPng, storeKeys } from './helpers/admin.js';
+import { surrogateKeys } from '../src/images.js';
 import { digest } from './helpers/imgrelay.js';
 
 const POLL_MS = 200;
@@ -98,6 +99,55 @@ describe('purge across instances (shared S3 store, purge log)', () => {
       expect(await eventually(async () =>
         (await fetchImage(`${a.url}/?http://${ZAKER}/kept.png`)).cache !== 'HIT-MEMORY', DEADLINE_MS, 25)).toBe(true);
     } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('purge across instances: late writes and unreachable tiers', () => {
+  it('an old entry that another instance\'s write put back after the purge is refused on read, deleted, and built anew', async () => {
+    const a = await bootImgrelay(s3Env());
+    try {
+      const source = `http://${ZAKER}/late.png`;
+      const [old, fresh] = [await solidPng('#aa00aa'), await solidPng('#00aaaa')];
+      origin.serve('/late.png', fresh, 'image/png');
+      const answer = await purge(a, { urls: [source] });
+      expect(answer.status).toBe('complete');
+      // What B's queued write of the old picture looks like when it lands now: its work began before the purge.
+      const key = `${await hashOf(source)}/source`;
+      const startedAt = Date.now() - 5_000;
+      await a.store!.raw.put(key, { body: old, meta: { contentType: 'image/png', etag: '"old"', storedAt: startedAt + 100,
+        startedAt, expiresAt: Date.now() + 3_600_000, sourceUrl: source, size: old.byteLength,
+        tags: await surrogateKeys(new URL(source)) } });
+      const served = await fetchImage(`${a.url}/?${source}`);
+      expect(served.cache).toBe('MISS');
+      expect(served.digest).toBe(digest(fresh));
+      // Deleted on read (in the background), then replaced by the new picture's write.
+      expect(await eventually(async () => (await a.store!.raw.get(key))?.meta.etag !== '"old"', DEADLINE_MS)).toBe(true);
+      const stats = await (await adminFetch(a, '/stats')).json() as { purgeFence: { fenced: { read: number } } };
+      expect(stats.purgeFence.fenced.read).toBeGreaterThanOrEqual(1);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a purge while the store is down answers 207 and names what it could not reach; memory is purged all the same', async () => {
+    const a = await bootImgrelay({ ...s3Env(), IMGRELAY_STORE_TIMEOUT_MS: '500' });
+    try {
+      origin.serve('/down.png', await solidPng('#123456'), 'image/png');
+      expect((await fetchImage(`${a.url}/?http://${ZAKER}/down.png`)).status).toBe(200);
+      await a.store!.writes.drain(10_000);
+      await s3.stop();
+      const started = Date.now();
+      const answer = await purge(a, { hosts: [ZAKER] }, 207);
+      expect(Date.now() - started).toBeLessThan(DEADLINE_MS);
+      expect(answer).toMatchObject({ status: 'partial', memory: 1 });
+      const state = Object.fromEntries(answer.tiers.map((t) => [t.tier, t.state]));
+      expect(state).toEqual({ memory: 'done', store: 'failed', instances: 'failed' });
+      expect(answer.unreached).toEqual([expect.stringMatching(/^store s3: \d+ call\(s\) failed/),
+        'instances purge log: not reached: the purge log could not be written to the store (retry the purge)']);
+    } finally {
+      await s3.restart();
       await a.close();
     }
   });

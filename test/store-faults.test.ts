@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFsStore } from '../src/cache/fs-store.js';
+import { PurgeFence } from '../src/cache/purge-fence.js';
 import { cacheKey, SOURCE_VARIANT } from '../src/cache/keys.js';
 import { MemoryTier } from '../src/cache/memory.js';
 import { type Loader, TieredCache } from '../src/cache/tiered.js';
@@ -184,8 +185,30 @@ describe('write-behind', () => {
     const keys = Array.from({ length: 20 }, keyOf);
     for (const [i, key] of keys.entries()) expect(writes.enqueue(key, entryOf(i))).toBe(true);
     await writes.drain(20_000);
-    expect(writes.stats()).toEqual({ queued: 0, dropped: 0, written: 20, failed: 0 });
+    expect(writes.stats()).toEqual({ queued: 0, dropped: 0, written: 20, failed: 0, fenced: 0 });
     for (const [i, key] of keys.entries()) expect((await raw.get(key))?.meta.etag).toBe(`"${i}"`);
+  });
+
+  it('a queued write whose work a purge fenced is dropped as it starts: counted, never lands', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imgrelay-wb-'));
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const fence = new PurgeFence();
+    const source = 'http://a.example/x.png';
+    const writes = createWriteBehind(store, { maxQueue: 10, concurrency: 1, logger: silentLogger,
+      admit: (entry) => fence.admits(entry, 'write') });
+    const [first, second] = [keyOf(), keyOf()];
+    const [old, other] = [entryOf(1), entryOf(2)];
+    fence.stamp(old, fence.ticket(), source);
+    fence.stamp(other, fence.ticket(), 'http://b.example/y.png');
+    writes.enqueue(keyOf(), entryOf(0)); // takes the one writer: the two below wait in the queue
+    writes.enqueue(first, old);
+    writes.enqueue(second, other);
+    fence.record({ sources: [source], hosts: [], prefixes: [], tags: [], all: false });
+    await writes.drain(10_000);
+    expect(writes.stats()).toMatchObject({ queued: 0, written: 2, fenced: 1 });
+    expect(await store.get(first)).toBeUndefined();
+    expect((await store.get(second))?.meta.etag).toBe('"2"');
   });
 
   it('writes a key queued several times once more, with its newest entry', async () => {

@@ -97,7 +97,8 @@ function addApiRoutes(app: Hono<Env>, deps: AdminAppDeps): void {
     const resolved = resolvePurge(await readJson(c), deps.legacyOptions);
     const report = await deps.purger.purge(resolved);
     log(c, 'purge', { selectors: summarize(resolved.selectors), ...report });
-    return c.json(report);
+    // 207: some tier could not be reached; the body says which (never a silent 200).
+    return c.json(report, report.status === 'partial' ? 207 : 200);
   });
   app.post('/warm', async (c) => {
     const report = await warm(await readJson(c), { images: deps.images, legacyOptions: deps.legacyOptions,

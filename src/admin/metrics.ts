@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MemoryTier } from '../cache/memory.js';
+import type { FenceStats } from '../cache/purge-fence.js';
 import type { GuardedStore } from '../cache/store-guard.js';
 import type { WriteBehind } from '../cache/write-behind.js';
 import type { Metrics, RequestSample, Stage } from '../metrics.js';
@@ -14,6 +15,7 @@ export interface MetricSources {
   memory: MemoryTier;
   transformer?: { stats(): PoolStats & { timeouts?: number } };
   store?: { guarded: GuardedStore; writes: WriteBehind };
+  fence?: { stats(): FenceStats };
 }
 
 /** Distinct origin hosts labelled; the rest count as `other` (hosts come from article URLs: unbounded). */
@@ -123,6 +125,8 @@ export class PromMetrics implements Metrics {
     counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',
       () => sources.store?.writes.stats().dropped);
     counter('imgrelay_store_errors_total', 'Store calls failed (timeouts included)', () => sources.store?.guarded.errors);
+    counter('imgrelay_purge_fenced_total', 'Saves refused by the purge fence (work that began before a purge covering it)',
+      () => (sources.fence ? Object.values(sources.fence.stats().fenced).reduce((a, b) => a + b, 0) : undefined));
     gauge('imgrelay_store_breaker_open', '1 while the store circuit breaker is open',
       () => (sources.store ? Number(sources.store.guarded.state() === 'open') : undefined));
   }

@@ -37,6 +37,12 @@ export const PAGE_HTML = `<!doctype html>
 <p><button type="submit">Purge</button> <button type="button" id="purge-all">Purge everything…</button></p>
 </form>
 <output id="purge-result" role="status"></output>
+<table id="purge-tiers" hidden>
+<caption>Per tier and instance</caption>
+<thead><tr><th scope="col">Tier</th><th scope="col">Where</th><th scope="col">State</th><th scope="col">Removed</th>
+<th scope="col">Fenced</th><th scope="col">Detail</th></tr></thead>
+<tbody></tbody>
+</table>
 <pre id="purge-json"></pre>
 </section>
 
@@ -76,6 +82,10 @@ output.error { color: #b3261e; }
 output.ok { color: #1b6e2e; }
 pre { background: #f1f3f6; padding: 0.5rem; overflow: auto; max-height: 22rem; font-size: 12px; }
 pre:empty { display: none; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 0.5rem 0; }
+caption { text-align: left; font-weight: 600; }
+th, td { border: 1px solid #d9dee5; padding: 0.2rem 0.4rem; text-align: left; vertical-align: top; }
+td.failed { color: #b3261e; font-weight: 600; }
 `;
 
 export const PAGE_JS = `'use strict';
@@ -102,16 +112,35 @@ function show(prefix, result, summarize) {
   $(prefix + '-json').textContent = JSON.stringify(result.data, null, 2);
 }
 
-const describePurge = (r) => 'Purged: memory ' + r.memory + ', store ' + (r.store === null ? 'none' : r.store)
+const describePurge = (r) => (r.status === 'partial' ? 'PARTIAL (some tiers not reached) — ' : '') + 'Purged: memory ' + r.memory + ', store ' + (r.store === null ? 'none' : r.store)
   + '; other instances: ' + r.instances
   + (r.cdn.length ? '; CDN: ' + r.cdn.map((c) => c.target + ' ' + (c.ok ? 'ok' : 'failed (' + c.detail + ')')).join(', ') : '')
   + (r.warnings ? '; ' + r.warnings.join('; ') : '');
+
+/** The per-tier report: one row per tier and instance; a tier not reached is marked. DOM only: no HTML parsing. */
+function showTiers(result) {
+  const table = $('purge-tiers');
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  const tiers = result.ok && Array.isArray(result.data.tiers) ? result.data.tiers : [];
+  for (const t of tiers) {
+    const row = body.insertRow();
+    for (const value of [t.tier, t.where, t.state === 'failed' ? 'not reached' : t.state, t.removed, t.fenced, t.detail]) {
+      row.insertCell().textContent = value === undefined ? '' : String(value);
+    }
+    if (t.state === 'failed') row.cells[2].className = 'failed';
+  }
+  table.hidden = tiers.length === 0;
+}
 
 const describeWarm = (r) => 'Warmed ' + r.ok + ' of ' + r.total + (r.failed ? ' (' + r.failed + ' failed)' : '');
 
 async function purge(body) {
   $('purge-result').textContent = 'Purging…';
-  show('purge', await call('POST', '/purge', body), describePurge);
+  const result = await call('POST', '/purge', body);
+  show('purge', result, describePurge);
+  showTiers(result);
+  if (result.status === 207) $('purge-result').className = 'error';
 }
 
 async function warm() {

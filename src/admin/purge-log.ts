@@ -26,8 +26,11 @@ export interface PurgeLogOptions {
   /** Short lower-case alphanumeric id of this instance (its own entries are skipped). */
   instanceId: string;
   pollMs: number;
-  /** Applies another instance's purge to this instance's memory tier; resolves to the entries removed. */
-  apply: (selectors: Selectors) => Promise<number>;
+  /**
+   * Applies another instance's purge (made at `at`, that instance's clock) to this instance: its fence and memory
+   * tier. Resolves to the entries removed.
+   */
+  apply: (selectors: Selectors, at: number) => Promise<number>;
   logger: Logger;
   retentionMs?: number;
   now?: () => number;
@@ -115,7 +118,7 @@ export class PurgeLog {
         this.seen.set(key, at);
         continue;
       }
-      if (await this.applyEntry(key)) {
+      if (await this.applyEntry(key, at)) {
         this.seen.set(key, at);
         applied += 1;
       }
@@ -133,7 +136,7 @@ export class PurgeLog {
   }
 
   /** False when the entry could not be read (it is tried again next poll); a malformed entry counts as done. */
-  private async applyEntry(key: string): Promise<boolean> {
+  private async applyEntry(key: string, at: number): Promise<boolean> {
     const entry = await this.options.store.get(key);
     if (!entry) return false;
     let selectors: unknown;
@@ -146,7 +149,7 @@ export class PurgeLog {
       this.options.logger.warn({ key }, 'purge log: malformed entry ignored');
       return true;
     }
-    const removed = await this.options.apply(selectors);
+    const removed = await this.options.apply(selectors, at);
     this.options.logger.info({ key, removed }, 'purge log: applied a purge from another instance');
     return true;
   }

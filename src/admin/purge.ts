@@ -1,34 +1,27 @@
 /**
- * A purge, end to end: this instance's store and memory, then the other instances (purge log), then the CDN.
- * The order matters: the store goes before memory (else a request in between would promote the old bytes from
- * the store back into memory), memory is swept again after the store (for exactly that race), and the CDN is
- * purged last, once the origin it refills from no longer has the old bytes.
+ * A purge, end to end: the fence first, then this instance's store and memory, then the other instances (purge
+ * log), then the CDN.
  *
- * With other instances (a shared log), two races remain: another instance's queued store write of an old entry may
- * land after our store purge, and a CDN may refill from an instance that has not polled the log yet. So the whole
- * purge runs once more, in the background, two poll intervals later (every instance has applied the log by then).
+ * The fence (src/cache/purge-fence.ts) is recorded before anything is removed: from then on no work that began
+ * earlier (a load, a revalidation, a store read, a queued store write) saves its result, so what the purge removes
+ * stays removed. The store goes before memory and memory is swept again after it, for a request that promoted the
+ * old bytes in between; the CDN is purged last, once the origin it refills from no longer has the old bytes.
+ *
+ * Other instances apply the purge from the shared log: they fence their own work in flight the same way, and a store
+ * write of theirs that lands after our store purge is refused on read (its work began before the purge). A settle
+ * pass two poll intervals later sweeps the store and the CDN once more (memory and fences are already exact).
  */
 import type { MemoryTier } from '../cache/memory.js';
+import type { PurgeFence } from '../cache/purge-fence.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { CdnFanout, CdnResult } from './cdn.js';
+import type { CdnFanout } from './cdn.js';
 import { type PurgeableStore, purgeMemory, purgeStore } from './local-purge.js';
 import type { PurgeLog } from './purge-log.js';
-import { type ResolvedPurge, type Selectors, cdnTags } from './selectors.js';
+import { buildReport, type PurgeReport, type ReportParts } from './purge-report.js';
+import { type ResolvedPurge, type Selectors, cdnTags, matcherFor } from './selectors.js';
 
-export interface PurgeReport {
-  /** Entries removed from this instance's memory tier. */
-  memory: number;
-  /** Entries removed from the persistent store; null when there is none (IMGRELAY_STORE=none). */
-  store: number | null;
-  /** Objects under the store's prefix that are not imgrelay keys: met, left alone, counted (absent when none). */
-  storeSkipped?: number;
-  /** How the other instances learn of it: `logged` (purge log), or why they do not. */
-  instances: string;
-  purgeLog?: string;
-  cdn: CdnResult[];
-  warnings?: string[];
-}
+export type { PurgeReport, TierReport } from './purge-report.js';
 
 export interface PurgerDeps {
   memory: MemoryTier;
@@ -38,6 +31,11 @@ export interface PurgerDeps {
   metrics: Metrics;
   logger: Logger;
   pollMs: number;
+  /** Without one, nothing in flight is fenced (the tiers are still swept). */
+  fence?: PurgeFence;
+  /** Named in the report. */
+  instanceId?: string;
+  now?: () => number;
 }
 
 export const NO_SHARED_LOG = 'not reached: IMGRELAY_STORE=none has no shared purge log, so other instances keep '
@@ -50,27 +48,20 @@ export class Purger {
   private readonly running = new Set<Promise<unknown>>();
   private closed = false;
 
-  async purge(resolved: ResolvedPurge, settle = true): Promise<PurgeReport> {
+  async purge(resolved: ResolvedPurge): Promise<PurgeReport> {
     const { selectors } = resolved;
-    const warnings: string[] = [];
-    let memory = await purgeMemory(this.deps.memory, selectors);
-    let store: number | null = null;
-    let storeSkipped = 0;
-    if (this.deps.store) {
-      const result = await purgeStore(this.deps.store, selectors);
-      store = result.removed;
-      storeSkipped = result.skipped;
-      if (result.failures > 0) {
-        warnings.push(`store: ${result.failures} call(s) failed during the purge; some entries may remain: purge again`);
-      }
-    }
-    memory += await purgeMemory(this.deps.memory, selectors);
-    const { instances, purgeLog } = await this.tellInstances(selectors);
-    const plan = { urls: resolved.publicUrls, tags: selectors.all ? [] : await cdnTags(selectors), all: selectors.all };
-    const cdn = await this.deps.cdn.purge(plan);
-    if (purgeLog && settle) this.settleLater(resolved);
+    const fenced = this.fence(selectors, (this.deps.now ?? Date.now)());
+    const writesFenced = this.deps.fence?.stats().fenced.write ?? 0;
+    const local = await this.sweepLocal(selectors);
+    const instances = await this.tellInstances(selectors);
+    const cdn = await this.purgeCdn(resolved);
+    if (instances.purgeLog) this.settleLater(resolved);
     for (const kind of selectorKinds(selectors)) this.deps.metrics.purge(kind);
-    return { memory, store, ...(storeSkipped ? { storeSkipped } : {}), instances, ...(purgeLog ? { purgeLog } : {}), cdn, ...(warnings.length ? { warnings } : {}) };
+    const store: ReportParts['store'] = local.store && this.deps.store
+      ? { kind: this.deps.store.raw.kind, ...local.store, fenced: (this.deps.fence?.stats().fenced.write ?? 0) - writesFenced }
+      : undefined;
+    return buildReport({ instance: this.deps.instanceId ?? 'this', memory: { removed: local.memory, fenced }, store,
+      instances, cdn });
   }
 
   /** Stops pending settle passes and waits for one in progress. */
@@ -81,11 +72,39 @@ export class Purger {
     await Promise.allSettled([...this.running]);
   }
 
+  /** Applies a purge read from the log (another instance's, made at `at` on its clock): fence, then memory. */
+  applyFromLog(selectors: Selectors, at: number): Promise<number> {
+    this.deps.metrics.purge('log');
+    this.fence(selectors, at);
+    return purgeMemory(this.deps.memory, selectors);
+  }
+
+  /** Records the purge in the fence; returns how many works in flight it fences. */
+  private fence(selectors: Selectors, at: number): number {
+    if (!this.deps.fence) return 0;
+    const matches = matcherFor(selectors);
+    return this.deps.fence.record(selectors, at, (source) => matches(source, []));
+  }
+
+  /** Memory, store, memory again (see the header). */
+  private async sweepLocal(selectors: Selectors) {
+    let memory = await purgeMemory(this.deps.memory, selectors);
+    const store = this.deps.store ? await purgeStore(this.deps.store, selectors) : undefined;
+    memory += await purgeMemory(this.deps.memory, selectors);
+    return { memory, store };
+  }
+
+  private async purgeCdn(resolved: ResolvedPurge) {
+    const { selectors } = resolved;
+    const plan = { urls: resolved.publicUrls, tags: selectors.all ? [] : await cdnTags(selectors), all: selectors.all };
+    return this.deps.cdn.purge(plan);
+  }
+
   private settleLater(resolved: ResolvedPurge): void {
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.settling.delete(timer);
-      const pass = this.purge(resolved, false).then(
+      const pass = this.settle(resolved).then(
         (report) => this.deps.logger.info({ report }, 'purge settle pass done'),
         (error: unknown) => this.deps.logger.warn({ err: error }, 'purge settle pass failed'));
       this.running.add(pass);
@@ -95,20 +114,20 @@ export class Purger {
     this.settling.add(timer);
   }
 
-  /** Applies a purge read from the log (another instance's): memory only, the store is shared and done. */
-  applyFromLog(selectors: Selectors): Promise<number> {
-    this.deps.metrics.purge('log');
-    return purgeMemory(this.deps.memory, selectors);
+  /** The second pass: store and memory again, and the CDN (a CDN may have refilled from a slow instance). */
+  private async settle(resolved: ResolvedPurge) {
+    const local = await this.sweepLocal(resolved.selectors);
+    return { memory: local.memory, store: local.store?.removed ?? null, cdn: await this.purgeCdn(resolved) };
   }
 
-  private async tellInstances(selectors: Selectors): Promise<{ instances: string; purgeLog?: string }> {
-    if (!this.deps.log) return { instances: NO_SHARED_LOG };
+  private async tellInstances(selectors: Selectors): Promise<ReportParts['instances']> {
+    if (!this.deps.log) return { state: 'none', detail: NO_SHARED_LOG };
     const key = await this.deps.log.append(selectors);
     if (!key) {
       this.deps.logger.error({}, 'purge log append failed: other instances keep their memory copies');
-      return { instances: 'not reached: the purge log could not be written to the store (retry the purge)' };
+      return { state: 'failed', detail: 'not reached: the purge log could not be written to the store (retry the purge)' };
     }
-    return { instances: 'logged', purgeLog: key };
+    return { state: 'done', detail: 'logged', purgeLog: key };
   }
 }
 

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { type SocketStats, listenHardened } from '../http/node-server.js';
 import type { MemoryTier } from '../cache/memory.js';
 import type { NodeStore } from '../cache/node-store.js';
+import type { PurgeFence } from '../cache/purge-fence.js';
 import type { PoolStats } from '../transform/pool.js';
 import type { RequestOptions } from '../url/options.js';
 import { createAdminApp } from './app.js';
@@ -26,6 +27,8 @@ export interface AdminDeps {
   logger: Logger;
   memory: MemoryTier;
   store?: NodeStore;
+  /** The cache's purge fence: purges (own and from the log) are recorded in it. */
+  fence?: PurgeFence;
   images: ImageService;
   transformer?: { stats(): PoolStats };
   metrics: PromMetrics;
@@ -52,16 +55,16 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   const cdn = new CdnFanout(createCdnTargets(config), { logger });
   // The log applies other instances' purges through the purger, which appends its own purges to the log.
   const purgeLog: PurgeLog | undefined = deps.store ? new PurgeLog({ store: deps.store.guarded, instanceId,
-    pollMs: config.purgePollMs, logger, apply: (selectors): Promise<number> => purger.applyFromLog(selectors) }) : undefined;
+    pollMs: config.purgePollMs, logger, apply: (selectors, at): Promise<number> => purger.applyFromLog(selectors, at) }) : undefined;
   const purger: Purger = new Purger({ memory: deps.memory, store: deps.store, log: purgeLog, cdn, metrics: deps.metrics, logger,
-    pollMs: config.purgePollMs });
+    pollMs: config.purgePollMs, fence: deps.fence, instanceId });
   purgeLog?.start();
   const startedAt = Date.now();
   const app = createAdminApp({
     tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,
     legacyOptions: deps.legacyOptions,
     stats: () => collectStats({ instanceId, startedAt, memory: deps.memory, store: deps.store, transformer: deps.transformer,
-      metrics: deps.metrics, log: purgeLog, cdnTargets: cdn.targets.map((t) => t.name) }),
+      metrics: deps.metrics, log: purgeLog, fence: deps.fence, cdnTargets: cdn.targets.map((t) => t.name) }),
   });
   const listener = getRequestListener(app.fetch, { hostname: config.adminHost });
   const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.adminPort, config.adminHost,

@@ -3,6 +3,7 @@ import type { MemoryTier } from '../cache/memory.js';
 import type { NodeStore } from '../cache/node-store.js';
 import type { PoolStats } from '../transform/pool.js';
 import type { PromMetrics } from './metrics.js';
+import type { PurgeFence } from '../cache/purge-fence.js';
 import type { PurgeLog } from './purge-log.js';
 
 export interface StatsSources {
@@ -13,6 +14,7 @@ export interface StatsSources {
   transformer?: { stats(): PoolStats };
   metrics: PromMetrics;
   log?: PurgeLog;
+  fence?: PurgeFence;
   cdnTargets: readonly string[];
 }
 
@@ -27,6 +29,8 @@ export function collectStats(s: StatsSources): Record<string, unknown> {
     requests: requestStats(s.metrics),
     transform: s.transformer?.stats() ?? null,
     purgeLog: s.log ? s.log.stats() : null,
+    /** Saves refused because a purge came after their work began (purge-fence.ts). */
+    purgeFence: s.fence ? s.fence.stats() : null,
     cdn: s.cdnTargets,
   };
 }

@@ -57,3 +57,36 @@ export class LruIndex {
     return undefined;
   }
 }
+
+/**
+ * Deletions seen by puts in flight (fs-store.ts): a put notes when it began; a delete of its key or of a prefix of
+ * it since then means the put must not publish. Only kept while puts run, so it stays as small as the write queue.
+ */
+export class DeletionFence {
+  private epoch = 0;
+  private readonly recent: Array<{ epoch: number; prefix: string }> = [];
+  private readonly running = new Map<number, number>();
+
+  /** A put begins; returns its start epoch (hand it to `deletedSince` and `end`). */
+  begin(): number {
+    this.running.set(this.epoch, (this.running.get(this.epoch) ?? 0) + 1);
+    return this.epoch;
+  }
+
+  end(started: number): void {
+    const left = (this.running.get(started) ?? 1) - 1;
+    if (left > 0) this.running.set(started, left);
+    else this.running.delete(started);
+    if (this.running.size === 0) this.recent.length = 0;
+  }
+
+  /** A key, or every key under `prefix`, was deleted. */
+  deleted(prefix: string): void {
+    this.epoch += 1;
+    if (this.running.size > 0) this.recent.push({ epoch: this.epoch, prefix });
+  }
+
+  deletedSince(started: number, key: string): boolean {
+    return this.recent.some((d) => d.epoch > started && key.startsWith(d.prefix));
+  }
+}

@@ -159,3 +159,37 @@ describe('fs store', () => {
     expect((await restarted.get(key))?.body[0]).toBe(7);
   });
 });
+
+describe('fs store: a purge is not undone by work in flight', () => {
+  it('a put that was being written while a purge deleted its source directory does not land', async () => {
+    const dir = await tempDir();
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await store.ready;
+    const source = hex64();
+    const [purged, later] = [`${source}/source`, `${hex64()}/source`];
+    const writing = store.put(purged, entryOf(50_000, 7)); // not awaited: the purge runs while it is written
+    const removed = store.deletePrefix(`${source}/`);
+    await Promise.all([writing, removed]);
+    expect(await store.get(purged)).toBeUndefined();
+    expect(await readdir(join(dir, source)).catch(() => [])).toEqual([]); // no file left behind either
+    expect(store.usage()).toEqual({ bytes: 0, entries: 0 }); // nor in the index (the size bound counts it)
+    await store.put(later, entryOf(100, 8)); // a put that began after the purge lands as usual
+    await store.put(purged, entryOf(100, 9));
+    expect((await store.get(purged))?.body[0]).toBe(9);
+    await store.close?.();
+  });
+
+  it('a read in progress when its key is deleted does not put the key back in the index', async () => {
+    const dir = await tempDir();
+    const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await store.ready;
+    const key = `${hex64()}/source`;
+    await store.put(key, entryOf(200_000));
+    const reading = store.get(key); // the read is under way
+    await store.delete(key);
+    await reading;
+    expect(store.usage()).toEqual({ bytes: 0, entries: 0 });
+    expect(await store.get(key)).toBeUndefined();
+    await store.close?.();
+  });
+});

@@ -20,7 +20,7 @@ import type { Logger } from '../logger.js';
 import { assertStoreKey, decodeMeta, encodeFrameHead, FRAME_HEADER_BYTES, isIndexKey, metaLengthOf }
   from './entry-codec.js';
 import { entryOf, type FrameRead, FrameReader } from './fs-frames.js';
-import { LruIndex } from './fs-index.js';
+import { DeletionFence, LruIndex } from './fs-index.js';
 import { scanDirectory, TEMP_PREFIX, writeTemp } from './fs-io.js';
 import type { EntryMeta, Store, StoredEntry } from './types.js';
 
@@ -75,6 +75,8 @@ class DirectoryStore implements FsStore {
   private readonly knownDirs = new Set<string>();
   /** The store folder with a trailing separator: keys are appended to it (pathOf runs on every hit). */
   private readonly root: string;
+  /** Deletions (keys and prefixes) made while puts run: a put that began before one of them must not land. */
+  private readonly deletions = new DeletionFence();
 
   constructor(private readonly options: FsStoreOptions) {
     this.root = join(options.dir, sep);
@@ -107,7 +109,8 @@ class DirectoryStore implements FsStore {
       await this.unlinkQuietly(this.pathOf(key));
       return undefined;
     }
-    this.index.seen(key, frame.bytes.byteLength);
+    // Only keys still indexed: a delete (a purge) while this read ran must not put the key back in the index.
+    if (this.index.has(key) || (this.scanning && !this.deletedDuringScan.has(key))) this.index.seen(key, frame.bytes.byteLength);
     return entry;
   }
 
@@ -138,6 +141,24 @@ class DirectoryStore implements FsStore {
       this.options.logger.debug({ key, bytes }, 'fs store: entry larger than the whole cache');
       return;
     }
+    const started = this.deletions.begin();
+    try {
+      await this.publish(key, frame, signal);
+      // A delete of this key (a purge) ran while the frame was written: the purge answered without seeing it, so the
+      // file must not outlive it. A newer put of the same key may have been replaced by ours: a miss, never old bytes.
+      if (this.deletions.deletedSince(started, key)) {
+        this.index.remove(key);
+        await this.unlinkQuietly(this.pathOf(key));
+        return;
+      }
+    } finally {
+      this.deletions.end(started);
+    }
+    this.index.touch(key, bytes);
+    await this.evictOverBound(key);
+  }
+
+  private async publish(key: string, frame: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
     const path = this.pathOf(key);
     await this.ensureDir(dirname(path));
     if (isIndexKey(key)) {
@@ -154,13 +175,12 @@ class DirectoryStore implements FsStore {
       await this.ensureDir(dirname(path));
       await this.writeFrame(path, frame, signal);
     }
-    this.index.touch(key, bytes);
-    await this.evictOverBound(key);
   }
 
   async delete(key: string, signal?: AbortSignal): Promise<boolean> {
     assertStoreKey(key);
     signal?.throwIfAborted();
+    this.deletions.deleted(key);
     this.index.remove(key);
     this.markers.delete(key);
     if (this.scanning) this.deletedDuringScan.add(key);
@@ -169,6 +189,7 @@ class DirectoryStore implements FsStore {
 
   async deletePrefix(prefix: string, signal?: AbortSignal): Promise<number> {
     await this.ready;
+    this.deletions.deleted(prefix);
     let removed = 0;
     for (const key of [...this.index.keys(), ...this.markers]) {
       if (!key.startsWith(prefix)) continue;

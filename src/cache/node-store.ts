@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { createFsStore } from './fs-store.js';
 import { type LegacyRootStore, withLegacyRoot } from './legacy-root.js';
 import { startBackgroundReindex } from './reindex.js';
+import type { PurgeFence } from './purge-fence.js';
 import { guardStore } from './store-guard.js';
 import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
@@ -23,13 +24,14 @@ export interface NodeStore {
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
+export async function createNodeStore(config: Config, logger: Logger, fence?: PurgeFence): Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
   // Markers beside every entry (store-index.ts): purges by host, prefix and tag never walk the store.
   const indexed = withStoreIndex(raw);
   const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
-  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger,
+    admit: fence && ((entry) => fence.admits(entry, 'write')) });
   const reindex = startBackgroundReindex(raw, indexed.mark, logger, async (signal) => {
     // A bucket with no entries at its root stops paying a second GET per miss (legacy-root.ts).
     if ('probe' in raw && !(await (raw as LegacyRootStore).probe(signal))) {

@@ -7,6 +7,7 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CacheKey, storeKey, type TextDigest } from './keys.js';
 import type { MemoryTier } from './memory.js';
+import type { PurgeFence, Ticket } from './purge-fence.js';
 import { SingleFlight } from './single-flight.js';
 import type { Store, StoredEntry } from './types.js';
 
@@ -52,7 +53,12 @@ export interface TieredCacheDeps {
   now?: () => number;
   /** Hashes store keys; Web Crypto by default. Node passes node:crypto's: no thread-pool hop per key on a miss. */
   digest?: TextDigest;
+  /** Purges fence work that began before them (purge-fence.ts); without one nothing is fenced. */
+  fence?: PurgeFence;
 }
+
+/** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
+const FENCED_RELOADS = 8;
 
 export class TieredCache {
   private readonly flights = new SingleFlight<Loaded>();
@@ -76,12 +82,11 @@ export class TieredCache {
   }
 
   /** Revalidates now (single-flight per key) and returns the refreshed entry; used for a variant's source. */
-  refresh(key: CacheKey, loader: Loader, stale: StoredEntry, options: GetOptions = {}): Promise<StoredEntry> {
-    return this.refreshes.run(key.memory, async () => {
+  refresh(key: CacheKey, loader: Loader, stale: StoredEntry, options: GetOptions = {}, since?: Ticket): Promise<StoredEntry> {
+    return this.refreshes.run(key.memory, () => this.fenced(key, async (ticket) => {
       const fresh = await loader.revalidate(stale);
-      await this.keep(key, fresh, this.keepsInMemory(options));
-      return fresh;
-    }).promise;
+      return (await this.keep(key, fresh, this.keepsInMemory(options), since ?? ticket)).entry;
+    })).promise;
   }
 
   /**
@@ -91,7 +96,7 @@ export class TieredCache {
   async lookupFresh(key: CacheKey): Promise<Loaded | undefined> {
     const hit = this.deps.memory.get(key.memory);
     if (hit) return this.isStale(hit) ? undefined : { entry: hit, state: 'HIT-MEMORY' };
-    const stored = await this.fromStore(key, true);
+    const stored = (await this.fromStore(key, true))?.entry;
     return stored && !this.isStale(stored) ? { entry: stored, state: 'HIT-STORE' } : undefined;
   }
 
@@ -112,11 +117,30 @@ export class TieredCache {
 
   private async lookupOrLoad(key: CacheKey, loader: Loader, options: GetOptions, signal: AbortSignal): Promise<Loaded> {
     const inMemory = this.keepsInMemory(options);
-    const stored = await this.fromStore(key, inMemory);
-    if (stored) return this.serve(key, stored, 'HIT-STORE', loader, options);
-    const entry = await loader.load(signal);
-    await this.keep(key, entry, inMemory);
-    return { entry, state: 'MISS' };
+    const read = await this.fromStore(key, inMemory);
+    if (read) return this.serve(key, read.entry, 'HIT-STORE', loader, options, read.ticket);
+    return this.load(key, loader, inMemory, signal);
+  }
+
+  /**
+   * A miss: load and keep. A purge covering the source while the load ran drops its result and the load runs again:
+   * requests that joined this flight after the purge answered must not get the old bytes.
+   */
+  private async load(key: CacheKey, loader: Loader, inMemory: boolean, signal: AbortSignal, attempt = 0)
+    : Promise<Loaded> {
+    const result = await this.fenced(key, async (ticket) => this.keep(key, await loader.load(signal), inMemory, ticket));
+    if (result.kept || attempt >= FENCED_RELOADS) return { entry: result.entry, state: 'MISS' };
+    return this.load(key, loader, inMemory, signal, attempt + 1);
+  }
+
+  /** Runs `work` with a fence ticket taken as it starts (counted in flight until it ends). */
+  private async fenced<T>(key: CacheKey, work: (ticket: Ticket | undefined) => Promise<T>): Promise<T> {
+    const ticket = this.deps.fence?.begin(key.source);
+    try {
+      return await work(ticket);
+    } finally {
+      if (ticket) this.deps.fence?.release(ticket);
+    }
   }
 
   /** The store key of `key`, hashed once per key object (a miss reads, then writes, the same key). */
@@ -126,19 +150,50 @@ export class TieredCache {
     return hashed;
   }
 
-  /** A store hit (or a write still on its way to the store), promoted to memory unless `inMemory` is false. */
-  private async fromStore(key: CacheKey, inMemory: boolean): Promise<StoredEntry | undefined> {
-    if (!this.deps.store) return undefined;
-    const storeKey = await this.storeKeyOf(key);
-    const stored = this.deps.writes?.peek?.(storeKey) ?? await this.deps.store.get(storeKey);
-    if (stored && inMemory) this.deps.memory.set(key.memory, { ...stored, source: key.source });
-    return stored;
+  /**
+   * A store hit (or a write still on its way to the store), promoted to memory unless `inMemory` is false, with the
+   * ticket taken before the read. Entries a purge fences are misses (`admitsRead`).
+   */
+  private async fromStore(key: CacheKey, inMemory: boolean): Promise<{ entry: StoredEntry; ticket?: Ticket } | undefined> {
+    const { store, fence } = this.deps;
+    if (!store) return undefined;
+    return this.fenced(key, async (ticket) => {
+      const storeKey = await this.storeKeyOf(key);
+      const queued = this.deps.writes?.peek?.(storeKey);
+      const stored = queued && (!fence || fence.admits(queued)) ? queued : await store.get(storeKey);
+      if (!stored) return undefined;
+      if (fence && ticket && !this.admitsRead(key, storeKey, stored, ticket)) return undefined;
+      if (inMemory) this.deps.memory.set(key.memory, { ...stored, source: key.source });
+      return { entry: stored, ticket };
+    });
+  }
+
+  /**
+   * A read is refused when a purge covering the source came while it ran (the bytes may be the purged ones), or
+   * when the entry's work began before a purge on any instance (a store write that landed late): then it is
+   * deleted too, so the next reader does not meet it.
+   */
+  private admitsRead(key: CacheKey, storeKey: string, stored: StoredEntry, ticket: Ticket): boolean {
+    const fence = this.deps.fence as PurgeFence;
+    const { tags, startedAt, storedAt } = stored.meta;
+    if (fence.fencedSince(ticket, key.source, tags)) {
+      fence.fenced('promotion');
+      return false;
+    }
+    if (!fence.predatesPurge(startedAt ?? storedAt, key.source, tags)) return true;
+    fence.fenced('read');
+    this.deps.defer(this.deps.store!.delete(storeKey).catch(() => undefined));
+    return false;
   }
 
   /** Fresh entries are served as they are; stale ones are served marked STALE while a refresh runs behind. */
-  private serve(key: CacheKey, entry: StoredEntry, state: CacheState, loader: Loader, options: GetOptions): Loaded {
+  private serve(key: CacheKey, entry: StoredEntry, state: CacheState, loader: Loader, options: GetOptions,
+    readAt?: Ticket): Loaded {
     if (!this.isStale(entry)) return { entry, state };
-    this.deps.defer(this.refresh(key, loader, entry, options).catch(async (error) => {
+    // The refresh is fenced from when the stale entry was read (a memory hit: now, in the same tick): a purge since
+    // then covers its bytes, and a 304 would otherwise save them again.
+    const since = readAt ?? this.deps.fence?.ticket();
+    this.deps.defer(this.refresh(key, loader, entry, options, since).catch(async (error) => {
       // The origin says the image is gone: stop serving it. Any other failure is stale-if-error: the stale copy
       // stays and keeps being served, and the next request tries again.
       if (error instanceof RelayError && error.code === 'E_SOURCE_NOT_FOUND') return this.forget(key);
@@ -147,8 +202,30 @@ export class TieredCache {
     return { entry, state: 'STALE' };
   }
 
-  private async keep(key: CacheKey, entry: StoredEntry, inMemory = true): Promise<void> {
-    if (inMemory) this.deps.memory.set(key.memory, { ...entry, source: key.source });
-    if (this.deps.writes) this.deps.writes.enqueue(await this.storeKeyOf(key), entry);
+  /**
+   * Saves a loaded entry to memory and queues its store write; `kept` is false (nothing saved) when a purge covering
+   * the source came since `ticket`. The entry, saved or not, is dated (`startedAt`: when its bytes' work began) so
+   * work built from it inherits its age, and other instances' reads can judge it; a saved one is stamped so the
+   * write-behind queue checks the fence again when its write starts.
+   */
+  private async keep(key: CacheKey, entry: StoredEntry, inMemory: boolean, ticket: Ticket | undefined)
+    : Promise<{ entry: StoredEntry; kept: boolean }> {
+    const { fence, writes } = this.deps;
+    let saved = entry;
+    if (fence && ticket) {
+      // Bytes derived from an older entry (a variant of a source read earlier, a 304) are as old as it is: a purge
+      // after that entry's work began covers them too, even when this work began after the purge.
+      const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
+      const { tags } = entry.meta;
+      saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
+      if (fence.fencedSince(ticket, key.source, tags) || fence.predatesPurge(startedAt, key.source, tags, 0)) {
+        fence.fenced('memory');
+        return { entry: saved, kept: false };
+      }
+      fence.stamp(saved, ticket, key.source);
+    }
+    if (inMemory) this.deps.memory.set(key.memory, { ...saved, source: key.source });
+    if (writes) writes.enqueue(await this.storeKeyOf(key), saved);
+    return { entry: saved, kept: true };
   }
 }

@@ -8,6 +8,11 @@ export interface EntryMeta {
   etag: string;
   /** When the bytes were produced (ms since epoch); sent as Last-Modified. */
   storedAt: number;
+  /**
+   * When the work that produced this entry began (ms since epoch, the writing instance's clock): a purge after it
+   * fences the entry (purge-fence.ts), even when its store write lands late. Absent in entries of older versions.
+   */
+  startedAt?: number;
   /** Freshness end (ms since epoch), from the upstream's caching headers, clamped. */
   expiresAt: number;
   /** The freshness lifetime last granted (ms); reused when a 304 carries no caching headers of its own. */

@@ -16,6 +16,11 @@ export interface WriteBehindOptions {
   /** Writes in flight at once. */
   concurrency?: number;
   logger: Logger;
+  /**
+   * Asked as each write starts: false drops it (counted as `fenced`). The purge fence (purge-fence.ts) refuses
+   * entries whose work began before a purge covering them, so a queued write never puts purged bytes back.
+   */
+  admit?: (entry: StoredEntry) => boolean;
 }
 
 export interface WriteBehindStats {
@@ -24,6 +29,8 @@ export interface WriteBehindStats {
   dropped: number;
   written: number;
   failed: number;
+  /** Writes refused by `admit` (a purge since their work began). */
+  fenced: number;
 }
 
 export interface WriteBehind {
@@ -50,7 +57,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
   /** Keys being written, with the entry being written (readable until the write ends). */
   const inFlight = new Map<string, StoredEntry>();
   const idleWaiters = new Set<() => void>();
-  const counts = { dropped: 0, written: 0, failed: 0 };
+  const counts = { dropped: 0, written: 0, failed: 0, fenced: 0 };
 
   function nextKey(): string | undefined {
     for (const key of pending.keys()) if (!inFlight.has(key)) return key;
@@ -83,6 +90,11 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       if (key === undefined) return;
       const entry = pending.get(key) as StoredEntry;
       pending.delete(key);
+      if (options.admit && !options.admit(entry)) {
+        counts.fenced += 1;
+        settleIdle();
+        continue;
+      }
       inFlight.set(key, entry);
       void write(key, entry);
     }
