@@ -148,12 +148,15 @@ class DirectoryStore implements FsStore {
       // file must not outlive it. A newer put of the same key may have been replaced by ours: a miss, never old bytes.
       if (this.deletions.deletedSince(started, key)) {
         this.index.remove(key);
+        this.markers.delete(key);
         await this.unlinkQuietly(this.pathOf(key));
         return;
       }
     } finally {
       this.deletions.end(started);
     }
+    // Markers stay out of the LRU bound (see `markers`).
+    if (isIndexKey(key)) return void this.markers.add(key);
     this.index.touch(key, bytes);
     await this.evictOverBound(key);
   }
@@ -161,11 +164,6 @@ class DirectoryStore implements FsStore {
   private async publish(key: string, frame: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
     const path = this.pathOf(key);
     await this.ensureDir(dirname(path));
-    if (isIndexKey(key)) {
-      await this.writeFrame(path, frame, signal);
-      this.markers.add(key);
-      return;
-    }
     try {
       await this.writeFrame(path, frame, signal);
     } catch (e) {
