@@ -94,17 +94,9 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const memory = edgeMemory(config, vars);
   const purges = fence && purgeFollower(config, env.IMGRELAY_R2!, fence, memory, logger, background.track);
   const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
-  const fenced = purges && { fence: fence!, ready: () => purges.complete };
+  const fenced = fence && purges && { fence, ready: () => purges.complete };
   const store = edgeStore(config, env, cacheApi, logger, background.track, fenced);
-  // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
-  const writes = store && {
-    enqueue: (key: string, entry: StoredEntry) => {
-      // Checked again as the write starts, like Node's write queue: a purge recorded since the load's ticket.
-      if (fence && !fence.admits(entry, 'write')) return true;
-      background.track(store.put(key, entry));
-      return true;
-    },
-  };
+  const writes = store && edgeWrites(store, fence, background.track);
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
   const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
@@ -122,6 +114,18 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
     config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
+  };
+}
+
+/** Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. */
+function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void) {
+  return {
+    enqueue: (key: string, entry: StoredEntry) => {
+      // Checked again as the write starts, like Node's write queue: a purge recorded since the load's ticket.
+      if (fence && !fence.admits(entry, 'write')) return true;
+      defer(store.put(key, entry));
+      return true;
+    },
   };
 }
 
@@ -230,8 +234,9 @@ function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined,
   : Store | undefined {
   if (config.store === 'none') return undefined;
   // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss.
-  const fencing = fenced && { ready: fenced.ready, legacyWindowMs: legacyFenceWindowMs(config), defer };
-  const guard = (store: Store) => guardStore(fencing ? fenceStore(store, fenced!.fence, fencing) : store,
+  const legacyWindowMs = legacyFenceWindowMs(config);
+  const guard = (store: Store) => guardStore(
+    fenced ? fenceStore(store, fenced.fence, { ready: fenced.ready, legacyWindowMs, defer }) : store,
     { timeoutMs: config.storeTimeoutMs, logger });
   const maxTtlS = fenced ? FENCED_CACHE_MAX_TTL_S : undefined;
   const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
