@@ -41,17 +41,17 @@ function edgeVars(extra: Record<string, unknown> = {}) {
 }
 
 /** The Node service's view of the shared bucket: its guarded S3-format store and its purge log. */
-function nodeSide(prefix: string) {
+function nodeSide(prefix: string, clockAheadMs = 0) {
   const raw = createR2Store(env.IMGRELAY_R2, { prefix });
   const guarded = guardStore(raw, { timeoutMs: 5000, logger: silentLogger });
   const log = new PurgeLog({ store: guarded, instanceId: 'node1', pollMs: POLL_MS, apply: async () => 0,
-    logger: silentLogger });
+    logger: silentLogger, now: () => Date.now() + clockAheadMs });
   return { raw, guarded, log };
 }
 
 /** What the Node admin's POST /purge does to the shared bucket: purge the store, then append to the purge log. */
-async function nodeAdminPurge(prefix: string, body: unknown): Promise<string> {
-  const { raw, guarded, log } = nodeSide(prefix);
+async function nodeAdminPurge(prefix: string, body: unknown, clockAheadMs = 0): Promise<string> {
+  const { raw, guarded, log } = nodeSide(prefix, clockAheadMs);
   const { selectors } = resolvePurge(body);
   await purgeStore({ guarded, raw }, selectors);
   const key = await log.append(selectors);
@@ -206,6 +206,24 @@ describe('the edge follows purges from the purge log in R2', () => {
       expect((await viaEdge(freshEdge(vars), `/?${source}`)).headers.get('x-cache')).toBe('HIT-STORE');
       expect(edge.purges?.stats).toMatchObject({ applied: 1, failures: 0 });
     });
+
+  it('a purger whose clock is ahead costs one load per request, not a reload loop; the isolate keeps its load', async () => {
+    const id = unique('clock-ahead');
+    const source = `${IMAGES}/replaced.jpg?case=${id}`;
+    const vars = edgeVars();
+    const edge = freshEdge(vars);
+    await (await viaEdge(edge, `/?${source}`)).arrayBuffer();
+    await fetch(`${IMAGES}/__replace?case=${id}`);
+    // The Node service's clock runs 20 s ahead of Cloudflare's: the purge is dated after the edge's next loads begin.
+    await nodeAdminPurge(vars.IMGRELAY_S3_PREFIX, { urls: [source] }, 20_000);
+    await sleep(BOUND_MS);
+    const before = await originHits(`/replaced.jpg?case=${id}`);
+    const next = await viaEdge(edge, `/?${source}`);
+    expect(next.headers.get('x-cache')).toBe('MISS');
+    expect(await sha256(await next.arrayBuffer())).toBe(await ladybird());
+    expect(await originHits(`/replaced.jpg?case=${id}`)).toBe(before + 1);
+    expect((await viaEdge(edge, `/?${source}`)).headers.get('x-cache')).toBe('HIT-MEMORY');
+  });
 
   it('an entry of an older version (no startedAt) stored within a load\'s deadline after the purge is a miss', async () => {
     const id = unique('legacy');
