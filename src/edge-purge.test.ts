@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryTier } from './cache/memory.js';
-import { PurgeFence } from './cache/read-fence.js';
+import { PurgeFence } from './cache/purge-fence.js';
 import type { Store } from './cache/types.js';
 import { PurgeFollower } from './edge-purge.js';
 import { silentLogger } from './logger.js';
@@ -29,7 +29,7 @@ describe('PurgeFollower', () => {
   it('holds requests at most one poll deadline when R2 hangs; afterwards none waits, polls go on behind', async () => {
     let now = 1_000_000;
     const log = hangingStore();
-    const fence = new PurgeFence({ windowMs: 0 });
+    const fence = new PurgeFence();
     const background: Promise<unknown>[] = [];
     const follower = new PurgeFollower({
       log, fence, memory: new MemoryTier({ maxBytes: 1 << 20, maxEntryBytes: 1 << 20, negativeTtlMs: 1000 }),
@@ -41,7 +41,7 @@ describe('PurgeFollower', () => {
     expect(performance.now() - started).toBeLessThan(2000);
     expect(follower.stats).toMatchObject({ polls: 1, failures: 1 });
     // Never read: the store is not trusted (reads are misses) while requests go on without waiting.
-    expect(fence.complete).toBe(false);
+    expect(follower.complete).toBe(false);
     expect(follower.beforeRequest()).toBeUndefined();
     expect(log.listings).toBe(1);
     // One interval later a request starts the next poll, in the background: it does not wait for it.

@@ -4,7 +4,10 @@
  * service's S3 store. A Worker has no timers between requests, so the log is read on request arrival: at most every
  * `pollMs` (in the background, through ctx.waitUntil), and a request waits for the read only when the last
  * complete read started two intervals ago or more (an isolate that sat idle, or a new one). Each purge read is
- * applied to the isolate's memory tier and recorded in the PurgeFence that guards the Cache API and R2 reads.
+ * applied to the isolate's memory tier and recorded in the isolate's PurgeFence (src/cache/purge-fence.ts, the
+ * same fence as on Node): it fences the isolate's loads in flight, and guards the Cache API and R2 reads
+ * (src/cache/fenced-store.ts). The follower remembers which log entries it applied (the fence indexes purges by
+ * selector, not by entry), and whether it has read the whole log (until then the stores are not trusted).
  *
  * Bound: a request that arrives 2 × pollMs (+ one read of the log) after the purge log entry was written is
  * answered from a fence that knows that purge, by every isolate in every data centre.
@@ -15,7 +18,7 @@ import { PURGE_LOG_PREFIX } from './admin/purge-log.js';
 import { isSelectors, type Selectors } from './admin/selectors.js';
 import { RelayError } from './errors.js';
 import type { MemoryTier } from './cache/memory.js';
-import type { PurgeFence } from './cache/read-fence.js';
+import type { PurgeFence } from './cache/purge-fence.js';
 import { withDeadline } from './cache/store-guard.js';
 import type { Store } from './cache/types.js';
 import type { Logger } from './logger.js';
@@ -71,11 +74,21 @@ export class PurgeFollower {
    */
   private healthy = true;
   private polling: Promise<void> | undefined;
-  /** Log keys that were gone or malformed when read: not read again. */
-  private readonly ignored = new Map<string, number>();
+  /** Log keys applied, or gone or malformed when read (with their time): not read again. */
+  private readonly seen = new Map<string, number>();
+  /**
+   * False until every purge that can still cover a cached entry is known (the first read of the log, or a backlog
+   * too long for one poll): the fenced stores read as misses meanwhile, which is always safe.
+   */
+  private knowsEveryPurge = false;
   readonly stats: PurgeFollowerStats = { polls: 0, failures: 0, applied: 0, removed: 0 };
 
   constructor(private readonly deps: PurgeFollowerDeps) {}
+
+  /** Whether the last read of the log left nothing unread (the stores behind the fence may be trusted). */
+  get complete(): boolean {
+    return this.knowsEveryPurge;
+  }
 
   private now(): number {
     return (this.deps.now ?? Date.now)();
@@ -107,7 +120,7 @@ export class PurgeFollower {
     if (!key || !Number.isFinite(at)) {
       throw new RelayError('E_UPSTREAM', 'The purge log could not be written to R2: nothing was purged (retry)');
     }
-    this.deps.fence.add(key, at, selectors);
+    this.record(key, at, selectors);
     const memory = await purgeMemory(this.deps.memory, selectors);
     this.stats.applied += 1;
     this.stats.removed += memory;
@@ -119,7 +132,7 @@ export class PurgeFollower {
     this.stats.polls += 1;
     try {
       const complete = await withDeadline((signal) => this.readLog(started, signal), this.deps.timeoutMs);
-      this.deps.fence.complete = complete;
+      this.knowsEveryPurge = complete;
       this.healthy = true;
       if (complete) this.freshAsOf = started;
       this.forget(started - PURGE_LOG_RETENTION_MS);
@@ -138,7 +151,7 @@ export class PurgeFollower {
       const match = LOG_KEY.exec(key);
       const at = Number(match?.[1]);
       if (!match || at < started - PURGE_LOG_RETENTION_MS) continue;
-      if (!this.deps.fence.has(key) && !this.ignored.has(key)) unseen.push([key, at]);
+      if (!this.seen.has(key)) unseen.push([key, at]);
     }
     const limit = pLimit(READ_CONCURRENCY);
     await Promise.all(unseen.slice(0, READS_PER_POLL).map(([key, at]) => limit(() => this.apply(key, at, signal))));
@@ -150,20 +163,28 @@ export class PurgeFollower {
     const selectors = entry && selectorsOf(entry.body);
     if (!selectors) {
       // Pruned between the listing and the read, or written by something else: nothing to apply.
-      this.ignored.set(key, at);
+      this.seen.set(key, at);
       return;
     }
-    this.deps.fence.add(key, at, selectors);
+    this.record(key, at, selectors);
     const removed = await purgeMemory(this.deps.memory, selectors);
     this.stats.applied += 1;
     this.stats.removed += removed;
     this.deps.logger.info({ key, removed }, 'edge: applied a purge from the purge log');
   }
 
-  /** Purges older than the log's retention cover nothing still cached (FENCED_CACHE_MAX_TTL_S). */
+  /** Once per log entry: the fence keeps the latest purge per selector, whatever the order entries are read in. */
+  private record(key: string, at: number, selectors: Selectors): void {
+    this.seen.set(key, at);
+    this.deps.fence.record(selectors, at);
+  }
+
+  /**
+   * Log entries past the log's retention are no longer listed, so need not be remembered; the fence forgets their
+   * marks after its own retention (a day), by when nothing they cover is still cached (FENCED_CACHE_MAX_TTL_S).
+   */
   private forget(before: number): void {
-    this.deps.fence.prune(before);
-    for (const [key, at] of this.ignored) if (at < before) this.ignored.delete(key);
+    for (const [key, at] of this.seen) if (at < before) this.seen.delete(key);
   }
 }
 

@@ -21,9 +21,10 @@ import { guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
 import { withLegacyRoot } from './cache/legacy-root.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
-import { FencedMemoryTier, fenceStore, PurgeFence } from './cache/read-fence.js';
+import { fenceStore } from './cache/fenced-store.js';
+import { PurgeFence } from './cache/purge-fence.js';
 import { withStoreIndex } from './cache/store-index.js';
-import { FENCED_CACHE_MAX_TTL_S, PurgeFollower } from './edge-purge.js';
+import { FENCED_CACHE_MAX_TTL_S, PURGE_LOG_RETENTION_MS, PurgeFollower } from './edge-purge.js';
 import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
 import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
@@ -88,19 +89,15 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const logger = options.logger ?? consoleLogger(config.logLevel);
   const background = new Background();
   const follows = followsPurges(config, env);
-  const fence = follows ? new PurgeFence({ windowMs: fenceWindowMs(config) }) : undefined;
-  const memory = edgeMemory(config, vars, fence);
-  const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
-  const store = edgeStore(config, env, cacheApi, logger, background.track, fence);
+  // The same fence as on Node (purge-fence.ts), fed by the purge log: it fences this isolate's loads by ticket.
+  const fence = follows ? new PurgeFence({ retentionMs: PURGE_LOG_RETENTION_MS }) : undefined;
+  const memory = edgeMemory(config, vars);
   const purges = fence && purgeFollower(config, env.IMGRELAY_R2!, fence, memory, logger, background.track);
-  // Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2.
-  const writes = store && {
-    enqueue: (key: string, entry: StoredEntry) => {
-      background.track(store.put(key, entry));
-      return true;
-    },
-  };
-  const cache = new TieredCache({ memory, store, writes, logger, defer: background.track });
+  const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
+  const fenced = fence && purges && { fence, ready: () => purges.complete };
+  const store = edgeStore(config, env, cacheApi, logger, background.track, fenced);
+  const writes = store && edgeWrites(store, fence, background.track);
+  const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
   const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
   const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy });
@@ -117,6 +114,18 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
     config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
+  };
+}
+
+/** Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. */
+function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void) {
+  return {
+    enqueue: (key: string, entry: StoredEntry) => {
+      // Checked again as the write starts, like Node's write queue: a purge recorded since the load's ticket.
+      if (fence && !fence.admits(entry, 'write')) return true;
+      defer(store.put(key, entry));
+      return true;
+    },
   };
 }
 
@@ -182,12 +191,12 @@ export function imgrelayVars(env: WorkerEnv): Record<string, string> {
 }
 
 /** A small LRU per isolate: the default budget is a Node server's, far too big for an isolate's 128 MB. */
-function edgeMemory(config: Config, vars: Record<string, string>, fence: PurgeFence | undefined): MemoryTier {
+function edgeMemory(config: Config, vars: Record<string, string>): MemoryTier {
   const maxBytes = vars.IMGRELAY_MEMORY_CACHE_MB === undefined ? EDGE_MEMORY_DEFAULT_BYTES
     : Math.min(config.memoryCacheBytes, EDGE_MEMORY_MAX_BYTES);
   const options = { maxBytes, maxEntryBytes: Math.min(config.memoryEntryMaxBytes, Math.ceil(maxBytes / 4)),
     negativeTtlMs: config.negativeTtlS * 1000 };
-  return fence ? new FencedMemoryTier(options, fence) : new MemoryTier(options);
+  return new MemoryTier(options);
 }
 
 /** The purge log lives in the store the edge shares with the Node service: R2 (docs/edge.md "Purges at the edge"). */
@@ -196,10 +205,12 @@ function followsPurges(config: Config, env: WorkerEnv): boolean {
 }
 
 /**
- * How long after a purge an entry may still come from work that began before it: the longest a load runs (a source
- * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew.
+ * For entries without `startedAt` (written by older versions, which dated entries only when a load ended): how long
+ * after a purge such an entry may still come from work that began before it. The longest a load runs (a source
+ * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew. Entries with
+ * `startedAt` need only the fence's clock skew (fenced-store.ts).
  */
-export function fenceWindowMs(config: Config): number {
+export function legacyFenceWindowMs(config: Config): number {
   const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
   return load + 1000;
 }
@@ -219,12 +230,15 @@ const pollTimeoutMs = (config: Config) => config.storeTimeoutMs * 2;
 
 /** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
 function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined, logger: Logger,
-  defer: (work: Promise<unknown>) => void, fence: PurgeFence | undefined): Store | undefined {
+  defer: (work: Promise<unknown>) => void, fenced: { fence: PurgeFence; ready: () => boolean } | undefined)
+  : Store | undefined {
   if (config.store === 'none') return undefined;
   // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss.
-  const guard = (store: Store) => guardStore(fence ? fenceStore(store, fence, defer) : store,
+  const legacyWindowMs = legacyFenceWindowMs(config);
+  const guard = (store: Store) => guardStore(
+    fenced ? fenceStore(store, fenced.fence, { ready: fenced.ready, legacyWindowMs, defer }) : store,
     { timeoutMs: config.storeTimeoutMs, logger });
-  const maxTtlS = fence ? FENCED_CACHE_MAX_TTL_S : undefined;
+  const maxTtlS = fenced ? FENCED_CACHE_MAX_TTL_S : undefined;
   const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
   const back = env.IMGRELAY_R2 && guard(withStoreIndex(r2Store(env.IMGRELAY_R2, config)));
   if (front && back) return layerStores(front, back, defer);

@@ -7,7 +7,7 @@
  * Limits of the Cache API, and what this store does about them:
  * - it cannot be enumerated: `list` yields nothing and `deletePrefix` removes nothing (returns 0); entries leave by
  *   their TTL, by `delete` of an exact key, or by a Cloudflare purge (by tag, or everything). The edge makes purged
- *   entries unreachable by checking every read against the purge log instead (read-fence.ts, edge-purge.ts);
+ *   entries unreachable by checking every read against the purge fence instead (fenced-store.ts, edge-purge.ts);
  * - it is per data centre, and writes have no effect on a `*.workers.dev` host (a custom domain is needed);
  * - it takes no AbortSignal: the signal is checked before each call (the guard's deadline bounds the wait).
  * Entries are kept past their freshness for STALE_GRACE_S, so the tiered cache can still serve them stale while it

@@ -43,6 +43,16 @@ describe('PurgeFence', () => {
     expect(fence.predatesPurge(19_000, A, []), 'marks past the retention are forgotten').toBe(false);
   });
 
+  it('keeps the latest purge per selector when purges are recorded out of order (the edge reads the log concurrently)', () => {
+    for (const selectors of [{ sources: [A] }, { tags: ['t1'] }, { all: true }]) {
+      const fence = new PurgeFence({ skewMs: 0 });
+      fence.record({ ...NONE, ...selectors }, 20_000);
+      fence.record({ ...NONE, ...selectors }, 10_000);
+      expect(fence.predatesPurge(15_000, A, ['t1']), JSON.stringify(selectors)).toBe(true);
+      expect(fence.predatesPurge(20_000, A, ['t1'])).toBe(false);
+    }
+  });
+
   it('checks stamped entries again later (the write-behind queue), and counts what it refuses', () => {
     const fence = new PurgeFence();
     const entry = { meta: { tags: ['t1'] } };

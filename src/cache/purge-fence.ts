@@ -107,7 +107,8 @@ export class PurgeFence {
   record(selectors: FenceSelectors, at = this.now(), matches?: (source: string) => boolean): number {
     const mark: Mark = { seq: ++this.seq, at, recordedAt: this.now() };
     this.counts.purges += 1;
-    if (selectors.all) this.allMark = mark;
+    // Purges may be recorded out of order (the edge reads the log concurrently): each mark keeps the latest time.
+    if (selectors.all) this.allMark = this.allMark && this.allMark.at > mark.at ? { ...mark, at: this.allMark.at } : mark;
     else {
       for (const source of selectors.sources) this.put(this.marks.sources, source, mark);
       for (const host of selectors.hosts) this.put(this.marks.hosts, host, mark);

@@ -214,11 +214,15 @@ export class TieredCache {
     let saved = entry;
     if (fence && ticket) {
       // Bytes derived from an older entry (a variant of a source read earlier, a 304) are as old as it is: a purge
-      // after that entry's work began covers them too, even when this work began after the purge.
-      const startedAt = Math.min(ticket.at, entry.meta.startedAt ?? Infinity);
+      // after that entry's work began covers them too, even when this work began after the purge. Fresh bytes are
+      // judged by the ticket alone: work that began after a purge was recorded began after it, whatever the
+      // purger's clock says (a clock ahead of ours must not make every load of the source run again, in vain).
+      const inherited = entry.meta.startedAt;
+      const startedAt = Math.min(ticket.at, inherited ?? Infinity);
       const { tags } = entry.meta;
       saved = { body: entry.body, meta: { ...entry.meta, startedAt } };
-      if (fence.fencedSince(ticket, key.source, tags) || fence.predatesPurge(startedAt, key.source, tags, 0)) {
+      const old = inherited !== undefined && fence.predatesPurge(inherited, key.source, tags, 0);
+      if (old || fence.fencedSince(ticket, key.source, tags)) {
         fence.fenced('memory');
         return { entry: saved, kept: false };
       }
