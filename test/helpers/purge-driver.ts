@@ -75,7 +75,9 @@ export async function versionOf(body: Buffer): Promise<{ version: number; source
   return { version: pixel[0], source: Math.round((pixel[1] - 10) / 40) };
 }
 
-interface AppliedPurge { answeredAt: number; by: RunningNode; versions: number[]; body: object }
+/** `covers`: the sources the purge raised; its `versions` of the others are only a snapshot, which an instance that
+ * did not poll the purges before it has not applied yet (so they must not count against that instance). */
+interface AppliedPurge { answeredAt: number; by: RunningNode; versions: number[]; covers: number[]; body: object }
 
 /** One scenario's driver: the instances, the purges answered so far, and what went wrong. */
 export class Driver {
@@ -94,13 +96,15 @@ export class Driver {
   required(node: RunningNode, i: number): number {
     const polledAt = node.admin.purgeLog?.stats().lastPollAt ?? -Infinity;
     let min = 0;
-    for (const p of this.purges) if (p.by === node || polledAt >= p.answeredAt) min = Math.max(min, p.versions[i]);
+    for (const p of this.purges) {
+      if (p.covers.includes(i) && (p.by === node || polledAt >= p.answeredAt)) min = Math.max(min, p.versions[i]);
+    }
     return min;
   }
 
   /** The first purge that raised source `i` to `version`, described (for failure messages). */
   describePurge(i: number, version: number, sentAt: number, node: RunningNode): string {
-    const p = this.purges.find((q) => q.versions[i] === version);
+    const p = this.purges.find((q) => q.covers.includes(i) && q.versions[i] === version);
     if (!p) return 'no purge';
     return `sent ${sentAt - p.answeredAt} ms after the purge ${JSON.stringify(p.body)} answered on instance `
       + `${this.nodes.indexOf(p.by)}; this instance polled last at answer${(node.admin.purgeLog?.stats().lastPollAt ?? 0) - p.answeredAt} ms`;
@@ -140,7 +144,7 @@ export class Driver {
     this.counts.purges += 1;
     this.counts.interleavings += this.inFlight.size;
     await purge(by, body);
-    this.purges.push({ answeredAt: Date.now(), by, versions, body });
+    this.purges.push({ answeredAt: Date.now(), by, versions, covers, body });
   }
 
   private async selector(): Promise<{ body: object; covers: number[] }> {
