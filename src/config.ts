@@ -87,6 +87,7 @@ const VARS = {
   PURGE_POLL_MS: [int(100, 3_600_000), '2000'],
   SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), '10000'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
+  MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
 } as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string]>;
 
 type Vars = typeof VARS;
@@ -115,6 +116,8 @@ export interface Config {
   minTtlS: number; maxTtlS: number; negativeTtlS: number; cacheControl: string;
   purgePollMs: number; shutdownTimeoutMs: number;
   originUrl?: string;
+  /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
+  maxInflightBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -180,6 +183,7 @@ function toConfig(v: Parsed): Config {
     minTtlS: v.MIN_TTL_S, maxTtlS: v.MAX_TTL_S, negativeTtlS: v.NEGATIVE_TTL_S, cacheControl: v.CACHE_CONTROL,
     purgePollMs: v.PURGE_POLL_MS, shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     originUrl: v.ORIGIN_URL || undefined,
+    maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
   };
 }
 

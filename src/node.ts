@@ -28,6 +28,7 @@ import { withFastHits } from './http/node-hit.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
+import { ByteBudget } from './limits/byte-budget.js';
 
 export interface RunningNode {
   url: string;
@@ -86,7 +87,9 @@ async function wireCore(config: Config, logger: Logger) {
     background.add(work);
     void work.finally(() => background.delete(work));
   };
-  const store = await createNodeStore(config, logger);
+  // One budget for source bytes in flight: fetches, sources held for transforms, queued store writes (503 over it).
+  const budget = new ByteBudget(config.maxInflightBytes);
+  const store = await createNodeStore(config, logger, budget);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
   const metrics = new PromMetrics({ memory, store });
@@ -99,7 +102,7 @@ async function wireCore(config: Config, logger: Logger) {
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
-    metrics, etag: nodeEtag, digest: nodeSha256Hex });
+    metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
   return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };

@@ -8,6 +8,7 @@ import { createFsStore } from './fs-store.js';
 import { guardStore } from './store-guard.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
+import type { ByteBudget } from '../limits/byte-budget.js';
 
 export interface NodeStore {
   /** The raw store (admin purges go through the guard too; this is for tests and stats). */
@@ -18,11 +19,12 @@ export interface NodeStore {
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function createNodeStore(config: Config, logger: Logger): Promise<NodeStore | undefined> {
+export async function createNodeStore(config: Config, logger: Logger, budget?: ByteBudget)
+  : Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
   const guarded = guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger });
-  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger });
+  const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger, budget });
   return {
     raw, guarded, writes,
     close: async (deadlineMs) => {
