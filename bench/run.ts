@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `npm run bench` (full), `npm run bench:quick` (CI smoke, < 2 min).
- * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article, --soak SECONDS, --profile,
+ * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,hostile, --soak SECONDS, --profile,
  *        --out FILE (default BENCHMARKS.md), --no-write.
  * Writes BENCHMARKS.md and prints the same tables to stdout; progress goes to stderr.
  * Exits 1 when a workload could not run at all (a missed target is a result, not a failure).
@@ -20,9 +20,11 @@ import { coldMiss } from './workloads/cold-miss.js';
 import { memoryHit } from './workloads/memory-hit.js';
 import { peakRssSection, soak } from './workloads/memory.js';
 import { storeHit } from './workloads/store-hit.js';
+import { hostileMix } from './workloads/hostile-mix.js';
 
 const WORKLOADS: [id: string, run: (session: Session) => Promise<Section>][] = [
   ['cold', coldMiss], ['hit', memoryHit], ['store', storeHit], ['coalesce', coalescing], ['article', articlePage],
+  ['hostile', hostileMix],
 ];
 
 async function main(): Promise<void> {
