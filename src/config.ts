@@ -156,6 +156,10 @@ function crossChecks(v: Parsed): string[] {
     problems.push('IMGRELAY_CDN_PURGE=cloudflare: requires IMGRELAY_CF_ZONE_ID and IMGRELAY_CF_API_TOKEN');
   }
   if (v.MIN_TTL_S > v.MAX_TTL_S) problems.push('IMGRELAY_MIN_TTL_S: must not exceed IMGRELAY_MAX_TTL_S');
+  if (v.MAX_INFLIGHT_MB > 0 && v.MAX_INFLIGHT_MB * MiB < v.MAX_SOURCE_BYTES) {
+    // A source the budget can never hold would be refused as "overloaded, retry" forever.
+    problems.push('IMGRELAY_MAX_INFLIGHT_MB: must hold at least one source of IMGRELAY_MAX_SOURCE_BYTES (or be 0)');
+  }
   return problems;
 }
 

@@ -37,6 +37,8 @@ export interface RunningNode {
   memory: MemoryTier;
   store?: NodeStore;
   transformer: SharpTransformer;
+  /** Source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB). */
+  budget: ByteBudget;
   lifecycle: Lifecycle;
   /** The admin listener (`IMGRELAY_ADMIN_HOST:IMGRELAY_ADMIN_PORT`): purge, warm, stats, metrics. */
   adminUrl: string;
@@ -68,6 +70,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     });
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
+    budget: core.budget,
     adminUrl: admin.url, admin, metrics,
     close: async () => {
       lifecycle.draining = true;
@@ -104,7 +107,7 @@ async function wireCore(config: Config, logger: Logger) {
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions,
+  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }
 
