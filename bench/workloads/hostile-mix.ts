@@ -1,10 +1,11 @@
 /**
  * Workload "hostile" — hostile-mix soak (issue #14 item 8): does memory come back? One imgrelay per allocator
  * candidate is fed the fuzz-like corpus (bench/lib/hostile-corpus.ts: mutated fixtures, animations, 49 MP sources)
- * through every output format, each request a new source, for a fixed time at 4 concurrent clients; then it sits
- * idle for 60 s. Reported per candidate: RSS at start, peak (VmHWM), at the end of the load and after the idle
+ * through every output format, each request a new source: the same fixed sequence of requests (seeded) for every
+ * candidate, at 4 concurrent clients; then it sits idle for 60 s. Reported per candidate: RSS at start, peak (VmHWM), at the end of the load and after the idle
  * minute, and 5xx answers (there must be none). Candidates run one after another: RSS compares, wall time does not.
- * `HOSTILE_CANDIDATES=glibc,jemalloc` picks candidates by id (default: all available).
+ * `HOSTILE_CANDIDATES=glibc,jemalloc` picks candidates by id (default: all available); `HOSTILE_BATCHES=N` sets the
+ * length of the load in batches of 48 requests (default 10 with --quick, 50 otherwise).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { startOrigin, type TestOrigin } from '../../test/helpers/origin.js';
 const TIER_MIB = 256;
 const BUDGET_MIB = TIER_MIB + 300;
 const IDLE_S = 60;
-const SAMPLE_EVERY_MS = 2000;
+const BATCH = 48;
 const OPTIONS = ['w=300&output=jpg', 'w=640&output=webp', 'w=200&output=avif', 'w=400&output=png',
   'w=800&h=800&fit=cover&output=webp', 'w=300&blur=5&output=jpg', 'n=-1&w=200&output=webp', 'n=-1&w=300&output=gif'];
 const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2']
@@ -50,17 +51,17 @@ interface Run {
 export async function hostileMix(session: Session): Promise<Section> {
   const corpus = await prepareHostileCorpus();
   const origin = await serveCorpus(corpus);
-  const loadS = session.settings.mode === 'quick' ? 30 : 120;
+  const batches = Number(process.env.HOSTILE_BATCHES ?? (session.settings.mode === 'quick' ? 10 : 50));
   const wanted = process.env.HOSTILE_CANDIDATES?.split(',');
   const runs: Run[] = [];
   try {
     for (const candidate of CANDIDATES.filter((c) => !wanted || wanted.includes(c.id))) {
-      runs.push(await runCandidate(session, origin, corpus, candidate, loadS));
+      runs.push(await runCandidate(session, origin, corpus, candidate, batches));
     }
   } finally {
     await origin.close();
   }
-  return hostileSection(runs, corpus, loadS);
+  return hostileSection(runs, corpus, batches * BATCH);
 }
 
 async function serveCorpus(corpus: HostileCorpus): Promise<TestOrigin> {
@@ -70,12 +71,12 @@ async function serveCorpus(corpus: HostileCorpus): Promise<TestOrigin> {
 }
 
 async function runCandidate(session: Session, origin: TestOrigin, corpus: HostileCorpus, candidate: Candidate,
-  loadS: number): Promise<Run> {
+  batches: number): Promise<Run> {
   const imgrelay = await startImgrelay({ originPort: origin.port, env: candidate.env, name: `imgrelay (${candidate.id})` });
   try {
     const startMiB = rssMiB(imgrelay);
-    session.log(`hostile ${candidate.id}: ${loadS} s of load, then ${IDLE_S} s idle (RSS at start ${fmt(startMiB, 0)} MiB)`);
-    const { requests, serverErrors } = await load(imgrelay, corpus, candidate.id, loadS);
+    session.log(`hostile ${candidate.id}: ${batches * BATCH} requests, then ${IDLE_S} s idle (RSS at start ${fmt(startMiB, 0)} MiB)`);
+    const { requests, serverErrors } = await load(imgrelay, corpus, candidate.id, batches);
     const endOfLoadMiB = rssMiB(imgrelay);
     await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
     const run = { candidate, requests, serverErrors, startMiB, peakMiB: mib(imgrelay.memory().hwmKb), endOfLoadMiB,
@@ -90,16 +91,15 @@ async function runCandidate(session: Session, origin: TestOrigin, corpus: Hostil
 
 const rssMiB = (child: Child) => mib(child.memory().rssKb);
 
-/** Batches of 48 shuffled (file × options) requests, every source new (a unique query), until `loadS` has passed. */
-async function load(imgrelay: Child, corpus: HostileCorpus, runId: string, loadS: number) {
+/** `batches` of BATCH (file × options) requests drawn from a fixed seed, every source new (a unique query). */
+async function load(imgrelay: Child, corpus: HostileCorpus, runId: string, batches: number) {
   const random = seededRandom(1408);
-  const started = Date.now();
   let requests = 0;
   let serverErrors = 0;
-  for (let batch = 0; Date.now() - started < loadS * 1000; batch++) {
-    const urls = Array.from({ length: 48 }, (_, i) => {
+  for (let batch = 0; batch < batches; batch++) {
+    const urls = Array.from({ length: BATCH }, (_, i) => {
       const file = corpus.files[Math.floor(random() * corpus.files.length)];
-      const options = OPTIONS[(batch * 48 + i) % OPTIONS.length];
+      const options = OPTIONS[(batch * BATCH + i) % OPTIONS.length];
       const source = `http://origin.test/${file.path}?r=${runId}-${batch}-${i}`;
       return `${imgrelay.url}/?url=${encodeURIComponent(source)}&${options}`;
     });
@@ -110,14 +110,14 @@ async function load(imgrelay: Child, corpus: HostileCorpus, runId: string, loadS
   return { requests, serverErrors };
 }
 
-function hostileSection(runs: Run[], corpus: HostileCorpus, loadS: number): Section {
+function hostileSection(runs: Run[], corpus: HostileCorpus, requests: number): Section {
   const kinds = (kind: string) => corpus.files.filter((f) => f.kind === kind).length;
   const adopted = runs[0];
   return {
     title: 'Hostile-mix soak (memory that comes back)',
     description: `${kinds('mutant')} mutated fixtures (fixed seed), ${kinds('animation')} animations and ` +
       `${kinds('huge')} 49 MP sources, requested as new sources through ${OPTIONS.length} option sets (every output ` +
-      `format, animated outputs) by 4 clients for ${loadS} s, then ${IDLE_S} s idle. One imgrelay per allocator ` +
+      `format, animated outputs): the same ${requests} requests (fixed seed) from 4 clients, then ${IDLE_S} s idle. One imgrelay per allocator ` +
       `candidate, run one after another (${TIER_MIB} MiB memory tier, fs store).`,
     tables: [{
       title: 'RSS per allocator candidate (MiB)',
