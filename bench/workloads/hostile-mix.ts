@@ -46,6 +46,11 @@ interface Run {
   peakMiB: number;
   endOfLoadMiB: number;
   idleMiB: number;
+  /** After the idle minute: what JS holds (heap used + ArrayBuffers) and glibc's main-arena `[heap]` resident. */
+  jsMiB: number;
+  brkHeapMiB: number;
+  /** Bodies the memory tier holds after the idle minute (inside the documented budget: tier + 300 MiB). */
+  tierMiB: number;
 }
 
 export async function hostileMix(session: Session): Promise<Section> {
@@ -79,10 +84,13 @@ async function runCandidate(session: Session, origin: TestOrigin, corpus: Hostil
     const { requests, serverErrors } = await load(imgrelay, corpus, candidate.id, batches);
     const endOfLoadMiB = rssMiB(imgrelay);
     await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
+    const js = await imgrelay.call<Record<'heapUsedBytes' | 'arrayBuffersBytes' | 'memoryTierBytes', number>>('stats');
     const run = { candidate, requests, serverErrors, startMiB, peakMiB: mib(imgrelay.memory().hwmKb), endOfLoadMiB,
-      idleMiB: rssMiB(imgrelay) };
+      idleMiB: rssMiB(imgrelay), jsMiB: (js.heapUsedBytes + js.arrayBuffersBytes) / 1048576,
+      brkHeapMiB: brkHeapRssMiB(imgrelay.pid), tierMiB: js.memoryTierBytes / 1048576 };
     session.log(`hostile ${candidate.id}: ${requests} requests, ${serverErrors} × 5xx; RSS peak ${fmt(run.peakMiB, 0)}, ` +
-      `end of load ${fmt(endOfLoadMiB, 0)}, after ${IDLE_S} s idle ${fmt(run.idleMiB, 0)} MiB`);
+      `end of load ${fmt(endOfLoadMiB, 0)}, after ${IDLE_S} s idle ${fmt(run.idleMiB, 0)} MiB ` +
+      `(tier ${fmt(run.tierMiB, 0)}, JS ${fmt(run.jsMiB, 0)}, [heap] ${fmt(run.brkHeapMiB, 0)})`);
     return run;
   } finally {
     await imgrelay.stop();
@@ -90,6 +98,13 @@ async function runCandidate(session: Session, origin: TestOrigin, corpus: Hostil
 }
 
 const rssMiB = (child: Child) => mib(child.memory().rssKb);
+
+/** Resident KiB of the `[heap]` mapping (glibc's main arena, grown by brk; jemalloc leaves it nearly empty). */
+function brkHeapRssMiB(pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const heap = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(smaps);
+  return heap ? Number(heap[1]) / 1024 : 0;
+}
 
 /** `batches` of BATCH (file × options) requests drawn from a fixed seed, every source new (a unique query). */
 async function load(imgrelay: Child, corpus: HostileCorpus, runId: string, batches: number) {
@@ -121,9 +136,11 @@ function hostileSection(runs: Run[], corpus: HostileCorpus, requests: number): S
       `candidate, run one after another (${TIER_MIB} MiB memory tier, fs store).`,
     tables: [{
       title: 'RSS per allocator candidate (MiB)',
-      headers: ['candidate', 'requests', '5xx', 'RSS at start', 'peak RSS', 'RSS at end of load', `RSS after ${IDLE_S} s idle`],
+      headers: ['candidate', 'requests', '5xx', 'RSS at start', 'peak RSS', 'RSS at end of load', `RSS after ${IDLE_S} s idle`,
+        'memory tier', 'idle RSS − tier', 'JS heap + ArrayBuffers', 'glibc [heap]'],
       rows: runs.map((r) => [r.candidate.label, String(r.requests), String(r.serverErrors), fmt(r.startMiB, 0),
-        fmt(r.peakMiB, 0), fmt(r.endOfLoadMiB, 0), fmt(r.idleMiB, 0)]),
+        fmt(r.peakMiB, 0), fmt(r.endOfLoadMiB, 0), fmt(r.idleMiB, 0), fmt(r.tierMiB, 0),
+        fmt(r.idleMiB - r.tierMiB, 0), fmt(r.jsMiB, 0), fmt(r.brkHeapMiB, 0)]),
     }],
     targets: adopted ? [
       { workload: 'hostile', name: `peak RSS ≤ ${TIER_MIB} MiB tier + 300 MiB (${adopted.candidate.id})`,
