@@ -51,6 +51,8 @@ interface Run {
   brkHeapMiB: number;
   /** Bodies the memory tier holds after the idle minute (inside the documented budget: tier + 300 MiB). */
   tierMiB: number;
+  /** RSS 3 s after a forced full GC, following the idle minute: what was garbage V8 had not collected. */
+  afterGcMiB: number;
 }
 
 export async function hostileMix(session: Session): Promise<Section> {
@@ -77,7 +79,8 @@ async function serveCorpus(corpus: HostileCorpus): Promise<TestOrigin> {
 
 async function runCandidate(session: Session, origin: TestOrigin, corpus: HostileCorpus, candidate: Candidate,
   batches: number): Promise<Run> {
-  const imgrelay = await startImgrelay({ originPort: origin.port, env: candidate.env, name: `imgrelay (${candidate.id})` });
+  const imgrelay = await startImgrelay({ originPort: origin.port, env: candidate.env, name: `imgrelay (${candidate.id})`,
+    nodeArgs: ['--expose-gc'] });
   try {
     const startMiB = rssMiB(imgrelay);
     session.log(`hostile ${candidate.id}: ${batches * BATCH} requests, then ${IDLE_S} s idle (RSS at start ${fmt(startMiB, 0)} MiB)`);
@@ -87,10 +90,11 @@ async function runCandidate(session: Session, origin: TestOrigin, corpus: Hostil
     const js = await imgrelay.call<Record<'heapUsedBytes' | 'arrayBuffersBytes' | 'memoryTierBytes', number>>('stats');
     const run = { candidate, requests, serverErrors, startMiB, peakMiB: mib(imgrelay.memory().hwmKb), endOfLoadMiB,
       idleMiB: rssMiB(imgrelay), jsMiB: (js.heapUsedBytes + js.arrayBuffersBytes) / 1048576,
-      brkHeapMiB: brkHeapRssMiB(imgrelay.pid), tierMiB: js.memoryTierBytes / 1048576 };
+      brkHeapMiB: brkHeapRssMiB(imgrelay.pid), tierMiB: js.memoryTierBytes / 1048576, afterGcMiB: await afterGc(imgrelay) };
     session.log(`hostile ${candidate.id}: ${requests} requests, ${serverErrors} × 5xx; RSS peak ${fmt(run.peakMiB, 0)}, ` +
       `end of load ${fmt(endOfLoadMiB, 0)}, after ${IDLE_S} s idle ${fmt(run.idleMiB, 0)} MiB ` +
-      `(tier ${fmt(run.tierMiB, 0)}, JS ${fmt(run.jsMiB, 0)}, [heap] ${fmt(run.brkHeapMiB, 0)})`);
+      `(tier ${fmt(run.tierMiB, 0)}, JS ${fmt(run.jsMiB, 0)}, [heap] ${fmt(run.brkHeapMiB, 0)}); ` +
+      `after a forced GC ${fmt(run.afterGcMiB, 0)} MiB`);
     return run;
   } finally {
     await imgrelay.stop();
@@ -98,6 +102,12 @@ async function runCandidate(session: Session, origin: TestOrigin, corpus: Hostil
 }
 
 const rssMiB = (child: Child) => mib(child.memory().rssKb);
+
+async function afterGc(imgrelay: Child): Promise<number> {
+  await imgrelay.call('gc');
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return rssMiB(imgrelay);
+}
 
 /** Resident KiB of the `[heap]` mapping (glibc's main arena, grown by brk; jemalloc leaves it nearly empty). */
 function brkHeapRssMiB(pid: number): number {
@@ -137,10 +147,10 @@ function hostileSection(runs: Run[], corpus: HostileCorpus, requests: number): S
     tables: [{
       title: 'RSS per allocator candidate (MiB)',
       headers: ['candidate', 'requests', '5xx', 'RSS at start', 'peak RSS', 'RSS at end of load', `RSS after ${IDLE_S} s idle`,
-        'memory tier', 'idle RSS − tier', 'JS heap + ArrayBuffers', 'glibc [heap]'],
+        'memory tier', 'idle RSS − tier', 'JS heap + ArrayBuffers', 'glibc [heap]', 'RSS after a forced GC'],
       rows: runs.map((r) => [r.candidate.label, String(r.requests), String(r.serverErrors), fmt(r.startMiB, 0),
         fmt(r.peakMiB, 0), fmt(r.endOfLoadMiB, 0), fmt(r.idleMiB, 0), fmt(r.tierMiB, 0),
-        fmt(r.idleMiB - r.tierMiB, 0), fmt(r.jsMiB, 0), fmt(r.brkHeapMiB, 0)]),
+        fmt(r.idleMiB - r.tierMiB, 0), fmt(r.jsMiB, 0), fmt(r.brkHeapMiB, 0), fmt(r.afterGcMiB, 0)]),
     }],
     targets: adopted ? [
       { workload: 'hostile', name: `peak RSS ≤ ${TIER_MIB} MiB tier + 300 MiB (${adopted.candidate.id})`,
