@@ -29,6 +29,8 @@ import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
 import { ByteBudget } from './limits/byte-budget.js';
+import { createIdleCollector } from './limits/idle-collect.js';
+import { v8FullCollection } from './limits/v8-collect.js';
 
 export interface RunningNode {
   url: string;
@@ -79,9 +81,17 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
       await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
       await store?.close(config.shutdownTimeoutMs);
       await core.fetcher.close?.();
+      core.idleCollector.stop();
     },
   };
 }
+
+/**
+ * After misses moved this many bytes, and then none for a whole period, one full GC gives their dead buffers back
+ * (docs/memory.md): a major GC of this heap takes tens of ms, worth it once per burst, never per request.
+ */
+const IDLE_COLLECT_MIN_BYTES = 32 * 1024 * 1024;
+const IDLE_COLLECT_EVERY_MS = 5000;
 
 /** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
 async function wireCore(config: Config, logger: Logger) {
@@ -92,6 +102,8 @@ async function wireCore(config: Config, logger: Logger) {
   };
   // One budget for source bytes in flight: fetches, sources held for transforms, queued store writes (503 over it).
   const budget = new ByteBudget(config.maxInflightBytes);
+  const idleCollector = createIdleCollector({ activity: () => budget.releasedBytes, collect: v8FullCollection(),
+    minBytes: IDLE_COLLECT_MIN_BYTES, everyMs: IDLE_COLLECT_EVERY_MS });
   const store = await createNodeStore(config, logger, budget);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
@@ -107,7 +119,7 @@ async function wireCore(config: Config, logger: Logger) {
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
+  return { background, store, memory, metrics, fetcher, workers, transformer, images, legacyOptions, budget, idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }
 

@@ -54,6 +54,17 @@ afterAll(async () => {
   await origin?.close();
 });
 
+/** Polls RSS until it is under `boundMiB` or `deadlineMs` passed; returns the last reading. */
+async function settledRss(child: ChildService, boundMiB: number, deadlineMs: number): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  let rss = child.memory().rssMiB;
+  while (rss >= boundMiB && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    rss = child.memory().rssMiB;
+  }
+  return rss;
+}
+
 interface Outcome { status: number; code?: string; retryAfter?: string | null; bytes: number }
 
 async function relay(url: string): Promise<Outcome> {
@@ -110,5 +121,10 @@ describe('bytes in flight', () => {
     // Recovers: once the attack is over a new miss is fetched and relayed.
     const after = await relay(`${service.url}/?http://after.test/small.jpg`);
     expect(after).toMatchObject({ status: 200, bytes: photo.byteLength });
+
+    // And gives the memory back: once misses stop, one idle collection frees their dead buffers (src/limits/idle-collect.ts).
+    const settled = await settledRss(service, idle.rssMiB + 64, 20_000);
+    console.log(`RSS ${settled.toFixed(0)} MiB once idle (was ${idle.rssMiB.toFixed(0)} MiB before the attack)`);
+    expect(settled).toBeLessThan(idle.rssMiB + 64);
   }, 120_000);
 });

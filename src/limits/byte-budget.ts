@@ -32,12 +32,18 @@ export interface ByteBudgetStats {
 export class ByteBudget {
   private used = 0;
   private refusedCount = 0;
+  private released = 0;
 
   /** `limitBytes` of 0 or less disables the budget (every reservation succeeds; still counted). */
   constructor(readonly limitBytes: number) {}
 
   get usedBytes(): number {
     return this.used;
+  }
+
+  /** Every byte ever given back: grows only while misses run (src/limits/idle-collect.ts watches it). */
+  get releasedBytes(): number {
+    return this.released;
   }
 
   /** A hold for a new miss; refused at once when the budget is already spent (the miss does no work at all). */
@@ -59,6 +65,7 @@ export class ByteBudget {
   /** Returns bytes taken with `tryTake`. */
   give(bytes: number): void {
     this.used = Math.max(0, this.used - bytes);
+    this.released += bytes;
   }
 
   stats(): ByteBudgetStats {
