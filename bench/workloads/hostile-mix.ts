@@ -80,7 +80,7 @@ async function serveCorpus(corpus: HostileCorpus): Promise<TestOrigin> {
 async function runCandidate(session: Session, origin: TestOrigin, corpus: HostileCorpus, candidate: Candidate,
   batches: number): Promise<Run> {
   const imgrelay = await startImgrelay({ originPort: origin.port, env: candidate.env, name: `imgrelay (${candidate.id})`,
-    nodeArgs: ['--expose-gc'] });
+    nodeArgs: ['--expose-gc'], ownAllocator: true });
   try {
     const startMiB = rssMiB(imgrelay);
     session.log(`hostile ${candidate.id}: ${batches * BATCH} requests, then ${IDLE_S} s idle (RSS at start ${fmt(startMiB, 0)} MiB)`);
