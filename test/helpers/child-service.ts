@@ -1,5 +1,5 @@
 /**
- * The service as its own process (the compiled build, as `npm start` runs it), for tests that measure what the
+ * The service as its own process (the compiled build, started as `npm start` starts it), for tests that measure what the
  * process holds: RSS is read from /proc/<pid>/status, which only means something for a process of its own.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
+const mallocEnv = new URL('bin/malloc-env.sh', root).pathname;
 
 export interface ChildService {
   child: ChildProcess;
@@ -25,10 +26,14 @@ export function buildService(): Promise<void> {
     (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
 }
 
-/** Starts dist/node/node.js with `env` (loopback, ephemeral ports, no store by default); resolves once it listens. */
+/**
+ * Starts dist/node/node.js as `npm start` does (sh sources bin/malloc-env.sh, then `MALLOC_ARENA_MAX=2 exec node`)
+ * with `env` (loopback, ephemeral ports, no store by default); resolves once it listens. The pid is node's (exec).
+ */
 export async function startChildService(env: Record<string, string>): Promise<ChildService> {
-  const child = spawn(process.execPath, [entry], {
-    env: { PATH: process.env.PATH, MALLOC_ARENA_MAX: '2', IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0',
+  const script = `. "${mallocEnv}" && MALLOC_ARENA_MAX=2 exec "${process.execPath}" "${entry}"`;
+  const child = spawn('sh', ['-c', script], {
+    env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0',
       IMGRELAY_ADMIN_PORT: '0', IMGRELAY_STORE: 'none', IMGRELAY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
