@@ -107,7 +107,7 @@ async function wireCore(config: Config, logger: Logger) {
   const store = await createNodeStore(config, logger, budget);
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
-  const metrics = new PromMetrics({ memory, store });
+  const metrics = new PromMetrics({ memory, store, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
     logger, defer, digest: nodeSha256Hex });
   const headerRules = config.headerRulesFile

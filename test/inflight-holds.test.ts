@@ -50,6 +50,9 @@ describe('IMGRELAY_MAX_INFLIGHT_MB holds', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await refused.json()).code).toBe('E_OVERLOADED');
     expect(origin.hits('/photo.jpg')).toBe(1); // refused once its declared length was seen: no body read
+    const metrics = await node.metrics.render();
+    expect(metrics).toMatch(/^imgrelay_inflight_refused_total 1$/m);
+    expect(metrics).toMatch(new RegExp(`^imgrelay_inflight_bytes ${photo.byteLength}$`, 'm'));
     const hit = await fetch(`${node.url}/?http://${ZAKER}/small.jpg`);
     expect([hit.status, hit.headers.get('x-cache')]).toEqual([200, 'HIT-MEMORY']);
 
