@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RelayError } from '../errors.js';
 import { ByteBudget } from '../limits/byte-budget.js';
 import { CappedBody, declaredLength } from './capped-body.js';
+import { readBodyCapped } from './fetch-fetcher.js';
 
 const codeOf = (run: () => unknown) => {
   try {
@@ -55,5 +56,13 @@ describe('CappedBody', () => {
     expect(declaredLength('123')).toBe(123);
     expect([declaredLength(null), declaredLength(''), declaredLength('1e3'), declaredLength('-1')])
       .toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('readBodyCapped (web fetch)', () => {
+  it('reads a gzip-encoded body longer than its declared (encoded) length', async () => {
+    const decoded = new Uint8Array(5000).fill(7);
+    const response = new Response(decoded, { headers: { 'content-length': '120', 'content-encoding': 'gzip' } });
+    expect((await readBodyCapped(response, 10_000)).byteLength).toBe(5000);
   });
 });

@@ -168,7 +168,7 @@ async function fetchHop(fetchImpl: typeof fetch, url: URL, options: HopOptions):
 export async function readBodyCapped(response: Response, cap: number, hold?: ByteHold): Promise<Uint8Array> {
   let collected: CappedBody;
   try {
-    collected = new CappedBody(declaredLength(response.headers.get('content-length')), cap, hold);
+    collected = new CappedBody(decodedLength(response.headers), cap, hold);
   } catch (error) {
     await discard(response);
     throw error;
@@ -186,6 +186,15 @@ export async function readBodyCapped(response: Response, cap: number, hold?: Byt
     }
   }
   return collected.finish();
+}
+
+/**
+ * The declared length of the body as web fetch hands it over: unknown when a Content-Encoding was decoded (the
+ * header then counts the encoded bytes).
+ */
+function decodedLength(headers: Headers): number | undefined {
+  const encoding = headers.get('content-encoding');
+  return encoding && encoding.trim().toLowerCase() !== 'identity' ? undefined : declaredLength(headers.get('content-length'));
 }
 
 /** Releases an unread body (redirects, errors): the runtime can reuse or close the connection. */
