@@ -1,7 +1,7 @@
 /**
  * The benchmark suite: `npm run bench` (full), `npm run bench:quick` (CI smoke, < 2 min).
- * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,hostile (hostile runs only when named), --soak SECONDS, --profile,
- *        --out FILE (default BENCHMARKS.md), --no-write.
+ * Flags: --quick, --rounds N, --only cold,hit,store,coalesce,article,hostile, --soak SECONDS, --profile,
+ *        --out FILE (default BENCHMARKS.md), --no-write. `hostile` (hostile-mix soak) runs only when named.
  * Writes BENCHMARKS.md and prints the same tables to stdout; progress goes to stderr.
  * Exits 1 when a workload could not run at all (a missed target is a result, not a failure).
  */
