@@ -92,6 +92,14 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ IMGRELAY_MAX_CONNECTIONS: '0' })).toThrow(/IMGRELAY_MAX_CONNECTIONS/);
   });
 
+  it('bounds bytes in flight at 128 MiB by default, and refuses a budget that cannot hold one maximum-size source', () => {
+    expect(parseConfig({}).maxInflightBytes).toBe(128 * 1024 * 1024);
+    expect(parseConfig({ IMGRELAY_MAX_INFLIGHT_MB: '0' }).maxInflightBytes).toBe(0);
+    expect(() => parseConfig({ IMGRELAY_MAX_INFLIGHT_MB: '20' })).toThrow(/IMGRELAY_MAX_INFLIGHT_MB/);
+    expect(parseConfig({ IMGRELAY_MAX_INFLIGHT_MB: '20', IMGRELAY_MAX_SOURCE_BYTES: '1000000' }).maxInflightBytes)
+      .toBe(20 * 1024 * 1024);
+  });
+
   it('requires a bucket for the S3 store', () => {
     expect(() => parseConfig({ IMGRELAY_STORE: 's3' })).toThrow(/IMGRELAY_S3_BUCKET/);
   });

@@ -116,6 +116,7 @@ const VARS = {
   MAX_CONNECTIONS: [int(1, 1_000_000), '1024'],
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
+  MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
 } as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string]>;
 
 type Vars = typeof VARS;
@@ -159,6 +160,8 @@ export interface Config {
   /** Socket deadlines and caps of the public and admin listeners. */
   sockets: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number; writeTimeoutMs: number;
     maxConnections: number; maxHeaderBytes: number };
+  /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
+  maxInflightBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -203,6 +206,10 @@ function crossChecks(v: Parsed): string[] {
   if (v.HEADERS_TIMEOUT_MS > v.REQUEST_TIMEOUT_MS) {
     problems.push('IMGRELAY_HEADERS_TIMEOUT_MS: must not exceed IMGRELAY_REQUEST_TIMEOUT_MS (headers are part of the request)');
   }
+  if (v.MAX_INFLIGHT_MB > 0 && v.MAX_INFLIGHT_MB * MiB < v.MAX_SOURCE_BYTES) {
+    // A source the budget can never hold would be refused as "overloaded, retry" forever.
+    problems.push('IMGRELAY_MAX_INFLIGHT_MB: must hold at least one source of IMGRELAY_MAX_SOURCE_BYTES (or be 0)');
+  }
   return problems;
 }
 
@@ -238,6 +245,7 @@ function toConfig(v: Parsed): Config {
     sockets: { headersTimeoutMs: v.HEADERS_TIMEOUT_MS, requestTimeoutMs: v.REQUEST_TIMEOUT_MS,
       keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
+    maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
   };
 }
 

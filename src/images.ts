@@ -18,6 +18,10 @@ import { canonicalSpec } from './url/options.js';
 import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
+import { ByteBudget, type ByteHold } from './limits/byte-budget.js';
+
+/** Without a configured budget every hold is granted (still counted, so nothing else changes). */
+const UNBOUNDED = new ByteBudget(0);
 
 /** A variant's source is read as an input: the memory tier keeps variants, the store keeps sources (tiered.ts). */
 const AS_INPUT = { input: true } as const;
@@ -37,6 +41,8 @@ export interface ImageServiceDeps {
   digest?: TextDigest;
   /** Stage latencies and origin fetches are reported here (the public route reports requests to it too). */
   metrics?: Metrics;
+  /** IMGRELAY_MAX_INFLIGHT_MB: every miss holds its source bytes against it (503 over it); none = unbounded. */
+  budget?: ByteBudget;
 }
 
 /** Who asks, for bounded cost: the request's signal (a job nobody waits for is dropped) and the client's address. */
@@ -124,20 +130,38 @@ export class ImageService {
     return cacheKey(url.href, SOURCE_VARIANT);
   }
 
-  /** The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. */
-  private sourceLoader(url: URL): Loader {
+  /**
+   * The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. `hold` is the
+   * caller's share of the in-flight budget when it keeps the bytes beyond the load (a variant's transform); without
+   * one the load takes its own and gives it back once the entry is built (the tiers' own bounds take over).
+   */
+  private sourceLoader(url: URL, hold?: ByteHold): Loader {
     return {
-      load: async () => this.sourceEntry(url, await this.fetchSource({ url })),
-      revalidate: async (stale) => {
-        const response = await this.fetchSource({ url, validators: stale.meta.validators });
+      load: () => this.holding(hold, async (held) => this.sourceEntry(url, await this.fetchSource({ url, hold: held }))),
+      revalidate: (stale) => this.holding(hold, async (held) => {
+        const response = await this.fetchSource({ url, validators: stale.meta.validators, hold: held });
         if (!response.notModified) return this.sourceEntry(url, response);
         // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries.
         const now = this.now();
         const ttlMs = response.headers.cacheControl || response.headers.expires
           ? expiryFor(response.headers, now, this.deps.config) - now : stale.meta.ttlMs ?? this.deps.config.maxTtlS * 1000;
         return { body: stale.body, meta: { ...stale.meta, expiresAt: now + ttlMs, ttlMs } };
-      },
+      }),
     };
+  }
+
+  /**
+   * Runs `work` with `given`, or with a hold of its own opened now (503 E_OVERLOADED before any work when the
+   * budget is spent) and released when `work` ends.
+   */
+  private async holding<T>(given: ByteHold | undefined, work: (hold: ByteHold) => Promise<T>): Promise<T> {
+    if (given) return work(given);
+    const own = (this.deps.budget ?? UNBOUNDED).open();
+    try {
+      return await work(own);
+    } finally {
+      own.release();
+    }
   }
 
   private async sourceEntry(url: URL, response: SourceResponse): Promise<StoredEntry> {
@@ -158,21 +182,27 @@ export class ImageService {
     };
   }
 
-  /** A variant: built from the source entry (any tier), so a new size of a known source never refetches it. */
+  /**
+   * A variant: built from the source entry (any tier), so a new size of a known source never refetches it. One hold
+   * covers the source from its first fetched byte (or its store read) until the transform has let go of it.
+   */
   private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base', client?: string): Loader {
     const sourceKey = this.sourceKey(url);
-    const sourceLoader = this.sourceLoader(url);
     return {
-      load: async (signal) => {
-        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, { ...AS_INPUT, signal });
+      load: (signal) => this.holding(undefined, async (hold) => {
+        const { entry } = await this.deps.cache.get(sourceKey, this.sourceLoader(url, hold), { ...AS_INPUT, signal });
+        hold.cover(entry.body.byteLength);
         return this.transform(entry, spec, bucket, { signal, client });
-      },
-      revalidate: async (stale) => {
-        const source = await this.currentSource(sourceKey, sourceLoader);
-        if (source.meta.etag !== stale.meta.sourceEtag) return this.transform(source, spec, bucket);
+      }),
+      revalidate: (stale) => this.holding(undefined, async (hold) => {
+        const source = await this.currentSource(sourceKey, this.sourceLoader(url, hold));
+        if (source.meta.etag !== stale.meta.sourceEtag) {
+          hold.cover(source.body.byteLength);
+          return this.transform(source, spec, bucket);
+        }
         // The variant carries its source's freshness: same expiry, same lifetime (so the same Age downstream).
         return { body: stale.body, meta: { ...stale.meta, expiresAt: source.meta.expiresAt, ttlMs: source.meta.ttlMs } };
-      },
+      }),
     };
   }
 

@@ -30,6 +30,9 @@ import { type SocketStats, listenHardened } from './http/node-server.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
+import { ByteBudget } from './limits/byte-budget.js';
+import { createIdleCollector } from './limits/idle-collect.js';
+import { v8FullCollection } from './limits/v8-collect.js';
 
 export interface RunningNode {
   url: string;
@@ -38,6 +41,8 @@ export interface RunningNode {
   memory: MemoryTier;
   store?: NodeStore;
   transformer: SharpTransformer;
+  /** Source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB). */
+  budget: ByteBudget;
   lifecycle: Lifecycle;
   /** The admin listener (`IMGRELAY_ADMIN_HOST:IMGRELAY_ADMIN_PORT`): purge, warm, stats, metrics. */
   adminUrl: string;
@@ -71,6 +76,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     });
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
+    budget: core.budget,
     adminUrl: admin.url, admin, metrics, sockets,
     close: async () => {
       lifecycle.draining = true;
@@ -79,9 +85,17 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
       await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
       await store?.close(config.shutdownTimeoutMs);
       await core.fetcher.close?.();
+      core.idleCollector.stop();
     },
   };
 }
+
+/**
+ * After misses moved this many bytes, and then none for a whole period, one full GC gives their dead buffers back
+ * (docs/memory.md): a major GC of this heap takes tens of ms, worth it once per burst, never per request.
+ */
+const IDLE_COLLECT_MIN_BYTES = 32 * 1024 * 1024;
+const IDLE_COLLECT_EVERY_MS = 5000;
 
 /** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
 async function wireCore(config: Config, logger: Logger) {
@@ -91,10 +105,14 @@ async function wireCore(config: Config, logger: Logger) {
     void work.finally(() => background.delete(work));
   };
   const fence = new PurgeFence();
-  const store = await createNodeStore(config, logger, fence);
+  // One budget for source bytes in flight: fetches, sources held for transforms, queued store writes (503 over it).
+  const budget = new ByteBudget(config.maxInflightBytes);
+  const idleCollector = createIdleCollector({ activity: () => budget.releasedBytes, collect: v8FullCollection(),
+    minBytes: IDLE_COLLECT_MIN_BYTES, everyMs: IDLE_COLLECT_EVERY_MS });
+  const store = await createNodeStore(config, logger, { fence, budget });
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
     negativeTtlMs: config.negativeTtlS * 1000 });
-  const metrics = new PromMetrics({ memory, store, fence });
+  const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
     logger, defer, digest: nodeSha256Hex, fence });
   const headerRules = config.headerRulesFile
@@ -104,9 +122,10 @@ async function wireCore(config: Config, logger: Logger) {
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
-    metrics, etag: nodeEtag, digest: nodeSha256Hex });
+    metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, fence, metrics, fetcher, workers, transformer, images, legacyOptions,
+  return { background, store, memory, fence, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
+    idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }
 

@@ -185,7 +185,7 @@ describe('write-behind', () => {
     const keys = Array.from({ length: 20 }, keyOf);
     for (const [i, key] of keys.entries()) expect(writes.enqueue(key, entryOf(i))).toBe(true);
     await writes.drain(20_000);
-    expect(writes.stats()).toEqual({ queued: 0, dropped: 0, written: 20, failed: 0, fenced: 0 });
+    expect(writes.stats()).toEqual({ queued: 0, queuedBytes: 0, dropped: 0, written: 20, failed: 0, fenced: 0 });
     for (const [i, key] of keys.entries()) expect((await raw.get(key))?.meta.etag).toBe(`"${i}"`);
   });
 

@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Child, serverEntry, spawnChild } from './child.js';
 import { ORIGIN_HOST } from './origin.js';
+import { startAllocatorEnv } from './allocator.js';
 
 export interface ImgrelayOptions {
   originPort: number;
   env?: Record<string, string>;
   nodeArgs?: string[];
   name?: string;
+  /** Allocator variables as given in `env` only (the hostile-mix candidates), not those of `npm start`. */
+  ownAllocator?: boolean;
 }
 
 export interface ImgrelayChild extends Child {
@@ -32,7 +35,8 @@ export function imgrelayEnv(originPort: number, extra: Record<string, string> = 
 }
 
 export async function startImgrelay(options: ImgrelayOptions): Promise<ImgrelayChild> {
-  const env = imgrelayEnv(options.originPort, options.env);
+  // Under the allocator `npm start` picks (bin/malloc-env.sh), unless the workload compares allocators itself.
+  const env = { ...(options.ownAllocator ? {} : startAllocatorEnv()), ...imgrelayEnv(options.originPort, options.env) };
   const store = env.IMGRELAY_STORE ?? 'fs';
   const ownsDir = store === 'fs' && !env.IMGRELAY_CACHE_DIR;
   if (ownsDir) env.IMGRELAY_CACHE_DIR = mkdtempSync(join(tmpdir(), 'imgrelay-bench-'));

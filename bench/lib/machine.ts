@@ -26,7 +26,7 @@ export function versionLines(): string[] {
       `ipx ${packageVersion('ipx')}, hono ${packageVersion('hono')}, @20minutes/s3rver ${packageVersion('@20minutes/s3rver')}, ` +
       `${wrkVersion.replace(/\s*Copyright.*$/, '').trim()}`,
     'Processes: every server runs in its own child (compiled by tsc as `npm run build` compiles the service, plain ' +
-      '`node`, `MALLOC_ARENA_MAX=2`); CPU time and RSS are ' +
+      '`node`, `MALLOC_ARENA_MAX=2`; imgrelay also under the allocator `npm start` picks, bin/malloc-env.sh); CPU time and RSS are ' +
       'read from that child\'s /proc (all threads, libvips included).',
   ];
 }

@@ -10,6 +10,11 @@ async function main(): Promise<void> {
   const running = await startNode(config);
   serveParent({ port: running.port, memoryTierMiB: config.memoryCacheBytes / 1048576 }, {
     stats: () => ({ sharpOutputs: sharpOutputs(), memoryTierBytes: running.memory.stats().bytes, ...resourceSnapshot() }),
+    // A full collection on demand (children started with --expose-gc): tells garbage from memory still referenced.
+    gc: () => {
+      (globalThis as { gc?: () => void }).gc?.();
+      return resourceSnapshot();
+    },
   }, () => running.close());
 }
 

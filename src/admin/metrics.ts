@@ -10,12 +10,15 @@ import type { GuardedStore } from '../cache/store-guard.js';
 import type { WriteBehind } from '../cache/write-behind.js';
 import type { Metrics, RequestSample, Stage } from '../metrics.js';
 import type { PoolStats } from '../transform/pool.js';
+import type { ByteBudgetStats } from '../limits/byte-budget.js';
 
 export interface MetricSources {
   memory: MemoryTier;
   transformer?: { stats(): PoolStats & { timeouts?: number } };
   store?: { guarded: GuardedStore; writes: WriteBehind };
   fence?: { stats(): FenceStats };
+  /** IMGRELAY_MAX_INFLIGHT_MB (src/limits/byte-budget.ts). */
+  budget?: { stats(): ByteBudgetStats };
 }
 
 /** Distinct origin hosts labelled; the rest count as `other` (hosts come from article URLs: unbounded). */
@@ -127,6 +130,10 @@ export class PromMetrics implements Metrics {
     counter('imgrelay_store_errors_total', 'Store calls failed (timeouts included)', () => sources.store?.guarded.errors);
     counter('imgrelay_purge_fenced_total', 'Saves refused by the purge fence (work that began before a purge covering it)',
       () => (sources.fence ? Object.values(sources.fence.stats().fenced).reduce((a, b) => a + b, 0) : undefined));
+    gauge('imgrelay_inflight_bytes', 'Source bytes in flight (fetching, held for transforms, queued for writes)',
+      () => sources.budget?.stats().usedBytes);
+    counter('imgrelay_inflight_refused_total', 'Misses and store writes refused over IMGRELAY_MAX_INFLIGHT_MB',
+      () => sources.budget?.stats().refused);
     gauge('imgrelay_store_breaker_open', '1 while the store circuit breaker is open',
       () => (sources.store ? Number(sources.store.guarded.state() === 'open') : undefined));
   }

@@ -14,6 +14,7 @@ import { guardStore } from './store-guard.js';
 import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
 import type { Store } from './types.js';
+import type { ByteBudget } from '../limits/byte-budget.js';
 
 export interface NodeStore {
   /** The raw store, without the purge index (admin purges go through the guard too; for tests and stats). */
@@ -24,14 +25,21 @@ export interface NodeStore {
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function createNodeStore(config: Config, logger: Logger, fence?: PurgeFence): Promise<NodeStore | undefined> {
+/** What the store's write-behind answers to: the purge fence (admits) and the in-flight byte budget. */
+export interface NodeStoreDeps {
+  fence?: PurgeFence;
+  budget?: ByteBudget;
+}
+
+export async function createNodeStore(config: Config, logger: Logger, { fence, budget }: NodeStoreDeps = {})
+  : Promise<NodeStore | undefined> {
   const raw = await openStore(config, logger);
   if (!raw) return undefined;
   // Markers beside every entry (store-index.ts): purges by host, prefix and tag never walk the store.
   const indexed = withStoreIndex(raw);
   const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger,
-    admit: fence && ((entry) => fence.admits(entry, 'write')) });
+    admit: fence && ((entry) => fence.admits(entry, 'write')), budget });
   const reindex = startBackgroundReindex(raw, indexed.mark, logger, async (signal) => {
     // A bucket with no entries at its root stops paying a second GET per miss (legacy-root.ts).
     if ('probe' in raw && !(await (raw as LegacyRootStore).probe(signal))) {

@@ -9,6 +9,7 @@
 import type { Logger } from '../logger.js';
 import type { GuardedStore } from './store-guard.js';
 import type { Store, StoredEntry } from './types.js';
+import type { ByteBudget } from '../limits/byte-budget.js';
 
 export interface WriteBehindOptions {
   /** Entries waiting (not yet being written) at most; more are dropped. */
@@ -21,11 +22,18 @@ export interface WriteBehindOptions {
    * entries whose work began before a purge covering them, so a queued write never puts purged bytes back.
    */
   admit?: (entry: StoredEntry) => boolean;
+  /**
+   * The in-flight byte budget (IMGRELAY_MAX_INFLIGHT_MB) the queue's bodies count against, from enqueue until their
+   * write ends: the queue is bounded in bytes, not only by count (256 queued 25 MiB sources would be 6 GiB).
+   */
+  budget?: Pick<ByteBudget, 'tryTake' | 'give'>;
 }
 
 export interface WriteBehindStats {
   /** Waiting plus in flight. */
   queued: number;
+  /** Body bytes waiting plus in flight. */
+  queuedBytes: number;
   dropped: number;
   written: number;
   failed: number;
@@ -58,6 +66,16 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
   const inFlight = new Map<string, StoredEntry>();
   const idleWaiters = new Set<() => void>();
   const counts = { dropped: 0, written: 0, failed: 0, fenced: 0 };
+  let queuedBytes = 0;
+  const take = (entry: StoredEntry): boolean => {
+    if (options.budget && !options.budget.tryTake(entry.body.byteLength)) return false;
+    queuedBytes += entry.body.byteLength;
+    return true;
+  };
+  const give = (entry: StoredEntry): void => {
+    options.budget?.give(entry.body.byteLength);
+    queuedBytes -= entry.body.byteLength;
+  };
 
   function nextKey(): string | undefined {
     for (const key of pending.keys()) if (!inFlight.has(key)) return key;
@@ -78,6 +96,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       counts.failed += 1;
       logger.warn({ err: error, key }, 'write-behind: store write failed');
     } finally {
+      give(entry);
       inFlight.delete(key);
       pump();
       settleIdle();
@@ -92,6 +111,7 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
       pending.delete(key);
       if (options.admit && !options.admit(entry)) {
         counts.fenced += 1;
+        give(entry); // a fenced write never runs: its bytes go back to the budget now
         settleIdle();
         continue;
       }
@@ -100,14 +120,17 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
     }
   }
 
+  function drop(why: string): false {
+    counts.dropped += 1;
+    if (counts.dropped === 1 || counts.dropped % 100 === 0) logger.warn({ dropped: counts.dropped, maxQueue, queuedBytes }, why);
+    return false;
+  }
+
   function enqueue(key: string, entry: StoredEntry): boolean {
-    if (!pending.has(key) && pending.size >= maxQueue) {
-      counts.dropped += 1;
-      if (counts.dropped === 1 || counts.dropped % 100 === 0) {
-        logger.warn({ dropped: counts.dropped, maxQueue }, 'write-behind queue full: store writes dropped');
-      }
-      return false;
-    }
+    const replaced = pending.get(key);
+    if (!replaced && pending.size >= maxQueue) return drop('write-behind queue full: store writes dropped');
+    if (!take(entry)) return drop('write-behind over the in-flight byte budget: store writes dropped');
+    if (replaced) give(replaced);
     pending.set(key, entry);
     pump();
     return true;
@@ -133,6 +156,6 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
     enqueue, drain,
     // A key queued again while its write runs: the waiting entry is the newer one.
     peek: (key) => pending.get(key) ?? inFlight.get(key),
-    stats: () => ({ queued: pending.size + inFlight.size, ...counts }),
+    stats: () => ({ queued: pending.size + inFlight.size, queuedBytes, ...counts }),
   };
 }

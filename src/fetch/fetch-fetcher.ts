@@ -17,6 +17,10 @@ import { refuseUpstreamVia, VIA_HEADER_VALUE } from './loop-guard.js';
 import { createSourcePolicy, SOURCE_FORBIDDEN_DETAIL, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceHeaders, SourceRequest, SourceResponse, Validators } from './types.js';
 import { toUpstreamError } from './upstream-errors.js';
+import type { ByteHold } from '../limits/byte-budget.js';
+import { CappedBody, declaredLength } from './capped-body.js';
+
+export { concatChunks, tooLarge } from './capped-body.js';
 
 export type FetchFetcherConfig = Pick<Config, 'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes'
   | 'allowPrivateNetworks' | 'upstreamTimeoutMs' | 'maxRedirects' | 'maxSourceBytes' | 'upstreamPerHost'>
@@ -46,7 +50,7 @@ export function createFetchFetcher(config: FetchFetcherConfig, deps: FetchFetche
       walkRedirects(request.url, { policy, maxRedirects: config.maxRedirects }, (url) =>
         limiters.run(url.hostname, signal, () => fetchHop(fetchImpl, url, {
           headers: upstreamHeaders(url, rules, request.validators),
-          conditional: hasValidators(request.validators), signal, maxBytes: config.maxSourceBytes,
+          conditional: hasValidators(request.validators), signal, maxBytes: config.maxSourceBytes, hold: request.hold,
         })))),
   };
 }
@@ -133,10 +137,6 @@ export function upstreamStatusError(status: number): RelayError {
   return new RelayError('E_UPSTREAM', `Upstream answered ${status}`);
 }
 
-export function tooLarge(cap: number): RelayError {
-  return new RelayError('E_SOURCE_TOO_LARGE', `Source is larger than ${cap} bytes`);
-}
-
 /** The upstream headers the core keeps, read through `get` (undici's header object or web Headers). */
 export function pickSourceHeaders(get: (name: string) => string | undefined): SourceHeaders {
   const picked: SourceHeaders = {
@@ -151,6 +151,7 @@ interface HopOptions {
   conditional: boolean;
   signal: AbortSignal;
   maxBytes: number;
+  hold?: ByteHold;
 }
 
 /** One request with `redirect: 'manual'`; the body is read under the byte cap. */
@@ -175,45 +176,44 @@ async function fetchHop(fetchImpl: typeof fetch, url: URL, options: HopOptions):
     await discard(response);
     throw upstreamStatusError(status);
   }
-  const body = await readBodyCapped(response, options.maxBytes);
+  const body = await readBodyCapped(response, options.maxBytes, options.hold);
   return { response: { notModified: false, finalUrl: url.href, body, headers } };
 }
 
-/** Reads a web Response body, refusing a declared length over `cap` up front and counting while streaming. */
-export async function readBodyCapped(response: Response, cap: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > cap) {
+/**
+ * Reads a web Response body, refusing a declared length over `cap` up front and counting while streaming; `hold`
+ * (the miss's share of IMGRELAY_MAX_INFLIGHT_MB) covers the bytes as they arrive (capped-body.ts).
+ */
+export async function readBodyCapped(response: Response, cap: number, hold?: ByteHold): Promise<Uint8Array> {
+  let collected: CappedBody;
+  try {
+    collected = new CappedBody(decodedLength(response.headers), cap, hold);
+  } catch (error) {
     await discard(response);
-    throw tooLarge(cap);
+    throw error;
   }
   if (!response.body) return new Uint8Array(0);
   const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
+    try {
+      collected.add(value);
+    } catch (error) {
       await reader.cancel().catch(() => {});
-      throw tooLarge(cap);
+      throw error;
     }
-    chunks.push(value);
   }
-  return concatChunks(chunks, total);
+  return collected.finish();
 }
 
-/** The chunks as one Uint8Array that owns exactly these bytes (never a view into a shared pool). */
-export function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  // A chunk that owns its whole buffer is the body as it is; otherwise a fresh array owning exactly these bytes.
-  if (chunks.length === 1 && chunks[0].byteOffset === 0 && chunks[0].buffer.byteLength === total) return chunks[0];
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+/**
+ * The declared length of the body as web fetch hands it over: unknown when a Content-Encoding was decoded (the
+ * header then counts the encoded bytes).
+ */
+function decodedLength(headers: Headers): number | undefined {
+  const encoding = headers.get('content-encoding');
+  return encoding && encoding.trim().toLowerCase() !== 'identity' ? undefined : declaredLength(headers.get('content-length'));
 }
 
 /** Refuses (508) an answer that came through an imgrelay, releasing its body first. */

@@ -15,11 +15,13 @@ import { BUILTIN_HEADER_RULES, type HeaderRule } from './header-rules.js';
 import { refuseUpstreamVia } from './loop-guard.js';
 import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
-import type { SourceFetcher, SourceRequest, SourceResponse, Validators } from './types.js';
+import type { SourceFetcher, SourceRequest, SourceResponse } from './types.js';
 import {
-  concatChunks, conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, tooLarge, upstreamHeaders,
-  upstreamStatusError, walkRedirects, withUpstreamDeadline,
+  conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, upstreamHeaders, upstreamStatusError,
+  walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
+import { CappedBody, declaredLength } from './capped-body.js';
+import type { ByteHold } from '../limits/byte-budget.js';
 
 export interface GuardedFetcherDeps {
   logger: Logger;
@@ -70,16 +72,16 @@ export function createGuardedFetcher(config: Config, deps: GuardedFetcherDeps): 
 function followRedirects(context: FetchContext, request: SourceRequest, signal: AbortSignal): Promise<SourceResponse> {
   const { sourcePolicy, limiters, config } = context;
   return walkRedirects(request.url, { policy: sourcePolicy, maxRedirects: config.maxRedirects }, (url) =>
-    limiters.run(url.hostname, signal, () => fetchHop(context, url, request.validators, signal)));
+    limiters.run(url.hostname, signal, () => fetchHop(context, url, request, signal)));
 }
 
 /** One request, its body read under the cap; the host's concurrency slot is held until the body is in. */
-async function fetchHop(context: FetchContext, url: URL, validators: Validators | undefined, signal: AbortSignal)
+async function fetchHop(context: FetchContext, url: URL, request: SourceRequest, signal: AbortSignal)
   : Promise<HopOutcome> {
-  const conditional = conditionalHeaders(validators);
+  const conditional = conditionalHeaders(request.validators);
   const response = await context.agent.request({
     origin: url.origin, path: url.pathname + url.search, method: 'GET', signal,
-    headers: upstreamHeaders(url, context.rules, validators),
+    headers: upstreamHeaders(url, context.rules, request.validators),
   });
   const { statusCode: status, headers, body } = response;
   if (headers.via !== undefined) await refuseLoop(body, header(headers, 'via'));
@@ -98,26 +100,27 @@ async function fetchHop(context: FetchContext, url: URL, validators: Validators 
     await discard(body);
     throw upstreamStatusError(status);
   }
-  const bytes = await readCapped(response, context.config.maxSourceBytes);
+  const bytes = await readCapped(response, context.config.maxSourceBytes, request.hold);
   return { response: { notModified: false, finalUrl: url.href, body: bytes, headers: picked() } };
 }
 
-/** Reads the body, failing before reading when the declared length is over the cap and while streaming. */
-async function readCapped(response: Dispatcher.ResponseData, cap: number): Promise<Uint8Array> {
-  const declared = Number(header(response.headers, 'content-length'));
-  if (Number.isFinite(declared) && declared > cap) {
+/**
+ * Reads the body under the byte cap (refused before reading when the declared length is over it) and the miss's
+ * hold on the in-flight budget: the declared length is reserved before the first byte, else each chunk as it comes.
+ */
+async function readCapped(response: Dispatcher.ResponseData, cap: number, hold?: ByteHold): Promise<Uint8Array> {
+  let collected: CappedBody;
+  try {
+    collected = new CappedBody(declaredLength(header(response.headers, 'content-length')), cap, hold);
+  } catch (error) {
     // undici's body emits an AbortError when destroyed unread; without a listener it would crash the process.
     response.body.on('error', () => {}).destroy();
-    throw tooLarge(cap);
+    throw error;
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > cap) throw tooLarge(cap); // leaving the loop destroys the stream
-    chunks.push(chunk);
+    collected.add(chunk); // a throw leaves the loop, which destroys the stream
   }
-  return concatChunks(chunks, total);
+  return collected.finish();
 }
 
 /** Refuses (508) an answer that came through an imgrelay (loop-guard.ts), releasing its body first. */

@@ -1,4 +1,5 @@
 /** The contract between the core and a source fetcher (undici-guarded on Node, `fetch` on Workers). */
+import type { ByteHold } from '../limits/byte-budget.js';
 
 /** Upstream validators kept with a cached source so it can be revalidated with a conditional request. */
 export interface Validators {
@@ -13,6 +14,8 @@ export interface SourceRequest {
   signal?: AbortSignal;
   /** When present, sent as If-None-Match / If-Modified-Since; a 304 comes back as `notModified`. */
   validators?: Validators;
+  /** The miss's share of the in-flight byte budget: the fetcher grows it as the body streams in (503 over it). */
+  hold?: ByteHold;
 }
 
 /** The upstream headers the core uses (freshness, validators); nothing else is kept. */

@@ -1,0 +1,76 @@
+/**
+ * The service as its own process (the compiled build, started as `npm start` starts it), for tests that measure what the
+ * process holds: RSS is read from /proc/<pid>/status, which only means something for a process of its own.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+
+const root = new URL('../../', import.meta.url);
+const entry = new URL('dist/node/node.js', root).pathname;
+const mallocEnv = new URL('bin/malloc-env.sh', root).pathname;
+
+export interface ChildService {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** VmRSS and VmHWM (peak RSS since start) in MiB, from /proc/<pid>/status. */
+  memory(): { rssMiB: number; peakMiB: number };
+  stop(): Promise<void>;
+}
+
+/** `npm run build` (tsc): the child runs the current source. */
+export function buildService(): Promise<void> {
+  const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
+  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
+    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
+}
+
+/**
+ * Starts dist/node/node.js as `npm start` does (sh sources bin/malloc-env.sh, then `MALLOC_ARENA_MAX=2 exec node`)
+ * with `env` (loopback, ephemeral ports, no store by default); resolves once it listens. The pid is node's (exec).
+ */
+export async function startChildService(env: Record<string, string>): Promise<ChildService> {
+  const script = `. "${mallocEnv}" && MALLOC_ARENA_MAX=2 exec "${process.execPath}" "${entry}"`;
+  const child = spawn('sh', ['-c', script], {
+    env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0',
+      IMGRELAY_ADMIN_PORT: '0', IMGRELAY_STORE: 'none', IMGRELAY_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const port = await listeningPort(child);
+  return {
+    child, port, url: `http://127.0.0.1:${port}`,
+    memory: () => procMemory(child.pid!),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function procMemory(pid: number): { rssMiB: number; peakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
+}
+
+/** The port from the "imgrelay listening" log line; later output is drained so the child never blocks on a pipe. */
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let found = false;
+    child.stderr!.resume();
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (found) return;
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('imgrelay listening'));
+      if (line) {
+        found = true;
+        resolve(JSON.parse(line).port as number);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
+  });
+}
