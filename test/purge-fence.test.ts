@@ -22,16 +22,14 @@ import { TOKEN_A, adminFetch, eventually, purge } from './helpers/admin.js';
 import { ZAKER, bootImgrelay } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { BUDGET_MS, Driver, MIN_PURGES, OTHER, POLL_MS, VersionedOrigin, prng, versionOf } from './helpers/purge-driver.js';
-import { S3_CREDENTIALS, type TestS3, startS3 } from './helpers/s3.js';
+import { type TestS3, startS3ForService } from './helpers/s3.js';
 
 let origin: TestOrigin;
 let s3: TestS3;
 const cleanups: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
   origin = await startOrigin();
-  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-  s3 = await startS3({ allowMismatchedSignatures: true });
+  s3 = await startS3ForService();
 });
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();

@@ -8,7 +8,7 @@ import type { StoredEntry } from '../src/cache/types.js';
 import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { S3_CREDENTIALS, type TestS3, startS3 } from './helpers/s3.js';
+import { type TestS3, startS3ForService } from './helpers/s3.js';
 import { TOKEN_A, adminFetch, eventually, fetchImage, hashOf, purge, solidPng, storeKeys } from './helpers/admin.js';
 import { surrogateKeys } from '../src/images.js';
 import { digest } from './helpers/imgrelay.js';
@@ -21,9 +21,7 @@ let origin: TestOrigin;
 let s3: TestS3;
 beforeAll(async () => {
   origin = await startOrigin();
-  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-  s3 = await startS3({ allowMismatchedSignatures: true });
+  s3 = await startS3ForService();
 });
 afterAll(async () => {
   await origin.close();

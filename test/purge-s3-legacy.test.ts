@@ -16,7 +16,7 @@ import { surrogateKeys } from '../src/images.js';
 import { adminFetch, eventually, fetchImage, purge, solidPng, TOKEN_A } from './helpers/admin.js';
 import { bootImgrelay, ZAKER } from './helpers/imgrelay.js';
 import { startOrigin } from './helpers/origin.js';
-import { S3_CREDENTIALS, s3StoreOptions, startS3, type TestS3 } from './helpers/s3.js';
+import { s3StoreOptions, startS3, startS3ForService, type TestS3 } from './helpers/s3.js';
 import { bucketKeys, entryOf, putObject, selectors, stackOf, storedSources, storeSources } from './helpers/s3-scope.js';
 
 /** A fresh server (empty bucket) per test: each test lays out its own bucket. */
@@ -56,10 +56,7 @@ describe('entries older versions wrote at the bucket root (default prefix imgrel
 
 describe('the service on a shared bucket with entries of an older version at its root', () => {
   it('serves the old entries, indexes them at start-up, and purges by host and all answer 200 and leave other data', async () => {
-    // The service's S3 client takes credentials from the SDK's chain (here the environment) and is not patched.
-    process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-    const shared = await startS3({ allowMismatchedSignatures: true });
+    const shared = await startS3ForService();
     const origin = await startOrigin();
     const OTHER = 'img.example.org';
     const [fresh, kept, old] = [`http://${ZAKER}/a.png`, `http://${OTHER}/e.png`, `http://${ZAKER}/old.png`];
@@ -112,9 +109,7 @@ describe('the service on a shared bucket with entries of an older version at its
 
 describe('imgrelay reindex', () => {
   it('indexes what an older version stored, under the prefix and at the root, so a host purge finds it', async () => {
-    process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
-    const shared = await startS3({ allowMismatchedSignatures: true });
+    const shared = await startS3ForService();
     try {
       const [under, root] = [createS3Store(s3StoreOptions(shared, 'imgrelay/')), createS3Store(s3StoreOptions(shared, ''))];
       await storeSources(under, ['http://a.test/1.png', 'http://b.test/2.png']); // no markers: written unindexed

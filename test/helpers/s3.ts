@@ -117,6 +117,16 @@ function stripBucketSlashBeforeSigning(client: S3Client, bucket: string): S3Clie
 }
 
 /** Options for createS3Store talking to a test server (path style, explicit credentials, WHEN_REQUIRED). */
+/**
+ * An S3 server for a test that boots the service itself: the service's client takes its credentials from the AWS
+ * SDK's usual chain (here, the environment) and is not ours to patch, so bucket-level signing paths are accepted.
+ */
+export function startS3ForService(options: Omit<StartS3Options, 'allowMismatchedSignatures'> = {}): Promise<TestS3> {
+  process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = S3_CREDENTIALS.secretAccessKey;
+  return startS3({ ...options, allowMismatchedSignatures: true });
+}
+
 export function s3StoreOptions(s3: { endpoint: string; bucket: string }, prefix = ''): S3StoreOptions {
   const base = {
     bucket: s3.bucket, prefix, endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true,
