@@ -74,6 +74,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
       await closeServer(server, 0);
       throw error;
     });
+  core.purges.known = () => admin.purgeLog?.complete ?? true;
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
     budget: core.budget,
@@ -105,6 +106,8 @@ async function wireCore(config: Config, logger: Logger) {
     void work.finally(() => background.delete(work));
   };
   const fence = new PurgeFence();
+  // Until the admin's purge log was read whole, a purge made before this process started may be unknown to the fence.
+  const purges = { known: (): boolean => false };
   // One budget for source bytes in flight: fetches, sources held for transforms, queued store writes (503 over it).
   const budget = new ByteBudget(config.maxInflightBytes);
   const idleCollector = createIdleCollector({ activity: () => budget.releasedBytes, collect: v8FullCollection(),
@@ -114,7 +117,7 @@ async function wireCore(config: Config, logger: Logger) {
     negativeTtlMs: config.negativeTtlS * 1000 });
   const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
-    logger, defer, digest: nodeSha256Hex, fence });
+    logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known() });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
@@ -124,7 +127,7 @@ async function wireCore(config: Config, logger: Logger) {
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, fence, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
+  return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
 }

@@ -55,6 +55,11 @@ export interface TieredCacheDeps {
   digest?: TextDigest;
   /** Purges fence work that began before them (purge-fence.ts); without one nothing is fenced. */
   fence?: PurgeFence;
+  /**
+   * False until the fence knows every purge that can still cover a stored entry (the purge log's first complete
+   * read): store reads are then misses, which is always safe. Absent: always ready.
+   */
+  storeReady?: () => boolean;
 }
 
 /** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
@@ -155,8 +160,8 @@ export class TieredCache {
    * ticket taken before the read. Entries a purge fences are misses (`admitsRead`).
    */
   private async fromStore(key: CacheKey, inMemory: boolean): Promise<{ entry: StoredEntry; ticket?: Ticket } | undefined> {
-    const { store, fence } = this.deps;
-    if (!store) return undefined;
+    const { store, fence, storeReady } = this.deps;
+    if (!store || (storeReady && !storeReady())) return undefined;
     return this.fenced(key, async (ticket) => {
       const storeKey = await this.storeKeyOf(key);
       const queued = this.deps.writes?.peek?.(storeKey);
