@@ -16,7 +16,7 @@ import type { Logger } from './logger.js';
 import { ImageService } from './images.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
-import { PurgeFence } from './cache/purge-fence.js';
+import { DEFAULT_SKEW_MS, PurgeFence } from './cache/purge-fence.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
 import { loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -117,7 +117,7 @@ async function wireCore(config: Config, logger: Logger) {
     negativeTtlMs: config.negativeTtlS * 1000 });
   const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
-    logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known() });
+    logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known(), legacyWindowMs: legacyWindowMs(config) });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
@@ -130,6 +130,14 @@ async function wireCore(config: Config, logger: Logger) {
   return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
+}
+
+/**
+ * Entries of older versions carry only `storedAt`, stamped when their load ENDED: a load begun before a purge may end
+ * this much after it (fetch, a wait for a transform slot, the transform), plus the tolerated clock skew.
+ */
+function legacyWindowMs(config: Config): number {
+  return config.upstreamTimeoutMs + config.queueTimeoutMs + config.transformTimeoutS * 1000 + DEFAULT_SKEW_MS;
 }
 
 /** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */

@@ -129,6 +129,25 @@ describe('purge across instances: late writes and unreachable tiers', () => {
     }
   });
 
+  it('an entry of an older version (no startedAt) that a load begun before the purge stored after it is refused on read', async () => {
+    const a = await bootImgrelay(s3Env());
+    try {
+      const source = `http://${ZAKER}/legacy-late.png`;
+      const [old, fresh] = [await solidPng('#a0a0a0'), await solidPng('#0a0a0a')];
+      origin.serve('/legacy-late.png', fresh, 'image/png');
+      const purgedAt = Date.now();
+      expect((await purge(a, { urls: [source] })).status).toBe('complete');
+      // An older version stamped only storedAt, when its load ENDED: 3 s after the purge, well within a load's length.
+      const { startedAt: _, ...legacyMeta } = (await lateEntry(source, old, purgedAt)).meta;
+      await a.store!.raw.put(`${await hashOf(source)}/source`, { body: old, meta: { ...legacyMeta, storedAt: purgedAt + 3_000 } });
+      const served = await fetchImage(`${a.url}/?${source}`);
+      expect(served.cache).toBe('MISS');
+      expect(served.digest).toBe(digest(fresh));
+    } finally {
+      await a.close();
+    }
+  });
+
   it('an instance started after a purge refuses the late-landed pre-purge entry (the log entry predates its start)', async () => {
     const a = await bootImgrelay(s3Env());
     let b: RunningNode | undefined;

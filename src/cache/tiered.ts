@@ -7,7 +7,8 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CacheKey, storeKey, type TextDigest } from './keys.js';
 import type { MemoryTier } from './memory.js';
-import type { PurgeFence, Ticket } from './purge-fence.js';
+import { fenceCovers, fencePredates } from './fenced-store.js';
+import { DEFAULT_SKEW_MS, type PurgeFence, type Ticket } from './purge-fence.js';
 import { SingleFlight } from './single-flight.js';
 import type { Store, StoredEntry } from './types.js';
 
@@ -60,6 +61,11 @@ export interface TieredCacheDeps {
    * read): store reads are then misses, which is always safe. Absent: always ready.
    */
   storeReady?: () => boolean;
+  /**
+   * The read check's window for stored entries of older versions (no `startedAt`, only `storedAt`, stamped when a
+   * load ended): the longest a load can take plus the clock skew (fenced-store.ts). Default: the skew alone.
+   */
+  legacyWindowMs?: number;
 }
 
 /** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
@@ -175,19 +181,19 @@ export class TieredCache {
 
   /**
    * A read is refused when a purge covering the source came while it ran (the bytes may be the purged ones), or
-   * when the entry's work began before a purge on any instance (a store write that landed late): then it is
-   * deleted too, so the next reader does not meet it.
+   * when a purge on any instance covers the entry (the edge's read check, fenced-store.ts: a store write that landed
+   * late); one that certainly predates the purge is deleted too, so the next reader does not meet it.
    */
   private admitsRead(key: CacheKey, storeKey: string, stored: StoredEntry, ticket: Ticket): boolean {
     const fence = this.deps.fence as PurgeFence;
-    const { tags, startedAt, storedAt } = stored.meta;
-    if (fence.fencedSince(ticket, key.source, tags)) {
+    const { meta } = stored;
+    if (fence.fencedSince(ticket, key.source, meta.tags)) {
       fence.fenced('promotion');
       return false;
     }
-    if (!fence.predatesPurge(startedAt ?? storedAt, key.source, tags)) return true;
+    if (!fenceCovers(fence, meta, this.deps.legacyWindowMs ?? DEFAULT_SKEW_MS, key.source)) return true;
     fence.fenced('read');
-    this.deps.defer(this.deps.store!.delete(storeKey).catch(() => undefined));
+    if (fencePredates(fence, meta, key.source)) this.deps.defer(this.deps.store!.delete(storeKey).catch(() => undefined));
     return false;
   }
 
