@@ -114,7 +114,7 @@ async function wireCore(config: Config, logger: Logger) {
     minBytes: IDLE_COLLECT_MIN_BYTES, everyMs: IDLE_COLLECT_EVERY_MS });
   const store = await createNodeStore(config, logger, { fence, budget });
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
-    negativeTtlMs: config.negativeTtlS * 1000 });
+    negativeTtlMs: config.negativeTtlS * 1000, fence });
   const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
     logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known(), legacyWindowMs: legacyWindowMs(config) });
