@@ -68,7 +68,7 @@ export interface TieredCacheDeps {
   legacyWindowMs?: number;
 }
 
-/** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
+/** Loads again at most this often when purges keep fencing a load's result (then 503 E_OVERLOADED, Retry-After 1). */
 const FENCED_RELOADS = 8;
 
 export class TieredCache {
@@ -94,9 +94,12 @@ export class TieredCache {
 
   /** Revalidates now (single-flight per key) and returns the refreshed entry; used for a variant's source. */
   refresh(key: CacheKey, loader: Loader, stale: StoredEntry, options: GetOptions = {}, since?: Ticket): Promise<StoredEntry> {
-    return this.refreshes.run(key.memory, () => this.fenced(key, async (ticket) => {
-      const fresh = await loader.revalidate(stale);
-      return (await this.keep(key, fresh, this.keepsInMemory(options), since ?? ticket)).entry;
+    return this.refreshes.run(key.memory, (signal) => this.fenced(key, async (ticket) => {
+      const inMemory = this.keepsInMemory(options);
+      const fresh = await this.keep(key, await loader.revalidate(stale), inMemory, since ?? ticket);
+      // A purge came while it ran: its bytes (a 304 keeps the purged ones) go to no one, not even to requests that
+      // joined it after the purge; a load builds the entry anew.
+      return fresh.kept ? fresh.entry : (await this.load(key, loader, inMemory, signal)).entry;
     })).promise;
   }
 
@@ -135,12 +138,16 @@ export class TieredCache {
 
   /**
    * A miss: load and keep. A purge covering the source while the load ran drops its result and the load runs again:
-   * requests that joined this flight after the purge answered must not get the old bytes.
+   * requests that joined this flight after the purge answered must not get the old bytes (nor does anyone else).
    */
   private async load(key: CacheKey, loader: Loader, inMemory: boolean, signal: AbortSignal, attempt = 0)
     : Promise<Loaded> {
     const result = await this.fenced(key, async (ticket) => this.keep(key, await loader.load(signal), inMemory, ticket));
-    if (result.kept || attempt >= FENCED_RELOADS) return { entry: result.entry, state: 'MISS' };
+    if (result.kept) return { entry: result.entry, state: 'MISS' };
+    // Purges keep coming faster than the source loads: its result is pre-purge bytes, served to no one.
+    if (attempt >= FENCED_RELOADS) {
+      throw new RelayError('E_OVERLOADED', 'The image is being purged repeatedly; retry shortly', { retryAfter: 1 });
+    }
     return this.load(key, loader, inMemory, signal, attempt + 1);
   }
 
