@@ -2,7 +2,12 @@
  * The tiered cache under purges that overtake its work (memory tier and fence are the real ones; no store): a load or
  * revalidation whose result a purge fenced never hands those pre-purge bytes to anyone.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createFsStore } from './fs-store.js';
+import { storeKey } from './keys.js';
 import { RelayError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { cacheKey, SOURCE_VARIANT } from './keys.js';
@@ -71,5 +76,32 @@ describe('tiered cache behind the purge fence', () => {
     const refreshed = await cache.refresh(key, loader, stale);
     expect([refreshed.meta.etag, loads]).toEqual(['"11"', 1]);
     expect(memory.get(key.memory)?.meta.etag).toBe('"11"');
+  });
+});
+
+describe('tiered cache before every purge is known', () => {
+  it('reads the store as a miss until the purge log was read whole, then serves from it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imgrelay-tiered-'));
+    try {
+      const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+      const key = cacheKey(SOURCE, SOURCE_VARIANT);
+      // Maybe a late write of bytes a purge made before this process started, which its fence does not know yet.
+      await store.put(await storeKey(key), { ...entryOf(7), meta: { ...entryOf(7).meta, startedAt: Date.now() } });
+      let known = false;
+      const memory = new MemoryTier({ maxBytes: 1 << 20, maxEntryBytes: 1 << 20, negativeTtlMs: 1000 });
+      const cache = new TieredCache({ memory, store, logger: silentLogger, defer: () => undefined, fence: new PurgeFence(),
+        storeReady: () => known });
+      let loads = 0;
+      const loader: Loader = { load: async () => entryOf(20 + ++loads), revalidate: async (stale) => stale };
+      expect(await cache.lookupFresh(key)).toBeUndefined();
+      const before = await cache.get(key, loader);
+      expect([before.state, before.entry.meta.etag]).toEqual(['MISS', '"21"']);
+      known = true;
+      memory.clear();
+      const after = await cache.get(key, loader);
+      expect([after.state, after.entry.meta.etag, loads]).toEqual(['HIT-STORE', '"7"', 1]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
