@@ -135,11 +135,11 @@ describe('purge across instances: late writes and unreachable tiers', () => {
       const source = `http://${ZAKER}/legacy-late.png`;
       const [old, fresh] = [await solidPng('#a0a0a0'), await solidPng('#0a0a0a')];
       origin.serve('/legacy-late.png', fresh, 'image/png');
-      const purgedAt = Date.now();
       expect((await purge(a, { urls: [source] })).status).toBe('complete');
+      const answeredAt = Date.now();
       // An older version stamped only storedAt, when its load ENDED: 3 s after the purge, well within a load's length.
-      const { startedAt: _, ...legacyMeta } = (await lateEntry(source, old, purgedAt)).meta;
-      await a.store!.raw.put(`${await hashOf(source)}/source`, { body: old, meta: { ...legacyMeta, storedAt: purgedAt + 3_000 } });
+      const { startedAt: _, ...legacyMeta } = (await lateEntry(source, old, answeredAt)).meta;
+      await a.store!.raw.put(`${await hashOf(source)}/source`, { body: old, meta: { ...legacyMeta, storedAt: answeredAt + 3_000 } });
       const served = await fetchImage(`${a.url}/?${source}`);
       expect(served.cache).toBe('MISS');
       expect(served.digest).toBe(digest(fresh));
@@ -160,7 +160,7 @@ describe('purge across instances: late writes and unreachable tiers', () => {
       await a.store!.raw.put(logKey(purgedAt, 'elsewhere'), logEntry({ sources: [source] }));
       await a.store!.raw.put(`${await hashOf(source)}/source`, await lateEntry(source, old, purgedAt - 5_000));
       b = await bootImgrelay(s3Env());
-      expect(b.admin.purgeLog!.complete).toBe(true);
+      expect(await eventually(async () => b!.admin.purgeLog!.complete, DEADLINE_MS)).toBe(true);
       const served = await fetchImage(`${b.url}/?${source}`);
       expect(served.cache).toBe('MISS');
       expect(served.digest).toBe(digest(fresh));
