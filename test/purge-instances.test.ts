@@ -130,7 +130,7 @@ describe('purge across instances: late writes and unreachable tiers', () => {
   });
 
   it('an entry of an older version (no startedAt) that a load begun before the purge stored after it is refused on read', async () => {
-    const a = await bootImgrelay(s3Env());
+    const a = await bootImgrelay(ownLog('legacy-late'));
     try {
       const source = `http://${ZAKER}/legacy-late.png`;
       const [old, fresh] = [await solidPng('#a0a0a0'), await solidPng('#0a0a0a')];
@@ -149,7 +149,7 @@ describe('purge across instances: late writes and unreachable tiers', () => {
   });
 
   it('an instance started after a purge refuses the late-landed pre-purge entry (the log entry predates its start)', async () => {
-    const a = await bootImgrelay(s3Env());
+    const a = await bootImgrelay(ownLog('restart'));
     let b: RunningNode | undefined;
     try {
       const source = `http://${ZAKER}/restart.png`;
@@ -159,7 +159,7 @@ describe('purge across instances: late writes and unreachable tiers', () => {
       const purgedAt = Date.now() - 10 * 60_000;
       await a.store!.raw.put(logKey(purgedAt, 'elsewhere'), logEntry({ sources: [source] }));
       await a.store!.raw.put(`${await hashOf(source)}/source`, await lateEntry(source, old, purgedAt - 5_000));
-      b = await bootImgrelay(s3Env());
+      b = await bootImgrelay(ownLog('restart'));
       expect(await eventually(async () => b!.admin.purgeLog!.complete, DEADLINE_MS)).toBe(true);
       const served = await fetchImage(`${b.url}/?${source}`);
       expect(served.cache).toBe('MISS');
@@ -219,6 +219,9 @@ async function lateEntry(source: string, body: Uint8Array, startedAt: number): P
   return { body, meta: { contentType: 'image/png', etag: '"old"', storedAt: startedAt + 100, startedAt,
     expiresAt: Date.now() + 3_600_000, sourceUrl: source, size: body.byteLength, tags: await surrogateKeys(new URL(source)) } };
 }
+
+/** Under a prefix of their own: the other tests' purge log (their `all` entries) stays out of these instances' fences. */
+const ownLog = (prefix: string) => ({ ...s3Env(), IMGRELAY_S3_PREFIX: prefix });
 
 const logKey = (at: number, instance: string) => `_purge/${String(at).padStart(15, '0')}-${instance}-test`;
 
