@@ -102,23 +102,27 @@ async function purgeCommand(p: Parsed, env: Env, io: CliIo): Promise<number> {
 }
 
 interface PurgeAnswer {
-  memory: number; store: number | null; instances: string;
+  memory: number; store: number | null; instances: string; storeSkipped?: number;
   cdn: Array<{ target: string; ok: boolean; detail: string; retrying?: boolean }>; warnings?: string[];
   status?: 'complete' | 'partial';
-  tiers?: Array<{ tier: string; where: string; state: string; removed?: number; fenced?: number; detail: string }>;
+  tiers?: Array<{ tier: string; where: string; state: string; removed?: number; fenced?: number; skipped?: number;
+    detail: string }>;
 }
 
 function describePurge(a: PurgeAnswer): string {
-  const lines = [`purged: memory ${a.memory}, store ${a.store ?? 'none'}`, `other instances: ${a.instances}`];
+  // Objects in the store that are not imgrelay's (a shared bucket) are left alone: say how many were met.
+  const skipped = a.storeSkipped ? ` (skipped ${a.storeSkipped} object(s) that are not imgrelay keys)` : '';
+  const lines = [`purged: memory ${a.memory}, store ${a.store ?? 'none'}${skipped}`, `other instances: ${a.instances}`];
   for (const c of a.cdn) lines.push(`cdn ${c.target}: ${c.ok ? 'ok' : 'FAILED'} (${c.detail})${c.retrying ? ', retrying' : ''}`);
   for (const w of a.warnings ?? []) lines.push(`warning: ${w}`);
   if (a.tiers) lines.push(`${a.status === 'partial' ? 'PARTIAL' : 'complete'}, per tier:`, ...a.tiers.map(describeTier));
   return `${lines.join('\n')}\n`;
 }
 
-/** `  memory 3f2a…: done, removed 3, fenced 1 (detail)` */
+/** `  memory 3f2a…: done, removed 3, fenced 1 (detail)`; a store row also `, skipped 2` when it met foreign objects. */
 function describeTier(t: NonNullable<PurgeAnswer['tiers']>[number]): string {
-  const counts = [t.removed === undefined ? '' : `, removed ${t.removed}`, t.fenced === undefined ? '' : `, fenced ${t.fenced}`];
+  const counts = [t.removed === undefined ? '' : `, removed ${t.removed}`, t.fenced === undefined ? '' : `, fenced ${t.fenced}`,
+    t.skipped === undefined ? '' : `, skipped ${t.skipped}`];
   return `  ${t.tier} ${t.where}: ${t.state === 'failed' ? 'NOT REACHED' : t.state}${counts.join('')} (${t.detail})`;
 }
 

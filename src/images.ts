@@ -141,10 +141,12 @@ export class ImageService {
       revalidate: (stale) => this.holding(hold, async (held) => {
         const response = await this.fetchSource({ url, validators: stale.meta.validators, hold: held });
         if (!response.notModified) return this.sourceEntry(url, response);
-        // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries.
+        // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries. An entry of an older
+        // version has no lifetime to keep: it gets what a response without caching headers gets (the default TTL).
         const now = this.now();
-        const ttlMs = response.headers.cacheControl || response.headers.expires
-          ? expiryFor(response.headers, now, this.deps.config) - now : stale.meta.ttlMs ?? this.deps.config.maxTtlS * 1000;
+        const { cacheControl, expires } = response.headers;
+        const ttlMs = cacheControl || expires || stale.meta.ttlMs === undefined
+          ? expiryFor(response.headers, now, this.deps.config) - now : stale.meta.ttlMs;
         return { body: stale.body, meta: { ...stale.meta, expiresAt: now + ttlMs, ttlMs } };
       }),
     };

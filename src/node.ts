@@ -16,7 +16,7 @@ import type { Logger } from './logger.js';
 import { ImageService } from './images.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
-import { PurgeFence } from './cache/purge-fence.js';
+import { DEFAULT_SKEW_MS, PurgeFence } from './cache/purge-fence.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
 import { loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
@@ -74,6 +74,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
       await closeServer(server, 0);
       throw error;
     });
+  core.purges.known = () => admin.purgeLog?.complete ?? true;
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
     budget: core.budget,
@@ -105,16 +106,18 @@ async function wireCore(config: Config, logger: Logger) {
     void work.finally(() => background.delete(work));
   };
   const fence = new PurgeFence();
+  // Until the admin's purge log was read whole, a purge made before this process started may be unknown to the fence.
+  const purges = { known: (): boolean => false };
   // One budget for source bytes in flight: fetches, sources held for transforms, queued store writes (503 over it).
   const budget = new ByteBudget(config.maxInflightBytes);
   const idleCollector = createIdleCollector({ activity: () => budget.releasedBytes, collect: v8FullCollection(),
     minBytes: IDLE_COLLECT_MIN_BYTES, everyMs: IDLE_COLLECT_EVERY_MS });
   const store = await createNodeStore(config, logger, { fence, budget });
   const memory = new MemoryTier({ maxBytes: config.memoryCacheBytes, maxEntryBytes: config.memoryEntryMaxBytes,
-    negativeTtlMs: config.negativeTtlS * 1000 });
+    negativeTtlMs: config.negativeTtlS * 1000, fence });
   const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
-    logger, defer, digest: nodeSha256Hex, fence });
+    logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known(), legacyWindowMs: legacyWindowMs(config) });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = createGuardedFetcher(config, { logger, headerRules });
@@ -124,9 +127,17 @@ async function wireCore(config: Config, logger: Logger) {
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
   const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
-  return { background, store, memory, fence, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
+  return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
+}
+
+/**
+ * Entries of older versions carry only `storedAt`, stamped when their load ENDED: a load begun before a purge may end
+ * this much after it (fetch, a wait for a transform slot, the transform), plus the tolerated clock skew.
+ */
+function legacyWindowMs(config: Config): number {
+  return config.upstreamTimeoutMs + config.queueTimeoutMs + config.transformTimeoutS * 1000 + DEFAULT_SKEW_MS;
 }
 
 /** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */

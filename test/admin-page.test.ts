@@ -13,6 +13,8 @@ import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { TOKEN_A, fetchImage, memorySources, solidPng, storeDirs, hashOf } from './helpers/admin.js';
 import { type TestBrowser, launchChromium } from './helpers/chromium.js';
+import { startS3ForService } from './helpers/s3.js';
+import { putObject, stackOf } from './helpers/s3-scope.js';
 
 const src = (name: string) => `http://${ZAKER}/${name}`;
 
@@ -73,6 +75,39 @@ describe('admin page in Chromium', () => {
     expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([['memory', 'done', '1'], ['store', 'done', '1'],
       ['instances', 'done', '']]);
     expect(rows[0][1]).toBe(node.admin.instanceId);
+  });
+
+  it('shows on the store row how many objects of a shared bucket the purge left alone', async () => {
+    const s3 = await startS3ForService();
+    const shared = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STORE: 's3',
+      IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true',
+      IMGRELAY_S3_PREFIX: 'scope1' });
+    const { client } = stackOf(s3, 'scope1');
+    const other = await browser.context.newPage();
+    other.on('pageerror', (error) => problems.push(error.message));
+    try {
+      // Another tool's object in the source's own folder under imgrelay's prefix: a purge by URL meets it.
+      await putObject(client, s3.bucket, `scope1/${await hashOf(src('p2.png'))}/notes.txt`);
+      await other.goto(`${shared.adminUrl}/`);
+      await other.fill('#token', TOKEN_A);
+      await other.selectOption('#purge-kind', 'urls');
+      await other.fill('#purge-input', `${src('p2.png')}\n`);
+      await other.click('#purge-form button[type=submit]');
+      await other.waitForFunction(() => /^Purged: /.test(document.querySelector('#purge-result')?.textContent ?? ''),
+        undefined, { timeout: 20_000 });
+      expect(await other.locator('#purge-result').textContent())
+        .toBe('Purged: memory 0, store 0 (skipped 1 object(s) that are not imgrelay keys); other instances: logged');
+      const header = await other.locator('#purge-tiers thead th').allTextContents();
+      const rows = await other.locator('#purge-tiers tbody tr').evaluateAll((trs) =>
+        trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((td) => td.textContent)));
+      const store = rows.find((row) => row[0] === 'store');
+      expect(store?.[header.indexOf('Skipped')]).toBe('1');
+    } finally {
+      await other.close();
+      client.destroy();
+      await shared.close();
+      await s3.close();
+    }
   });
 
   it('warms every image of pasted HTML', async () => {

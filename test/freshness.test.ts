@@ -11,6 +11,7 @@ import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, bootImgrelay, bytes, digest, zakerAt } from './helpers/imgrelay.js';
 import type { RunningNode } from '../src/node.js';
 import { STALE_MAX_AGE_S } from '../src/http/cache-control.js';
+import { cacheKey, SOURCE_VARIANT } from '../src/cache/keys.js';
 
 const first = readFileSync(new URL('./fixtures/icc-odd.jpg', import.meta.url));
 const second = readFileSync(new URL('./fixtures/sample.webp', import.meta.url));
@@ -178,6 +179,30 @@ describe('Cache-Control that browsers and CDNs see follows the entry', () => {
       const response = await get(url);
       expect(kept(response)).toMatchObject({ shared: DAY, browser: DAY });
     }
+  });
+
+  it('a 304 without caching headers for an entry of an older version (no ttlMs): a day (DEFAULT_TTL_S), not MAX_TTL_S', async () => {
+    const name = 'legacy-304.jpg';
+    origin.route(`/${name}`, (req, res) => {
+      if (req.headers['if-none-match'] === '"legacy"') return void res.writeHead(304, { etag: '"legacy"' }).end();
+      res.writeHead(200, { 'content-type': 'image/jpeg', etag: '"legacy"' }).end(first);
+    });
+    // What an older version left in the cache: expired, with validators, and no `ttlMs`.
+    const now = Date.now();
+    defaults.memory.set(cacheKey(source(name), SOURCE_VARIANT).memory, { source: source(name), body: new Uint8Array(first),
+      meta: { contentType: 'image/jpeg', etag: '"legacy-body"', storedAt: now - 2 * DAY * 1000, expiresAt: now - 1000,
+        sourceUrl: source(name), validators: { etag: '"legacy"' }, size: first.byteLength, tags: [] } });
+    const url = `${defaults.url}/?${source(name)}`;
+    expect((await get(url)).headers.get('x-cache')).toBe('STALE');
+    const deadline = Date.now() + 10_000;
+    let refreshed = await get(url);
+    while (refreshed.headers.get('x-cache') !== 'HIT-MEMORY' && Date.now() < deadline) {
+      await sleep(100);
+      refreshed = await get(url);
+    }
+    expect(refreshed.headers.get('x-cache')).toBe('HIT-MEMORY');
+    expect(kept(refreshed).shared).toBeLessThanOrEqual(DAY);
+    expect(kept(refreshed).shared).toBeGreaterThan(DAY - 60);
   });
 
   it('upstream no-cache: nothing beyond what imgrelay itself would serve unasked (MIN_TTL_S; 0 when it is 0)', async () => {

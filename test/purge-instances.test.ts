@@ -75,7 +75,7 @@ describe('purge across instances (shared S3 store, purge log)', () => {
     }
   });
 
-  it('skips log entries older than its start (minus a minute of clock skew) and prunes those past a day', async () => {
+  it('does not sweep its memory for log entries older than its start (minus a minute of clock skew) and prunes those past a day', async () => {
     const a = await bootImgrelay(s3Env());
     try {
       origin.serve('/kept.png', await solidPng('#0000aa'), 'image/png');
@@ -129,6 +129,69 @@ describe('purge across instances: late writes and unreachable tiers', () => {
     }
   });
 
+  it('an entry of an older version (no startedAt) that a load begun before the purge stored after it is refused on read', async () => {
+    const a = await bootImgrelay(ownLog('legacy-late'));
+    try {
+      const source = `http://${ZAKER}/legacy-late.png`;
+      const [old, fresh] = [await solidPng('#a0a0a0'), await solidPng('#0a0a0a')];
+      origin.serve('/legacy-late.png', fresh, 'image/png');
+      expect((await purge(a, { urls: [source] })).status).toBe('complete');
+      const answeredAt = Date.now();
+      // An older version stamped only storedAt, when its load ENDED: 3 s after the purge, well within a load's length.
+      const { startedAt: _, ...legacyMeta } = (await lateEntry(source, old, answeredAt)).meta;
+      await a.store!.raw.put(`${await hashOf(source)}/source`, { body: old, meta: { ...legacyMeta, storedAt: answeredAt + 3_000 } });
+      const served = await fetchImage(`${a.url}/?${source}`);
+      expect(served.cache).toBe('MISS');
+      expect(served.digest).toBe(digest(fresh));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('an instance started after a purge refuses the late-landed pre-purge entry (the log entry predates its start)', async () => {
+    const a = await bootImgrelay(ownLog('restart'));
+    let b: RunningNode | undefined;
+    try {
+      const source = `http://${ZAKER}/restart.png`;
+      const [old, fresh] = [await solidPng('#aaaa00'), await solidPng('#00aa00')];
+      origin.serve('/restart.png', fresh, 'image/png');
+      // Ten minutes ago another instance purged the source; a write of the old picture it had queued landed after.
+      const purgedAt = Date.now() - 10 * 60_000;
+      await a.store!.raw.put(logKey(purgedAt, 'elsewhere'), logEntry({ sources: [source] }));
+      await a.store!.raw.put(`${await hashOf(source)}/source`, await lateEntry(source, old, purgedAt - 5_000));
+      b = await bootImgrelay(ownLog('restart'));
+      expect(await eventually(async () => b!.admin.purgeLog!.complete, DEADLINE_MS)).toBe(true);
+      const served = await fetchImage(`${b.url}/?${source}`);
+      expect(served.cache).toBe('MISS');
+      expect(served.digest).toBe(digest(fresh));
+      expect((await fetchImage(`${b.url}/?${source}`)).digest).toBe(digest(fresh));
+    } finally {
+      await Promise.all([a.close(), b?.close()]);
+    }
+  });
+
+  it('a late write that lands after the first settle pass is deleted from the store by the second, unread', async () => {
+    // Settle passes at 2 × 500 ms and at 500 + 2 × 500 + 1000 ms: room between them for the first late write.
+    const a = await bootImgrelay({ ...s3Env(), IMGRELAY_STORE_TIMEOUT_MS: '500', IMGRELAY_PURGE_POLL_MS: '500' });
+    try {
+      const source = `http://${ZAKER}/settle.png`;
+      const old = await solidPng('#550055');
+      const purgedAt = Date.now();
+      expect((await purge(a, { urls: [source] })).instances).toBe('logged');
+      const key = `${await hashOf(source)}/source`;
+      const gone = () => eventually(async () => (await a.store!.raw.get(key)) === undefined, DEADLINE_MS);
+      // A first late write is deleted by the pass at two poll intervals; one landing after that pass (within the
+      // write deadline of an instance that learnt of the purge late) by the second pass, though nobody reads it.
+      await a.store!.raw.put(key, await lateEntry(source, old, purgedAt - 5_000));
+      expect(await gone()).toBe(true);
+      await a.store!.raw.put(key, await lateEntry(source, old, purgedAt - 5_000));
+      expect(await gone()).toBe(true);
+      expect(Date.now() - purgedAt).toBeLessThan(DEADLINE_MS);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('a purge while the store is down answers 207 and names what it could not reach; memory is purged all the same', async () => {
     const a = await bootImgrelay({ ...s3Env(), IMGRELAY_STORE_TIMEOUT_MS: '500' });
     try {
@@ -150,6 +213,15 @@ describe('purge across instances: late writes and unreachable tiers', () => {
     }
   });
 });
+
+/** What another instance's queued write of `body` looks like when it lands: its work began at `startedAt`. */
+async function lateEntry(source: string, body: Uint8Array, startedAt: number): Promise<StoredEntry> {
+  return { body, meta: { contentType: 'image/png', etag: '"old"', storedAt: startedAt + 100, startedAt,
+    expiresAt: Date.now() + 3_600_000, sourceUrl: source, size: body.byteLength, tags: await surrogateKeys(new URL(source)) } };
+}
+
+/** Under a prefix of their own: the other tests' purge log (their `all` entries) stays out of these instances' fences. */
+const ownLog = (prefix: string) => ({ ...s3Env(), IMGRELAY_S3_PREFIX: prefix });
 
 const logKey = (at: number, instance: string) => `_purge/${String(at).padStart(15, '0')}-${instance}-test`;
 

@@ -27,12 +27,15 @@ export interface PurgeableStore {
   guarded: GuardedStore;
   /** The unguarded store, to know whether it can read metadata alone (`head`). */
   raw: Store;
-  /** This instance's write-behind queue: drained first, so no old entry lands after the purge. */
-  writes?: { drain(deadlineMs: number): Promise<void> };
+  /**
+   * This instance's write-behind queue: the writes in flight when the purge starts are waited for, so no old entry
+   * lands after it; queued ones are refused by the fence as they start (write-behind.ts `admit`).
+   */
+  writes?: { settle(deadlineMs: number): Promise<void> };
 }
 
-/** How long a purge waits for this instance's queued store writes before purging the store anyway. */
-const DRAIN_MS = 5000;
+/** How long a purge waits for this instance's store writes in flight before purging the store anyway. */
+const SETTLE_MS = 5000;
 
 export interface StorePurgeResult {
   removed: number;
@@ -69,7 +72,7 @@ async function tagsOfSource(source: string): Promise<readonly string[]> {
 /** Removes matching entries (every variant of each matching source) from the store. */
 export async function purgeStore(store: PurgeableStore, selectors: Selectors): Promise<StorePurgeResult> {
   const { guarded } = store;
-  await store.writes?.drain(DRAIN_MS);
+  await store.writes?.settle(SETTLE_MS);
   const failuresBefore = guarded.errors + guarded.skipped;
   const foreignBefore = store.raw.foreignSkipped ?? 0;
   const limit = pLimit(STORE_CONCURRENCY);

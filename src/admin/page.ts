@@ -40,7 +40,7 @@ export const PAGE_HTML = `<!doctype html>
 <table id="purge-tiers" hidden>
 <caption>Per tier and instance</caption>
 <thead><tr><th scope="col">Tier</th><th scope="col">Where</th><th scope="col">State</th><th scope="col">Removed</th>
-<th scope="col">Fenced</th><th scope="col">Detail</th></tr></thead>
+<th scope="col">Fenced</th><th scope="col">Skipped</th><th scope="col">Detail</th></tr></thead>
 <tbody></tbody>
 </table>
 <pre id="purge-json"></pre>
@@ -113,6 +113,7 @@ function show(prefix, result, summarize) {
 }
 
 const describePurge = (r) => (r.status === 'partial' ? 'PARTIAL (some tiers not reached) — ' : '') + 'Purged: memory ' + r.memory + ', store ' + (r.store === null ? 'none' : r.store)
+  + (r.storeSkipped ? ' (skipped ' + r.storeSkipped + ' object(s) that are not imgrelay keys)' : '')
   + '; other instances: ' + r.instances
   + (r.cdn.length ? '; CDN: ' + r.cdn.map((c) => c.target + ' ' + (c.ok ? 'ok' : 'failed (' + c.detail + ')')).join(', ') : '')
   + (r.warnings ? '; ' + r.warnings.join('; ') : '');
@@ -125,7 +126,8 @@ function showTiers(result) {
   const tiers = result.ok && Array.isArray(result.data.tiers) ? result.data.tiers : [];
   for (const t of tiers) {
     const row = body.insertRow();
-    for (const value of [t.tier, t.where, t.state === 'failed' ? 'not reached' : t.state, t.removed, t.fenced, t.detail]) {
+    // Skipped: objects in the store that are not imgrelay keys, met and left alone (a shared bucket).
+    for (const value of [t.tier, t.where, t.state === 'failed' ? 'not reached' : t.state, t.removed, t.fenced, t.skipped, t.detail]) {
       row.insertCell().textContent = value === undefined ? '' : String(value);
     }
     if (t.state === 'failed') row.cells[2].className = 'failed';

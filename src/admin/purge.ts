@@ -8,8 +8,8 @@
  * old bytes in between; the CDN is purged last, once the origin it refills from no longer has the old bytes.
  *
  * Other instances apply the purge from the shared log: they fence their own work in flight the same way, and a store
- * write of theirs that lands after our store purge is refused on read (its work began before the purge). A settle
- * pass two poll intervals later sweeps the store and the CDN once more (memory and fences are already exact).
+ * write of theirs that lands after our store purge is refused on read (its work began before the purge). Settle
+ * passes sweep the store and the CDN once more (memory and fences are already exact): see `settleDelays`.
  */
 import type { MemoryTier } from '../cache/memory.js';
 import type { PurgeFence } from '../cache/purge-fence.js';
@@ -31,12 +31,19 @@ export interface PurgerDeps {
   metrics: Metrics;
   logger: Logger;
   pollMs: number;
+  /** The store's per-call deadline (STORE_TIMEOUT_MS): bounds when another instance's late write can still land. */
+  storeTimeoutMs?: number;
   /** Without one, nothing in flight is fenced (the tiers are still swept). */
   fence?: PurgeFence;
   /** Named in the report. */
   instanceId?: string;
   now?: () => number;
 }
+
+/** Attempts one store write may take (the S3 client's maxAttempts; the directory store tries once). */
+const STORE_WRITE_ATTEMPTS = 2;
+/** Covers the duration of the poll that learns of the purge and timer lateness. */
+const SETTLE_SLACK_MS = 1000;
 
 export const NO_SHARED_LOG = 'not reached: IMGRELAY_STORE=none has no shared purge log, so other instances keep '
   + 'their memory copies until those expire (send the purge to each instance)';
@@ -72,10 +79,14 @@ export class Purger {
     await Promise.allSettled([...this.running]);
   }
 
-  /** Applies a purge read from the log (another instance's, made at `at` on its clock): fence, then memory. */
-  applyFromLog(selectors: Selectors, at: number): Promise<number> {
-    this.deps.metrics.purge('log');
+  /**
+   * Applies a purge read from the log (another instance's, made at `at` on its clock): fence, then memory (unless
+   * `sweepMemory` is false: a purge older than this instance, whose memory was empty then).
+   */
+  async applyFromLog(selectors: Selectors, at: number, sweepMemory = true): Promise<number> {
     this.fence(selectors, at);
+    if (!sweepMemory) return 0;
+    this.deps.metrics.purge('log');
     return purgeMemory(this.deps.memory, selectors);
   }
 
@@ -101,6 +112,10 @@ export class Purger {
   }
 
   private settleLater(resolved: ResolvedPurge): void {
+    for (const delayMs of settleDelays(this.deps.pollMs, this.deps.storeTimeoutMs)) this.settleAfter(resolved, delayMs);
+  }
+
+  private settleAfter(resolved: ResolvedPurge, delayMs: number): void {
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.settling.delete(timer);
@@ -109,7 +124,7 @@ export class Purger {
         (error: unknown) => this.deps.logger.warn({ err: error }, 'purge settle pass failed'));
       this.running.add(pass);
       void pass.finally(() => this.running.delete(pass));
-    }, this.deps.pollMs * 2);
+    }, delayMs);
     timer.unref?.();
     this.settling.add(timer);
   }
@@ -129,6 +144,19 @@ export class Purger {
     }
     return { state: 'done', detail: 'logged', purgeLog: key };
   }
+}
+
+/**
+ * When the settle pass runs: two poll intervals after the purge (every instance has applied it by then, so a CDN
+ * refilled from a slow one is purged again), and once more when every store write another instance started before it
+ * learnt of the purge has surely ended — it learns within one poll, and a write then lasts at most its deadline
+ * (STORE_TIMEOUT_MS, across the S3 client's attempts) — so such a late write is deleted from the store, not only
+ * refused on read while the fence's mark lives (a day).
+ */
+export function settleDelays(pollMs: number, storeTimeoutMs = 0): number[] {
+  const first = pollMs * 2;
+  const lateWrites = pollMs + storeTimeoutMs * STORE_WRITE_ATTEMPTS + SETTLE_SLACK_MS;
+  return lateWrites > first ? [first, lateWrites] : [first];
 }
 
 function selectorKinds(selectors: Selectors): string[] {

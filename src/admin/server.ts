@@ -55,10 +55,13 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   const cdn = new CdnFanout(createCdnTargets(config), { logger });
   // The log applies other instances' purges through the purger, which appends its own purges to the log.
   const purgeLog: PurgeLog | undefined = deps.store ? new PurgeLog({ store: deps.store.guarded, instanceId,
-    pollMs: config.purgePollMs, logger, apply: (selectors, at): Promise<number> => purger.applyFromLog(selectors, at) }) : undefined;
+    pollMs: config.purgePollMs, logger, apply: (selectors, at, sweepMemory): Promise<number> => purger.applyFromLog(selectors, at, sweepMemory) })
+    : undefined;
   const purger: Purger = new Purger({ memory: deps.memory, store: deps.store, log: purgeLog, cdn, metrics: deps.metrics, logger,
-    pollMs: config.purgePollMs, fence: deps.fence, instanceId });
+    pollMs: config.purgePollMs, storeTimeoutMs: config.storeTimeoutMs, fence: deps.fence, instanceId });
   purgeLog?.start();
+  // Store reads are misses until the log was read whole (purge-log.ts `complete`): wait a bounded while for it.
+  await purgeLog?.polledOnce(config.storeTimeoutMs);
   const startedAt = Date.now();
   const app = createAdminApp({
     tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,

@@ -26,16 +26,19 @@ export interface FencedStoreOptions {
   defer: (work: Promise<unknown>) => void;
 }
 
-/** Whether a known purge covers an entry: its work began before the purge, or within the tolerated window after. */
-export function fenceCovers(fence: PurgeFence, meta: EntryMeta, legacyWindowMs: number): boolean {
+/**
+ * Whether a known purge covers an entry: its work began before the purge, or within the tolerated window after.
+ * `source` is the entry's canonical source (its meta's by default). The Node tiered cache uses this check too.
+ */
+export function fenceCovers(fence: PurgeFence, meta: EntryMeta, legacyWindowMs: number, source = meta.sourceUrl)
+  : boolean {
   const legacy = meta.startedAt === undefined;
-  return fence.predatesPurge(meta.startedAt ?? meta.storedAt, meta.sourceUrl, meta.tags,
-    legacy ? legacyWindowMs : undefined);
+  return fence.predatesPurge(meta.startedAt ?? meta.storedAt, source, meta.tags, legacy ? legacyWindowMs : undefined);
 }
 
 /** Whether an entry's work certainly began before a purge covering it (by the clocks alone, no window). */
-function fencePredates(fence: PurgeFence, meta: EntryMeta): boolean {
-  return fence.predatesPurge(meta.startedAt ?? meta.storedAt, meta.sourceUrl, meta.tags, 0);
+export function fencePredates(fence: PurgeFence, meta: EntryMeta, source = meta.sourceUrl): boolean {
+  return fence.predatesPurge(meta.startedAt ?? meta.storedAt, source, meta.tags, 0);
 }
 
 /**

@@ -132,6 +132,21 @@ describe('fs store', () => {
     expect(second.usage().entries).toBe(1);
   });
 
+  it('a purge-index marker read during the start-up scan stays out of the LRU bound: filling the store never evicts it', async () => {
+    const dir = await tempDir();
+    const marker = `_index/host/a.example/_/${hex64()}`;
+    const first = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });
+    await first.put(marker, entryOf(0));
+    await first.close?.();
+    const frameBytes = encodeEntry(entryOf(1000)).byteLength;
+    const second = createFsStore({ dir, maxBytes: frameBytes * 2, logger: silentLogger });
+    expect(await second.get(marker)).toBeDefined(); // read while the scan runs (a purge looking up its host)
+    await second.ready;
+    for (let i = 0; i < 4; i++) await second.put(`${hex64()}/source`, entryOf(1000, i));
+    expect(second.usage().entries).toBe(2);
+    expect(await second.get(marker)).toBeDefined();
+  });
+
   it('keeps writing into a source folder that a purge or an operator removed after it was first made', async () => {
     const dir = await tempDir();
     const store = createFsStore({ dir, maxBytes: 1 << 20, logger: silentLogger });

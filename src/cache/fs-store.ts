@@ -109,6 +109,8 @@ class DirectoryStore implements FsStore {
       await this.unlinkQuietly(this.pathOf(key));
       return undefined;
     }
+    // Markers stay out of the LRU bound (the scan adds them to `markers`), else one could be evicted and unlinked.
+    if (isIndexKey(key)) return entry;
     // Only keys still indexed: a delete (a purge) while this read ran must not put the key back in the index.
     if (this.index.has(key) || (this.scanning && !this.deletedDuringScan.has(key))) this.index.seen(key, frame.bytes.byteLength);
     return entry;

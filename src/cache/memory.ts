@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { RelayError } from '../errors.js';
+import type { PurgeFence, Ticket } from './purge-fence.js';
 import type { StoredEntry } from './types.js';
 
 /** Failures worth remembering briefly (memory only): the source is gone or is not a usable image. */
@@ -33,6 +34,8 @@ export interface MemoryTierOptions {
   maxBytes: number;
   maxEntryBytes: number;
   negativeTtlMs: number;
+  /** A failure whose work began before a purge is not remembered after it (purge-fence.ts). */
+  fence?: PurgeFence;
 }
 
 export interface MemoryEntry extends StoredEntry {
@@ -44,8 +47,10 @@ export class MemoryTier {
   private readonly lru: LRUCache<string, MemoryEntry> | undefined;
   private readonly negative: LRUCache<string, RelayError>;
   private readonly maxEntry: number;
+  private readonly fence: PurgeFence | undefined;
 
   constructor(options: MemoryTierOptions) {
+    this.fence = options.fence;
     const maxEntry = Math.min(options.maxEntryBytes, options.maxBytes);
     this.maxEntry = maxEntry;
     // A zero budget disables the tier (lru-cache refuses maxSize 0).
@@ -100,17 +105,28 @@ export class MemoryTier {
 
   /**
    * Runs `work` unless `key` failed recently; a failure worth remembering (404, not an image, undecodable) is kept
-   * for the negative TTL, so a broken image does not reach the origin or sharp on every request.
+   * for the negative TTL, so a broken image does not reach the origin or sharp on every request. Not when a purge
+   * came while `work` ran: it may have swept this very key, and the failure may be the purged source's (a 404 the
+   * replaced image no longer gives). Any purge counts — a failure carries no tags to match a tag purge by.
    */
   async remembering<T>(key: string, work: () => Promise<T>): Promise<T> {
     const known = this.negative.get(key);
     if (known) throw known;
+    const ticket = this.fence?.ticket();
     try {
       return await work();
     } catch (error) {
-      if (error instanceof RelayError && REMEMBERED_CODES.has(error.code)) this.negative.set(key, remembered(error));
+      if (error instanceof RelayError && REMEMBERED_CODES.has(error.code)) this.rememberFailure(key, error, ticket);
       throw error;
     }
+  }
+
+  private rememberFailure(key: string, error: RelayError, ticket: Ticket | undefined): void {
+    if (ticket && this.fence!.purgedSince(ticket)) {
+      this.fence!.fenced('memory');
+      return;
+    }
+    this.negative.set(key, remembered(error));
   }
 
   stats(): { entries: number; bytes: number; maxBytes: number; negativeEntries: number } {

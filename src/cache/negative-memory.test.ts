@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RelayError } from '../errors.js';
 import { v8FullCollection } from '../limits/v8-collect.js';
 import { MemoryTier } from './memory.js';
+import { PurgeFence } from './purge-fence.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,5 +38,34 @@ describe('negative cache', () => {
     const again = await memory.remembering('k', async () => { loads += 1; }).catch((error: unknown) => error as RelayError);
     expect([again?.code, again?.detail, again?.cause]).toEqual(['E_IMAGE_INVALID', 'undecodable', undefined]);
     expect(loads).toBe(0);
+  });
+});
+
+describe('negative cache behind the purge fence', () => {
+  const gone = () => new RelayError('E_SOURCE_NOT_FOUND', 'origin answered 404');
+  const sources = (source: string) => ({ sources: [source], hosts: [], prefixes: [], tags: [], all: false });
+
+  it('does not remember a 404 whose request began before a purge: the next request reaches the origin again', async () => {
+    const fence = new PurgeFence();
+    const memory = new MemoryTier({ maxBytes: MiB, maxEntryBytes: MiB, negativeTtlMs: 60_000, fence });
+    const key = 'variant\nhttp://example.com/a.png';
+    // The origin answered 404 for the old image; the admin replaced it and purged before the 404 was remembered.
+    await memory.remembering(key, async () => {
+      fence.record(sources('http://example.com/a.png'));
+      throw gone();
+    }).catch(() => undefined);
+    let originCalls = 0;
+    const served = await memory.remembering(key, async () => { originCalls += 1; return 'new picture'; });
+    expect([served, originCalls, memory.stats().negativeEntries]).toEqual(['new picture', 1, 0]);
+    expect(fence.stats().fenced.memory).toBe(1);
+  });
+
+  it('still remembers a 404 when no purge came meanwhile: the origin is not asked again', async () => {
+    const fence = new PurgeFence();
+    const memory = new MemoryTier({ maxBytes: MiB, maxEntryBytes: MiB, negativeTtlMs: 60_000, fence });
+    await memory.remembering('k', () => Promise.reject(gone())).catch(() => undefined);
+    let originCalls = 0;
+    const again = await memory.remembering('k', async () => { originCalls += 1; }).catch((error: unknown) => error as RelayError);
+    expect([again?.code, originCalls]).toEqual(['E_SOURCE_NOT_FOUND', 0]);
   });
 });

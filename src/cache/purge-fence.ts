@@ -128,6 +128,11 @@ export class PurgeFence {
     return this.covering(source, tags, (mark) => mark.seq > ticket.seq);
   }
 
+  /** Whether any purge at all was recorded since `ticket` (for saves that carry nothing to match a purge by). */
+  purgedSince(ticket: Ticket): boolean {
+    return ticket.seq !== this.seq;
+  }
+
   /**
    * Whether an entry whose work began at `startedAt` (the writer's clock) precedes a purge covering it, within the
    * tolerated skew (by default; 0 for bytes this instance dated itself). For entries read from the shared store,

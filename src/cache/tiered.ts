@@ -7,7 +7,8 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CacheKey, storeKey, type TextDigest } from './keys.js';
 import type { MemoryTier } from './memory.js';
-import type { PurgeFence, Ticket } from './purge-fence.js';
+import { fenceCovers, fencePredates } from './fenced-store.js';
+import { DEFAULT_SKEW_MS, type PurgeFence, type Ticket } from './purge-fence.js';
 import { SingleFlight } from './single-flight.js';
 import type { Store, StoredEntry } from './types.js';
 
@@ -55,9 +56,19 @@ export interface TieredCacheDeps {
   digest?: TextDigest;
   /** Purges fence work that began before them (purge-fence.ts); without one nothing is fenced. */
   fence?: PurgeFence;
+  /**
+   * False until the fence knows every purge that can still cover a stored entry (the purge log's first complete
+   * read): store reads are then misses, which is always safe. Absent: always ready.
+   */
+  storeReady?: () => boolean;
+  /**
+   * The read check's window for stored entries of older versions (no `startedAt`, only `storedAt`, stamped when a
+   * load ended): the longest a load can take plus the clock skew (fenced-store.ts). Default: the skew alone.
+   */
+  legacyWindowMs?: number;
 }
 
-/** Loads again at most this often when purges keep fencing a load's result (then the last result is served). */
+/** Loads again at most this often when purges keep fencing a load's result (then 503 E_OVERLOADED, Retry-After 1). */
 const FENCED_RELOADS = 8;
 
 export class TieredCache {
@@ -83,9 +94,12 @@ export class TieredCache {
 
   /** Revalidates now (single-flight per key) and returns the refreshed entry; used for a variant's source. */
   refresh(key: CacheKey, loader: Loader, stale: StoredEntry, options: GetOptions = {}, since?: Ticket): Promise<StoredEntry> {
-    return this.refreshes.run(key.memory, () => this.fenced(key, async (ticket) => {
-      const fresh = await loader.revalidate(stale);
-      return (await this.keep(key, fresh, this.keepsInMemory(options), since ?? ticket)).entry;
+    return this.refreshes.run(key.memory, (signal) => this.fenced(key, async (ticket) => {
+      const inMemory = this.keepsInMemory(options);
+      const fresh = await this.keep(key, await loader.revalidate(stale), inMemory, since ?? ticket);
+      // A purge came while it ran: its bytes (a 304 keeps the purged ones) go to no one, not even to requests that
+      // joined it after the purge; a load builds the entry anew.
+      return fresh.kept ? fresh.entry : (await this.load(key, loader, inMemory, signal)).entry;
     })).promise;
   }
 
@@ -124,12 +138,16 @@ export class TieredCache {
 
   /**
    * A miss: load and keep. A purge covering the source while the load ran drops its result and the load runs again:
-   * requests that joined this flight after the purge answered must not get the old bytes.
+   * requests that joined this flight after the purge answered must not get the old bytes (nor does anyone else).
    */
   private async load(key: CacheKey, loader: Loader, inMemory: boolean, signal: AbortSignal, attempt = 0)
     : Promise<Loaded> {
     const result = await this.fenced(key, async (ticket) => this.keep(key, await loader.load(signal), inMemory, ticket));
-    if (result.kept || attempt >= FENCED_RELOADS) return { entry: result.entry, state: 'MISS' };
+    if (result.kept) return { entry: result.entry, state: 'MISS' };
+    // Purges keep coming faster than the source loads: its result is pre-purge bytes, served to no one.
+    if (attempt >= FENCED_RELOADS) {
+      throw new RelayError('E_OVERLOADED', 'The image is being purged repeatedly; retry shortly', { retryAfter: 1 });
+    }
     return this.load(key, loader, inMemory, signal, attempt + 1);
   }
 
@@ -155,8 +173,8 @@ export class TieredCache {
    * ticket taken before the read. Entries a purge fences are misses (`admitsRead`).
    */
   private async fromStore(key: CacheKey, inMemory: boolean): Promise<{ entry: StoredEntry; ticket?: Ticket } | undefined> {
-    const { store, fence } = this.deps;
-    if (!store) return undefined;
+    const { store, fence, storeReady } = this.deps;
+    if (!store || (storeReady && !storeReady())) return undefined;
     return this.fenced(key, async (ticket) => {
       const storeKey = await this.storeKeyOf(key);
       const queued = this.deps.writes?.peek?.(storeKey);
@@ -170,19 +188,19 @@ export class TieredCache {
 
   /**
    * A read is refused when a purge covering the source came while it ran (the bytes may be the purged ones), or
-   * when the entry's work began before a purge on any instance (a store write that landed late): then it is
-   * deleted too, so the next reader does not meet it.
+   * when a purge on any instance covers the entry (the edge's read check, fenced-store.ts: a store write that landed
+   * late); one that certainly predates the purge is deleted too, so the next reader does not meet it.
    */
   private admitsRead(key: CacheKey, storeKey: string, stored: StoredEntry, ticket: Ticket): boolean {
     const fence = this.deps.fence as PurgeFence;
-    const { tags, startedAt, storedAt } = stored.meta;
-    if (fence.fencedSince(ticket, key.source, tags)) {
+    const { meta } = stored;
+    if (fence.fencedSince(ticket, key.source, meta.tags)) {
       fence.fenced('promotion');
       return false;
     }
-    if (!fence.predatesPurge(startedAt ?? storedAt, key.source, tags)) return true;
+    if (!fenceCovers(fence, meta, this.deps.legacyWindowMs ?? DEFAULT_SKEW_MS, key.source)) return true;
     fence.fenced('read');
-    this.deps.defer(this.deps.store!.delete(storeKey).catch(() => undefined));
+    if (fencePredates(fence, meta, key.source)) this.deps.defer(this.deps.store!.delete(storeKey).catch(() => undefined));
     return false;
   }
 

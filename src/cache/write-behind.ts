@@ -48,6 +48,11 @@ export interface WriteBehind {
   peek(key: string): StoredEntry | undefined;
   /** Resolves when every queued write has ended, or after `deadlineMs` (ms from now), whichever comes first. */
   drain(deadlineMs: number): Promise<void>;
+  /**
+   * Resolves when the writes in flight now have ended, or after `deadlineMs`: a purge waits for these only (the
+   * queued ones meet `admit` as they start), so steady misses never keep it waiting for an idle queue.
+   */
+  settle(deadlineMs: number): Promise<void>;
   stats(): WriteBehindStats;
 }
 
@@ -65,6 +70,8 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
   /** Keys being written, with the entry being written (readable until the write ends). */
   const inFlight = new Map<string, StoredEntry>();
   const idleWaiters = new Set<() => void>();
+  /** The writes running now (their promises settle once each write has ended). */
+  const writing = new Set<Promise<void>>();
   const counts = { dropped: 0, written: 0, failed: 0, fenced: 0 };
   let queuedBytes = 0;
   const take = (entry: StoredEntry): boolean => {
@@ -116,7 +123,9 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
         continue;
       }
       inFlight.set(key, entry);
-      void write(key, entry);
+      const running = write(key, entry);
+      writing.add(running);
+      void running.finally(() => writing.delete(running));
     }
   }
 
@@ -152,8 +161,16 @@ export function createWriteBehind(store: Store | GuardedStore, options: WriteBeh
     });
   }
 
+  function settle(deadlineMs: number): Promise<void> {
+    if (writing.size === 0) return Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs); });
+    return Promise.race([Promise.allSettled([...writing]).then(() => undefined), deadline])
+      .finally(() => clearTimeout(timer));
+  }
+
   return {
-    enqueue, drain,
+    enqueue, drain, settle,
     // A key queued again while its write runs: the waiting entry is the newer one.
     peek: (key) => pending.get(key) ?? inFlight.get(key),
     stats: () => ({ queued: pending.size + inFlight.size, queuedBytes, ...counts }),
