@@ -50,7 +50,8 @@ function fencePredates(fence: PurgeFence, meta: EntryMeta): boolean {
  * A covered entry read from the store is a miss, and is deleted in the background when it certainly predates the
  * purge (one begun within the window may be another instance's fresh copy in a shared store); a covered entry is
  * never written to it (a load that began before the purge and ended after it); until the fence is `ready`, and for
- * entries begun before the fence's `horizonMs`, every read is a miss. Deletes, prefix deletes and listings pass through.
+ * entries begun before the fence's `horizonMs`, every read is a miss. Deletes, prefix deletes and listings pass
+ * through.
  */
 export function fenceStore(store: Store, fence: PurgeFence, options: FencedStoreOptions): Store {
   const now = options.now ?? Date.now;

@@ -166,9 +166,17 @@ async function toEntry(origin: Origin, response: Response, source: URL): Promise
   };
 }
 
-/** Freshness as a shared cache reads the origin's answer (s-maxage first), clamped like every entry. */
+/**
+ * Freshness as a shared cache reads the origin's answer (s-maxage first), at most MAX_TTL_S. Never raised to
+ * MIN_TTL_S: the origin already clamped its lifetime, and what it sends short is short on purpose (a STALE answer,
+ * an entry near its end); raising it would make it a fresh edge entry served as a HIT. An origin `X-Cache: STALE`
+ * answer is expired here at once, so the edge serves it STALE and revalidates, as the origin does.
+ */
 function expiryOf(origin: Origin, response: Response): number {
-  return expiryFor(pickSourceHeaders((name) => response.headers.get(name) ?? undefined), origin.now(), origin.config);
+  const now = origin.now();
+  if (response.headers.get('x-cache')?.toUpperCase() === 'STALE') return now;
+  const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
+  return expiryFor(headers, now, { ...origin.config, minTtlS: 0 });
 }
 
 /** `default=` requests: the origin's answer as it is (status, headers, body), never stored at the edge. */
