@@ -2,9 +2,10 @@
  * The Worker's purge route, `POST /_imgrelay/purge` (docs/edge.md "Purges at the edge"): for a Node service whose
  * store is not the edge's R2 bucket, its admin purge calls this as one more CDN target (`IMGRELAY_CDN_PURGE=
  * worker+https://<edge host>`, src/admin/cdn.ts). The body is the admin's (`urls`, `hosts`, `prefixes`, `tags`,
- * `all`). The purge is written to the purge log in R2, which every isolate in every data centre reads, and applied
- * to the isolate that took the request at once: a request reaches one isolate only, so the log is what makes it a
- * purge of the whole edge (and why the route needs R2).
+ * `all`). The purge is written to the purge log in R2, which every isolate in every data centre reads, applied
+ * to the isolate that took the request at once, and its R2 entries are deleted (207 when some R2 call failed). A
+ * request reaches one isolate only, so the log is what makes it a purge of the whole edge (and why the route needs
+ * R2).
  *
  * Bearer tokens from IMGRELAY_EDGE_PURGE_TOKEN (a Worker secret; several, to rotate): both sides hashed with SHA-256
  * and compared in constant time against every token, like the Node admin (src/admin/auth.ts, which uses node:crypto).
@@ -48,9 +49,12 @@ export async function handleEdgePurge(request: Request, deps: EdgePurgeRouteDeps
     }
     const { selectors } = resolvePurge(await readJson(request), deps.legacyOptions);
     const done = await deps.purges.purgeNow(selectors);
-    const body = { edge: { memory: done.memory, purgeLog: done.purgeLog,
+    const body = { edge: { memory: done.memory, purgeLog: done.purgeLog, r2: done.r2,
       isolates: `every isolate within ${2 * deps.pollMs} ms (the purge log in R2)` } };
-    return new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
+    // R2 calls that failed: entries may remain (the fence still hides them): a partial result, to be retried.
+    const status = done.r2 && done.r2.failures > 0 ? 207 : 200;
+    return new Response(JSON.stringify(body),
+      { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
   } catch (error) {
     return problemResponse(error, { negativeTtlS: 0 });
   }

@@ -13,7 +13,7 @@
  * answered from a fence that knows that purge, by every isolate in every data centre.
  */
 import pLimit from 'p-limit';
-import { purgeMemory } from './admin/local-purge.js';
+import { type PurgeableStore, purgeMemory, purgeStore, type StorePurgeResult } from './admin/local-purge.js';
 import { PURGE_LOG_PREFIX } from './admin/purge-log.js';
 import { isSelectors, type Selectors } from './admin/selectors.js';
 import { RelayError } from './errors.js';
@@ -37,6 +37,8 @@ const LOG_KEY = /^_purge\/(\d{15})-[a-z0-9]+-[a-z0-9]+$/;
  */
 const READS_PER_POLL = 40;
 const READ_CONCURRENCY = 8;
+/** Expired log entries deleted per poll: also calls to R2 in a request's budget; a long tail goes over later polls. */
+const PRUNES_PER_POLL = 40;
 
 export interface PurgeFollowerDeps {
   /** The shared store holding the log: the R2 bucket, unguarded (a failed read must fail the poll, not look empty). */
@@ -47,6 +49,11 @@ export interface PurgeFollowerDeps {
   /** Deadline of one poll as a whole. */
   timeoutMs: number;
   logger: Logger;
+  /**
+   * The R2 entries behind the fence (indexed: store-index.ts), for purges given to the Worker's purge route: they
+   * are deleted like the Node admin deletes its store's (local-purge.ts), since no Node purge reaches that bucket.
+   */
+  store?: PurgeableStore;
   /** Appends to the log (purge-log.ts's PurgeLog), for purges given to the Worker's purge route. */
   writer: { append(selectors: Selectors): Promise<string | undefined> };
   /** Keeps a background poll alive past the response (ctx.waitUntil). */
@@ -113,8 +120,12 @@ export class PurgeFollower {
     return this.polling;
   }
 
-  /** A purge given to this isolate (edge-purge-route.ts): logged for every isolate, applied here at once. */
-  async purgeNow(selectors: Selectors): Promise<{ memory: number; purgeLog: string }> {
+  /**
+   * A purge given to this isolate (edge-purge-route.ts): logged for every isolate, applied here at once, and its R2
+   * entries deleted (fenced first, so no write of this isolate can put one back; a late write of another is caught
+   * by the read check, and past the fence's memory by its horizon: fenced-store.ts).
+   */
+  async purgeNow(selectors: Selectors): Promise<{ memory: number; purgeLog: string; r2?: StorePurgeResult }> {
     const key = await this.deps.writer.append(selectors);
     const at = Number(LOG_KEY.exec(key ?? '')?.[1]);
     if (!key || !Number.isFinite(at)) {
@@ -124,7 +135,8 @@ export class PurgeFollower {
     const memory = await purgeMemory(this.deps.memory, selectors);
     this.stats.applied += 1;
     this.stats.removed += memory;
-    return { memory, purgeLog: key };
+    const r2 = this.deps.store && await purgeStore(this.deps.store, selectors);
+    return { memory, purgeLog: key, r2 };
   }
 
   private async pollOnce(): Promise<void> {
@@ -144,18 +156,32 @@ export class PurgeFollower {
     }
   }
 
-  /** Applies the log's unseen entries (at most READS_PER_POLL); true when none is left unread. */
+  /**
+   * Applies the log's unseen entries (at most READS_PER_POLL); true when none is left unread. Entries past the
+   * retention are deleted (at most PRUNES_PER_POLL): the Node service prunes the log it writes, but when the log's
+   * only writer is the purge route nothing else would, and every poll would list an ever longer log.
+   */
   private async readLog(started: number, signal: AbortSignal): Promise<boolean> {
     const unseen: Array<[key: string, at: number]> = [];
+    const expired: string[] = [];
     for await (const key of this.deps.log.list(PURGE_LOG_PREFIX, signal)) {
       const match = LOG_KEY.exec(key);
       const at = Number(match?.[1]);
-      if (!match || at < started - PURGE_LOG_RETENTION_MS) continue;
-      if (!this.seen.has(key)) unseen.push([key, at]);
+      if (!match) continue;
+      if (at < started - PURGE_LOG_RETENTION_MS) expired.push(key);
+      else if (!this.seen.has(key)) unseen.push([key, at]);
     }
     const limit = pLimit(READ_CONCURRENCY);
-    await Promise.all(unseen.slice(0, READS_PER_POLL).map(([key, at]) => limit(() => this.apply(key, at, signal))));
+    await Promise.all([
+      ...unseen.slice(0, READS_PER_POLL).map(([key, at]) => limit(() => this.apply(key, at, signal))),
+      ...expired.slice(0, PRUNES_PER_POLL).map((key) => limit(() => this.prune(key, signal))),
+    ]);
     return unseen.length <= READS_PER_POLL;
+  }
+
+  /** A failed prune is retried next poll: it must not fail the reading of the log. */
+  private async prune(key: string, signal: AbortSignal): Promise<void> {
+    await this.deps.log.delete(key, signal).catch(() => false);
   }
 
   private async apply(key: string, at: number, signal: AbortSignal): Promise<void> {

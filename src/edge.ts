@@ -13,12 +13,14 @@
 import { createApp } from './app.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import type { Logger } from './logger.js';
+import { consoleLogger } from './edge-logger.js';
+import { Background } from './edge-background.js';
 import { ImageService } from './images.js';
 import { ByteBudget } from './limits/byte-budget.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
 import type { Store, StoredEntry } from './cache/types.js';
-import { guardStore } from './cache/store-guard.js';
+import { type GuardedStore, guardStore } from './cache/store-guard.js';
 import { type CacheLike, createCacheApiStore, layerStores } from './cache/cache-api-store.js';
 import { withLegacyRoot } from './cache/legacy-root.js';
 import { createR2Store, type R2BucketLike } from './cache/r2-store.js';
@@ -69,22 +71,6 @@ export const EDGE_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 /** Ceiling of IMGRELAY_MAX_INFLIGHT_MB in an isolate (128 MB in all, memory tier included). */
 export const EDGE_INFLIGHT_MAX_BYTES = 48 * 1024 * 1024;
 
-/** Background work of one isolate; every request hands `settled()` to its ctx.waitUntil. */
-class Background {
-  private readonly pending = new Set<Promise<unknown>>();
-
-  readonly track = (work: Promise<unknown>): void => {
-    const tracked = work.catch(() => {});
-    this.pending.add(tracked);
-    void tracked.finally(() => this.pending.delete(tracked));
-  };
-
-  async settled(): Promise<void> {
-    // Work can start more work (a revalidation queues a write): wait until nothing is left.
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-  }
-}
-
 /** Builds the edge service from the Worker's env; throws ConfigError (every invalid variable) like the Node entry. */
 export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const vars = imgrelayVars(env);
@@ -95,10 +81,11 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   // The same fence as on Node (purge-fence.ts), fed by the purge log: it fences this isolate's loads by ticket.
   const fence = follows ? new PurgeFence({ retentionMs: PURGE_LOG_RETENTION_MS }) : undefined;
   const memory = edgeMemory(config, vars);
-  const purges = fence && purgeFollower(config, env.IMGRELAY_R2!, fence, memory, logger, background.track);
   const cacheApi = options.cache === undefined ? defaultCache() : options.cache ?? undefined;
-  const fenced = fence && purges && { fence, ready: () => purges.complete };
-  const store = edgeStore(config, env, cacheApi, logger, background.track, fenced);
+  let purges: PurgeFollower | undefined;
+  const fenced = fence && { fence, ready: () => purges?.complete ?? false };
+  const { store, r2 } = edgeStore(config, env, cacheApi, logger, background.track, fenced);
+  purges = fence && purgeFollower(config, env.IMGRELAY_R2!, { fence, memory, logger, background, r2 });
   const writes = store && edgeWrites(store, fence, background.track);
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
@@ -221,34 +208,54 @@ export function legacyFenceWindowMs(config: Config): number {
   return load + 1000;
 }
 
+interface FollowerParts {
+  fence: PurgeFence;
+  memory: MemoryTier;
+  logger: Logger;
+  background: Background;
+  /** The R2 entries (indexed), which purges given to the route delete. */
+  r2?: { guarded: GuardedStore; raw: Store };
+}
+
 /** Reads the purge log from R2, and writes to it for the purge route (under a random instance id per isolate). */
-function purgeFollower(config: Config, bucket: R2BucketLike, fence: PurgeFence, memory: MemoryTier, logger: Logger,
-  defer: (work: Promise<unknown>) => void): PurgeFollower {
+function purgeFollower(config: Config, bucket: R2BucketLike, parts: FollowerParts): PurgeFollower {
+  const { fence, memory, logger, background } = parts;
   const log = createR2Store(bucket, { prefix: config.s3.prefix });
   const writer = new PurgeLog({ store: guardStore(log, { timeoutMs: config.storeTimeoutMs, logger }),
     instanceId: `edge${crypto.randomUUID().slice(0, 8)}`, pollMs: config.purgePollMs, apply: async () => 0, logger });
-  return new PurgeFollower({ log, writer, fence, memory, pollMs: config.purgePollMs, timeoutMs: pollTimeoutMs(config),
-    logger, defer });
+  // This isolate's writes already under way land before the purge deletes from R2 (as Node drains its queue).
+  const writes = { drain: (deadlineMs: number) => background.settled(deadlineMs) };
+  const store = parts.r2 && { ...parts.r2, writes };
+  return new PurgeFollower({ log, writer, fence, memory, store, pollMs: config.purgePollMs,
+    timeoutMs: pollTimeoutMs(config), logger, defer: background.track });
 }
 
 /** A poll lists the log and reads up to 40 entries, 8 at a time: R2 answers those in milliseconds when healthy. */
 const pollTimeoutMs = (config: Config) => config.storeTimeoutMs * 2;
 
-/** Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). */
+/**
+ * Cache API first, then R2 when bound; each layer guarded on its own (a failing layer is a miss). `r2` is the R2
+ * layer alone, for the purge route's deletes.
+ */
 function edgeStore(config: Config, env: WorkerEnv, cache: CacheLike | undefined, logger: Logger,
   defer: (work: Promise<unknown>) => void, fenced: { fence: PurgeFence; ready: () => boolean } | undefined)
-  : Store | undefined {
-  if (config.store === 'none') return undefined;
-  // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss.
-  const legacyWindowMs = legacyFenceWindowMs(config);
-  const guard = (store: Store) => guardStore(
-    fenced ? fenceStore(store, fenced.fence, { ready: fenced.ready, legacyWindowMs, defer }) : store,
+  : { store?: Store; r2?: { guarded: GuardedStore; raw: Store } } {
+  if (config.store === 'none') return {};
+  // Each layer behind the purge fence (when following the log), then guarded: a failing layer is a miss. Entries
+  // begun before what the fence remembers are misses too (fenced-store.ts `horizonMs`: a late write of a purge
+  // the fence has forgotten); the Cache API's own ceiling already keeps it inside that horizon.
+  const fencing = fenced && { ready: fenced.ready, legacyWindowMs: legacyFenceWindowMs(config), defer,
+    horizonMs: FENCED_CACHE_MAX_TTL_S * 1000 };
+  const guard = (store: Store) => guardStore(fencing ? fenceStore(store, fenced.fence, fencing) : store,
     { timeoutMs: config.storeTimeoutMs, logger });
   const maxTtlS = fenced ? FENCED_CACHE_MAX_TTL_S : undefined;
   const front = cache && guard(createCacheApiStore(cache, { maxTtlS }));
-  const back = env.IMGRELAY_R2 && guard(withStoreIndex(r2Store(env.IMGRELAY_R2, config)));
-  if (front && back) return layerStores(front, back, defer);
-  return front ?? back;
+  const raw = env.IMGRELAY_R2 && withStoreIndex(r2Store(env.IMGRELAY_R2, config));
+  const back = raw && guard(raw);
+  // Purges find and delete through the store itself, not the fence: index markers are read for their meta, and a
+  // marker the fence would hide (its source purged before, or older than the horizon) must still lead to entries.
+  const r2 = raw && { guarded: guardStore(raw, { timeoutMs: config.storeTimeoutMs, logger }), raw };
+  return { store: front && back ? layerStores(front, back, defer) : front ?? back, r2 };
 }
 
 /** The same prefix (and legacy-root reads) as the Node S3 store, so both share one bucket layout. */
@@ -276,24 +283,4 @@ function edgeHeaderRules(config: Config): readonly HeaderRule[] | undefined {
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
-}
-
-const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
-
-/** JSON lines on the console (Workers Logs / `wrangler tail` pick them up), filtered by IMGRELAY_LOG_LEVEL. */
-export function consoleLogger(level: string): Logger {
-  const min = LEVELS[level] ?? Number.POSITIVE_INFINITY; // 'silent'
-  const at = (name: string, write: (line: string) => void) => (obj: object, msg?: string) => {
-    if (LEVELS[name] >= min) write(JSON.stringify({ level: name, msg, ...serializable(obj) }));
-  };
-  return {
-    debug: at('debug', (line) => console.debug(line)), info: at('info', (line) => console.info(line)),
-    warn: at('warn', (line) => console.warn(line)), error: at('error', (line) => console.error(line)),
-  };
-}
-
-function serializable(obj: object): object {
-  const err = (obj as { err?: unknown }).err;
-  if (!(err instanceof Error)) return obj;
-  return { ...obj, err: { name: err.name, message: err.message, code: (err as { code?: unknown }).code } };
 }

@@ -8,7 +8,8 @@ import { RelayError, fail } from './errors.js';
 import type { SourceFetcher, SourceRequest, SourceResponse } from './fetch/types.js';
 import { etagOf, cacheKey, SOURCE_VARIANT, variantMaterial, sha256Hex, type CacheKey, type TextDigest }
   from './cache/keys.js';
-import { expiryFor, pastStaleIfError } from './cache/freshness.js';
+import { expiryFor } from './cache/freshness.js';
+import { boundStale } from './cache/stale-bound.js';
 import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
 import type { StoredEntry } from './cache/types.js';
 import { MIME_TYPES, sniff } from './transform/sniff.js';
@@ -113,17 +114,9 @@ export class ImageService {
     const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base', context.client);
     // Remembered per variant: a source too big to transform may still be relayed as it is.
     const loaded = await this.deps.memory.remembering(key.memory,
-      async () => this.boundStale(key, loader, await this.deps.cache.get(key, loader, { signal: context.signal })));
+      async () => boundStale(this.deps.cache, key, loader, await this.deps.cache.get(key, loader, { signal: context.signal }),
+        this.now(), this.deps.config));
     return { ...loaded, varyAccept, canonicalSpec: canonical };
-  }
-
-  /**
-   * An entry expired longer than STALE_IF_ERROR_S ago is not served stale: the request waits for the revalidation
-   * (joining the one already running) and gets its answer, the origin's error included. Within the bound, STALE.
-   */
-  private async boundStale(key: CacheKey, loader: Loader, loaded: Loaded): Promise<Loaded> {
-    if (loaded.state !== 'STALE' || !pastStaleIfError(loaded.entry.meta, this.now(), this.deps.config)) return loaded;
-    return { entry: await this.deps.cache.refresh(key, loader, loaded.entry), state: 'MISS' };
   }
 
   private sourceKey(url: URL): CacheKey {

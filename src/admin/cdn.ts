@@ -138,7 +138,8 @@ export function workerTarget(base: URL, token: string): CdnTarget {
     });
     const answer = await response.json().catch(() => undefined) as
       { code?: string; detail?: string; edge?: { purgeLog?: string } } | undefined;
-    if (!response.ok) {
+    // 207: logged and fenced, but some R2 deletes failed; retried like a failure (the route is idempotent).
+    if (!response.ok || response.status === 207) {
       throw new Error(`the Worker answered ${response.status}${answer?.code ? ` ${answer.code}: ${answer.detail ?? ''}` : ''}`);
     }
     return answer?.edge?.purgeLog ?? 'logged';

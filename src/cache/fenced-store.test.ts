@@ -91,4 +91,25 @@ describe('fenceStore', () => {
     expect(inner.map.has('fresh')).toBe(true);
     expect(fence.stats().fenced).toMatchObject({ read: 3, write: 1 });
   });
+
+  it('never serves a late write once the fence has forgotten its purge: entries begun before the horizon are misses', async () => {
+    const DAY = 86_400_000;
+    let now = 10_000;
+    const inner = mapStore();
+    const fence = new PurgeFence({ skewMs: SKEW_MS, retentionMs: DAY, now: () => now });
+    const store = fenceStore(inner, fence, { ready: () => true, legacyWindowMs: 41_000, defer: () => {},
+      horizonMs: DAY - 3_600_000, now: () => now });
+    fence.record({ ...NONE, sources: [SOURCE] }, 10_000);
+    // Another instance's write of bytes fetched before the purge lands after the purge deleted the store's copies.
+    inner.map.set('late', entry(9_500, 10_200));
+    // Nobody reads it while the fence knows the purge (a read would have deleted it).
+    // A day on, the fence has forgotten the purge; the late entry must still not come back.
+    now += DAY + 1;
+    fence.record({ ...NONE, sources: ['https://other.example.net/b.jpg'] }); // the fence prunes as it records
+    expect(fence.predatesPurge(9_500, SOURCE, TAGS)).toBe(false);
+    expect(await store.get('late')).toBeUndefined();
+    // An entry begun within the horizon is still served.
+    inner.map.set('recent', entry(now - 60_000));
+    expect((await store.get('recent'))?.meta.startedAt).toBe(now - 60_000);
+  });
 });

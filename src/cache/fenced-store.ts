@@ -24,6 +24,14 @@ export interface FencedStoreOptions {
   legacyWindowMs: number;
   /** Keeps a background delete alive (ctx.waitUntil). */
   defer: (work: Promise<unknown>) => void;
+  /**
+   * How far back the fence's knowledge reaches (its retention, less a margin for clocks): an entry whose work began
+   * earlier is a miss, because a purge that covered it may be forgotten already. Such an entry is a write that
+   * landed after the purge deleted the store's copies (another instance's queue, an isolate's write in flight) and
+   * was never read while the fence still knew; without this, it would be served once the fence forgets.
+   */
+  horizonMs?: number;
+  now?: () => number;
 }
 
 /**
@@ -44,13 +52,17 @@ export function fencePredates(fence: PurgeFence, meta: EntryMeta, source = meta.
 /**
  * A covered entry read from the store is a miss, and is deleted in the background when it certainly predates the
  * purge (one begun within the window may be another instance's fresh copy in a shared store); a covered entry is
- * never written to it (a load that began before the purge and ended after it); until the fence is `ready` every
- * read is a miss. Deletes, prefix deletes and listings pass through.
+ * never written to it (a load that began before the purge and ended after it); until the fence is `ready`, and for
+ * entries begun before the fence's `horizonMs`, every read is a miss. Deletes, prefix deletes and listings pass
+ * through.
  */
 export function fenceStore(store: Store, fence: PurgeFence, options: FencedStoreOptions): Store {
+  const now = options.now ?? Date.now;
+  const beforeHorizon = (meta: EntryMeta) =>
+    options.horizonMs !== undefined && (meta.startedAt ?? meta.storedAt) < now() - options.horizonMs;
   const refuse = (key: string, meta: EntryMeta | undefined): boolean => {
     if (!meta) return false;
-    if (!options.ready()) return true;
+    if (!options.ready() || beforeHorizon(meta)) return true;
     if (!fenceCovers(fence, meta, options.legacyWindowMs)) return false;
     fence.fenced('read');
     if (fencePredates(fence, meta)) options.defer(store.delete(key).catch(() => {}));

@@ -15,6 +15,7 @@ import type { Logger } from '../logger.js';
 import { cacheKey, etagOf, variantMaterial } from '../cache/keys.js';
 import { expiryFor } from '../cache/freshness.js';
 import type { MemoryTier } from '../cache/memory.js';
+import { boundStale } from '../cache/stale-bound.js';
 import type { Loader, TieredCache } from '../cache/tiered.js';
 import type { StoredEntry } from '../cache/types.js';
 import { pickSourceHeaders, readBodyCapped } from '../fetch/fetch-fetcher.js';
@@ -76,8 +77,10 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
         // The bucket is in the key (not left to Vary): one entry per output format a client can get.
         const bucket = varyAccept ? acceptBucket(accept) : undefined;
         const key = cacheKey(image.source.href, variantMaterial(canonicalSpec(spec), bucket));
+        const loader = originLoader(origin, target, accept, image.source);
+        // The Cache API keeps an expired entry for days: STALE only within IMGRELAY_STALE_IF_ERROR_S, as on Node.
         const loaded = await deps.memory.remembering(key.memory,
-          () => deps.cache.get(key, originLoader(origin, target, accept, image.source)));
+          async () => boundStale(deps.cache, key, loader, await deps.cache.get(key, loader), now(), deps.config));
         const policy = withRequestMaxAge(caching, image.options.response.maxAgeS);
         return imageResponse(loaded.entry, {
           method: raw.method, ifNoneMatch: raw.headers.get('if-none-match'), state: loaded.state, varyAccept,
@@ -163,9 +166,17 @@ async function toEntry(origin: Origin, response: Response, source: URL): Promise
   };
 }
 
-/** Freshness as a shared cache reads the origin's answer (s-maxage first), clamped like every entry. */
+/**
+ * Freshness as a shared cache reads the origin's answer (s-maxage first), at most MAX_TTL_S. Never raised to
+ * MIN_TTL_S: the origin already clamped its lifetime, and what it sends short is short on purpose (a STALE answer,
+ * an entry near its end); raising it would make it a fresh edge entry served as a HIT. An origin `X-Cache: STALE`
+ * answer is expired here at once, so the edge serves it STALE and revalidates, as the origin does.
+ */
 function expiryOf(origin: Origin, response: Response): number {
-  return expiryFor(pickSourceHeaders((name) => response.headers.get(name) ?? undefined), origin.now(), origin.config);
+  const now = origin.now();
+  if (response.headers.get('x-cache')?.toUpperCase() === 'STALE') return now;
+  const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
+  return expiryFor(headers, now, { ...origin.config, minTtlS: 0 });
 }
 
 /** `default=` requests: the origin's answer as it is (status, headers, body), never stored at the edge. */

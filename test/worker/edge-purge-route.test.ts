@@ -3,8 +3,14 @@
  * purge log in R2 and applied at once, so this isolate and every other one (a new isolate here: the data centre's
  * Cache API) stop serving the entry; without a token, or with a wrong one, it is a 401 and nothing is purged.
  */
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { PurgeLog } from '../../src/admin/purge-log.js';
+import { cacheKey, SOURCE_VARIANT, storeKey } from '../../src/cache/keys.js';
+import { createR2Store } from '../../src/cache/r2-store.js';
+import { guardStore } from '../../src/cache/store-guard.js';
 import type { Edge } from '../../src/edge.js';
+import { silentLogger } from '../../src/logger.js';
 import { freshEdge, IMAGES, originHits, problemOf, unique, viaEdge } from './helpers.js';
 
 const TOKEN = 'edge-purge-token-0123456789';
@@ -81,5 +87,44 @@ describe('the Worker purge route', () => {
     expect(badBody.status).toBe(400);
     const get = await viaEdge(freshEdge(purgeVars()), '/_imgrelay/purge');
     expect(get.status).toBe(405);
+  });
+
+  it('deletes the purged source from R2 (no copy left for a new isolate once the fence forgets), keeps the others',
+    async () => {
+      const vars = purgeVars();
+      const edge = freshEdge(vars);
+      const [purged, kept] = [await cached(edge, 'r2-purged'), await cached(edge, 'r2-kept')];
+      const r2 = createR2Store(env.IMGRELAY_R2, { prefix: vars.IMGRELAY_S3_PREFIX });
+      const keyOf = async (path: string) => storeKey(cacheKey(new URL(IMAGES + path).href, SOURCE_VARIANT));
+      expect(await r2.get(await keyOf(purged))).toBeDefined();
+      const tag = (await viaEdge(edge, `/?${IMAGES}${purged}`)).headers.get('surrogate-key')!.split(' ')[0];
+
+      const response = await postPurge(edge, { tags: [tag] }, `Bearer ${TOKEN}`);
+      expect(response.status).toBe(200);
+      const report = (await response.json()) as { edge: { r2: { removed: number; failures: number } } };
+      expect(report.edge.r2).toMatchObject({ removed: 1, failures: 0 });
+      expect(await r2.get(await keyOf(purged))).toBeUndefined();
+      expect(await r2.get(await keyOf(kept))).toBeDefined();
+    });
+
+  it('prunes purge log entries past the retention as it reads the log: the log it lists stays bounded', async () => {
+    const vars = purgeVars();
+    const raw = createR2Store(env.IMGRELAY_R2, { prefix: vars.IMGRELAY_S3_PREFIX });
+    const store = guardStore(raw, { timeoutMs: 5000, logger: silentLogger });
+    const writerAt = (offsetMs: number) => new PurgeLog({ store, instanceId: 'node1', pollMs: POLL_MS,
+      apply: async () => 0, logger: silentLogger, now: () => Date.now() + offsetMs });
+    const none = { sources: [], hosts: [], prefixes: [], tags: ['nothing-cached'], all: false };
+    const expired = await writerAt(-2 * 86_400_000).append(none);
+    const recent = await writerAt(0).append(none);
+    const listed = async () => {
+      const keys: string[] = [];
+      for await (const key of raw.list('_purge/')) keys.push(key);
+      return keys;
+    };
+    expect(await listed()).toEqual([expired, recent]);
+    // A new isolate's first request reads the log (and waits for it).
+    const edge = freshEdge(vars);
+    await cached(edge, 'prune');
+    expect(await listed()).toEqual([recent]);
   });
 });

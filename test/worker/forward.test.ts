@@ -111,4 +111,44 @@ describe('transforms forwarded to the Node origin', () => {
     expect(response.status).toBe(502);
     expect((await problemOf(response)).code).toBe('E_UPSTREAM');
   });
+
+  it('keeps an origin STALE answer expired: the next request is STALE again (revalidating), never a HIT', async () => {
+    const source = `/forwarded.jpg?case=${unique('origin-stale')}`;
+    const edge = freshEdge({ IMGRELAY_ORIGIN_URL: `${IMAGES}/origin-stale` });
+    const first = await viaEdge(edge, transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    expect(first.status).toBe(200);
+    const again = await viaEdge(edge, transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    expect(again.headers.get('x-cache')).toBe('STALE');
+    expect(maxAgeOf(again)).toBeLessThanOrEqual(60);
+  });
+
+  it('never makes an origin answer fresher than it said: 30 s is not raised to IMGRELAY_MIN_TTL_S', async () => {
+    const source = `/forwarded.jpg?case=${unique('origin-30s')}`;
+    const edge = freshEdge({ IMGRELAY_ORIGIN_URL: `${IMAGES}/origin-30s`, IMGRELAY_MIN_TTL_S: '3600' });
+    await viaEdge(edge, transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    const hit = await viaEdge(edge, transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    expect(hit.headers.get('x-cache')).toBe('HIT-MEMORY');
+    expect(maxAgeOf(hit)).toBeLessThanOrEqual(30);
+  });
+
+  it('serves an expired variant STALE only within IMGRELAY_STALE_IF_ERROR_S: past it, the origin\'s error', async () => {
+    const source = `/forwarded.jpg?case=${unique('stale-bound')}`;
+    // MIN_TTL_S 0: the origin's 1 s stands (this is about the stale bound, not the clamp).
+    const fresh = freshEdge({ IMGRELAY_ORIGIN_URL: `${IMAGES}/origin-1s`, IMGRELAY_MIN_TTL_S: '0' });
+    await viaEdge(fresh, transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // New isolates (empty memory) with the origin down: the expired entry comes from the Cache API, which keeps it.
+    const offline = (staleIfErrorS: string) => freshEdge({ ...DEAD_ORIGIN, IMGRELAY_STALE_IF_ERROR_S: staleIfErrorS });
+    const within = await viaEdge(offline('3600'), transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    expect(within.status).toBe(200);
+    expect(within.headers.get('x-cache')).toBe('STALE');
+    const past = await viaEdge(offline('0'), transformPath(source), { headers: { accept: WEBP_ACCEPT } });
+    expect(past.status).toBe(502);
+    expect((await problemOf(past)).code).toBe('E_UPSTREAM');
+  });
 });
+
+function maxAgeOf(response: Response): number {
+  const match = /(?:^|,)\s*max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '');
+  return match ? Number(match[1]) : Number.POSITIVE_INFINITY;
+}

@@ -3,7 +3,7 @@
  * fixtures, and the real Node imgrelay that the edge forwards transforms to.
  */
 import type { TestProject } from 'vitest/node';
-import { startOrigin } from '../helpers/origin.js';
+import { type Handler, startOrigin } from '../helpers/origin.js';
 import { bootImgrelay, zakerAt } from '../helpers/imgrelay.js';
 import { fixture } from '../helpers/images.js';
 import { IMAGE_HOST } from './lab-hosts.js';
@@ -37,6 +37,14 @@ export default async function setup(project: TestProject) {
     replaced.add(caseOf(req.url));
     res.writeHead(204).end();
   });
+  // Stand-ins for Node origin answers the real one in the lab cannot be made to give on demand (its entries live at
+  // least its MIN_TTL_S): forward.test.ts points IMGRELAY_ORIGIN_URL at these prefixes. The headers are the Node
+  // service's for a STALE answer (http/cache-control.ts: max-age=STALE_MAX_AGE_S), and fresh ones with 30 s or 1 s left.
+  const asOrigin = (headers: Record<string, string>): Handler => (_req, res) =>
+    void res.writeHead(200, { 'content-type': 'image/jpeg', ...headers }).end(fixture('photo-ladybird.jpg'));
+  origin.route('/origin-stale/', asOrigin({ 'cache-control': 'public, max-age=60', 'x-cache': 'STALE' }));
+  origin.route('/origin-30s/', asOrigin({ 'cache-control': 'public, max-age=30', 'x-cache': 'HIT-MEMORY' }));
+  origin.route('/origin-1s/', asOrigin({ 'cache-control': 'public, max-age=1', 'x-cache': 'HIT-MEMORY' }));
   // The suite counts origin hits through this route (tests in workerd cannot read Node objects).
   origin.route('/__hits', (req, res) => {
     const path = new URL(req.url ?? '/', 'http://lab').searchParams.get('path') ?? '';
