@@ -11,7 +11,7 @@ import { familyDependsOnAlpha, familyOutput, isAnimatedOutput } from './negotiat
 import { DEFAULTS, targetSize } from '../url/options.js';
 import { toImageError } from './sharp-errors.js';
 import { readJpegHeader } from './jpeg-header.js';
-import { type CostEstimate, type CostInput, type GifEffort, type Size, checkAffordableOptions, estimateCost, overBudget }
+import { type CostEstimate, type CostInput, type GifEffort, type Size, estimateCost, overBudget }
   from './cost.js';
 
 /** The Config fields the pipeline reads (the transformer receives the whole Config). */
@@ -59,11 +59,11 @@ const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
 
 /**
  * Reads the header and plans the job, refusing (before any pixel is decoded, before any pool slot is taken) what
- * must not be decoded and what would cost more than the budget.
+ * must not be decoded and what would cost more than the budget. Options no image can afford were refused by the
+ * transformer's `check` before the source was even fetched (ImageService.get), so they are not judged again here.
  */
 export async function probe(job: TransformJob, limits: PipelineLimits): Promise<Plan> {
   if (UNDECODABLE.has(job.sourceFormat)) fail('E_UNSUPPORTED_MEDIA', `${job.sourceFormat.toUpperCase()} images cannot be transformed`);
-  checkAffordableOptions(job.spec);
   const meta = await readHeader(job);
   if (meta.format === 'heif' && meta.compression !== 'av1') {
     fail('E_UNSUPPORTED_MEDIA', 'HEIC (HEVC) images cannot be transformed');

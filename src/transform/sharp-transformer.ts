@@ -67,6 +67,7 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
   };
 }
 
+/** A job refused (from its header, before any slot) or failed (while running): counted and logged in one place. */
 function refused(error: unknown, job: TransformJob, logger: Logger, counts: { overBudget: number }): RelayError {
   const relayError = toImageError(error);
   if (/IMGRELAY_TRANSFORM_BUDGET_MS/.test(relayError.detail)) counts.overBudget++;
@@ -75,7 +76,7 @@ function refused(error: unknown, job: TransformJob, logger: Logger, counts: { ov
 }
 
 async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, logger: Logger,
-  counts: { timeouts: number }): Promise<TransformResult> {
+  counts: { timeouts: number; overBudget: number }): Promise<TransformResult> {
   const started = Date.now();
   try {
     const { data, info } = await applySteps(decode(job.source, plan), plan, limits).toBuffer({ resolveWithObject: true });
@@ -92,14 +93,11 @@ async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, log
     };
   } catch (error) {
     const relayError = toImageError(error);
-    if (relayError.code === 'E_TRANSFORM_TIMEOUT') {
-      // The estimate let it in, yet it ran out of time: the budget needs a look (or the machine is overloaded).
-      counts.timeouts++;
-      logger.warn({ code: relayError.code, sourceFormat: job.sourceFormat, output: plan.output, pages: plan.pages,
-        estimatedMs: Math.round(plan.cost.ms), ms: Date.now() - started }, 'transform timed out');
-    } else if (!(error instanceof RelayError)) {
-      logger.debug({ code: relayError.code, detail: relayError.detail, sourceFormat: job.sourceFormat }, 'transform refused');
-    }
+    if (relayError.code !== 'E_TRANSFORM_TIMEOUT') throw refused(relayError, job, logger, counts);
+    // The estimate let it in, yet it ran out of time: the budget needs a look (or the machine is overloaded).
+    counts.timeouts++;
+    logger.warn({ code: relayError.code, sourceFormat: job.sourceFormat, output: plan.output, pages: plan.pages,
+      estimatedMs: Math.round(plan.cost.ms), ms: Date.now() - started }, 'transform timed out');
     throw relayError;
   }
 }
