@@ -124,15 +124,16 @@ export class ImageService {
   }
 
   /**
-   * The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. `hold` is the
-   * caller's share of the in-flight budget when it keeps the bytes beyond the load (a variant's transform); without
-   * one the load takes its own and gives it back once the entry is built (the tiers' own bounds take over).
+   * The original bytes: fetched once, sniffed, kept with the upstream's validators and freshness. The load holds its
+   * own share of the in-flight budget from the first fetched byte until the fetch settles, never a caller's: the
+   * flight is shared, so a caller that leaves (and releases its hold) must not leave the bytes still streaming
+   * uncounted. `signal` (the flight's) aborts the fetch only once every request waiting for THIS source left.
    */
-  private sourceLoader(url: URL, hold?: ByteHold): Loader {
+  private sourceLoader(url: URL): Loader {
     return {
-      load: () => this.holding(hold, async (held) => this.sourceEntry(url, await this.fetchSource({ url, hold: held }))),
-      revalidate: (stale) => this.holding(hold, async (held) => {
-        const response = await this.fetchSource({ url, validators: stale.meta.validators, hold: held });
+      load: (signal) => this.holding(async (hold) => this.sourceEntry(url, await this.fetchSource({ url, hold, signal }))),
+      revalidate: (stale) => this.holding(async (hold) => {
+        const response = await this.fetchSource({ url, validators: stale.meta.validators, hold });
         if (!response.notModified) return this.sourceEntry(url, response);
         // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries. An entry of an older
         // version has no lifetime to keep: it gets what a response without caching headers gets (the default TTL).
@@ -146,11 +147,10 @@ export class ImageService {
   }
 
   /**
-   * Runs `work` with `given`, or with a hold of its own opened now (503 E_OVERLOADED before any work when the
-   * budget is spent) and released when `work` ends.
+   * Runs `work` with a hold of its own opened now (503 E_OVERLOADED before any work when the budget is spent) and
+   * released when `work` ends.
    */
-  private async holding<T>(given: ByteHold | undefined, work: (hold: ByteHold) => Promise<T>): Promise<T> {
-    if (given) return work(given);
+  private async holding<T>(work: (hold: ByteHold) => Promise<T>): Promise<T> {
     const own = (this.deps.budget ?? UNBOUNDED).open();
     try {
       return await work(own);
@@ -178,19 +178,21 @@ export class ImageService {
   }
 
   /**
-   * A variant: built from the source entry (any tier), so a new size of a known source never refetches it. One hold
-   * covers the source from its first fetched byte (or its store read) until the transform has let go of it.
+   * A variant: built from the source entry (any tier), so a new size of a known source never refetches it. The
+   * source's own load counts its bytes while they stream in; from then on the variant's hold covers them until the
+   * transform has let go of them (the hold is opened first, so a spent budget refuses the miss before any work).
    */
   private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base', client?: string): Loader {
     const sourceKey = this.sourceKey(url);
+    const sourceLoader = this.sourceLoader(url);
     return {
-      load: (signal) => this.holding(undefined, async (hold) => {
-        const { entry } = await this.deps.cache.get(sourceKey, this.sourceLoader(url, hold), { ...AS_INPUT, signal });
+      load: (signal) => this.holding(async (hold) => {
+        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, { ...AS_INPUT, signal });
         hold.cover(entry.body.byteLength);
         return this.transform(entry, spec, bucket, { signal, client });
       }),
-      revalidate: (stale) => this.holding(undefined, async (hold) => {
-        const source = await this.currentSource(sourceKey, this.sourceLoader(url, hold));
+      revalidate: (stale) => this.holding(async (hold) => {
+        const source = await this.currentSource(sourceKey, sourceLoader);
         if (source.meta.etag !== stale.meta.sourceEtag) {
           hold.cover(source.body.byteLength);
           return this.transform(source, spec, bucket);

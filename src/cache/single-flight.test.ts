@@ -39,7 +39,7 @@ describe('SingleFlight', () => {
     expect(await b.promise).toBe('done');
   });
 
-  it('aborts the work when every waiter aborted, and a later caller starts afresh', async () => {
+  it('aborts the work when every waiter aborted: each waiter is rejected with its AbortError at once', async () => {
     const flights = new SingleFlight<string>();
     const first = controllableWork();
     const one = new AbortController();
@@ -47,14 +47,44 @@ describe('SingleFlight', () => {
     const a = flights.run('k', first.work, one.signal);
     const b = flights.run('k', first.work, two.signal);
     one.abort();
+    expect(first.state.aborted).toBe(false); // another request still waits
     two.abort();
-    await expect(Promise.allSettled([a.promise, b.promise])).resolves.toHaveLength(2);
+    await expect(a.promise).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(b.promise).rejects.toMatchObject({ name: 'AbortError' });
     expect(first.state.aborted).toBe(true);
-    const second = controllableWork();
-    const c = flights.run('k', second.work);
-    expect(c.joined).toBe(false);
-    second.finish('fresh');
-    expect(await c.promise).toBe('fresh');
+  });
+
+  it('a work already past cancelling (it ignores the abort) is shared by the next caller, never run twice', async () => {
+    const flights = new SingleFlight<string>();
+    const running = controllableWork(); // like a transform libvips is running: the abort does not stop it
+    const leaving = new AbortController();
+    void flights.run('k', running.work, leaving.signal).promise.catch(() => {});
+    leaving.abort();
+    expect(running.state.aborted).toBe(true);
+    const next = flights.run('k', running.work);
+    expect(next.joined).toBe(true);
+    running.finish('done');
+    expect(await next.promise).toBe('done');
+    expect(running.state.runs).toBe(1);
+    expect(flights.size).toBe(0);
+  });
+
+  it('a work that honoured the abort (it rejected) is started afresh for the next caller', async () => {
+    const flights = new SingleFlight<string>();
+    let runs = 0;
+    const work = (signal: AbortSignal) => new Promise<string>((resolve, reject) => {
+      runs++;
+      const run = runs;
+      signal.addEventListener('abort', () => reject(signal.reason));
+      if (run > 1) setTimeout(() => resolve(`run ${run}`), 1);
+    });
+    const leaving = new AbortController();
+    void flights.run('k', work, leaving.signal).promise.catch(() => {});
+    leaving.abort();
+    const next = flights.run('k', work);
+    expect(await next.promise).toBe('run 2');
+    expect(runs).toBe(2);
+    expect(flights.size).toBe(0);
   });
 
   it('a caller without a signal keeps the work alive whoever else leaves', async () => {

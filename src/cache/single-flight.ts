@@ -6,7 +6,13 @@
  * once; the shared work is aborted (through the signal it receives) only when EVERY caller has aborted — one
  * impatient client never cancels an image others still wait for, and a job nobody waits for is dropped before it
  * starts. A caller without a signal waits for good.
+ *
+ * An abandoned flight stays known until it settles: the work may no longer be cancellable (a transform already
+ * running, which libvips cannot interrupt), and a caller arriving then must share it rather than start a duplicate
+ * fetch and transform. If the abandoned work was in fact cancelled (it rejects), that caller starts it afresh.
  */
+import { abortReason } from '../limits/abort-reason.js';
+
 interface Flight<T> {
   promise: Promise<T>;
   controller: AbortController;
@@ -20,8 +26,13 @@ export class SingleFlight<T> {
   run(key: string, work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): { promise: Promise<T>; joined: boolean } {
     if (signal?.aborted) return { promise: Promise.reject(abortReason(signal)), joined: false };
     const existing = this.inflight.get(key);
+    if (existing?.controller.signal.aborted) {
+      // Everyone before us left: its result if the work still finishes, a fresh run if it was cancelled.
+      const promise = this.wait(existing, signal).catch(() => this.run(key, work, signal).promise);
+      return { promise, joined: true };
+    }
     const flight = existing ?? this.start(key, work);
-    return { promise: this.wait(key, flight, signal), joined: existing !== undefined };
+    return { promise: this.wait(flight, signal), joined: existing !== undefined };
   }
 
   get size(): number {
@@ -31,34 +42,25 @@ export class SingleFlight<T> {
   private start(key: string, work: (signal: AbortSignal) => Promise<T>): Flight<T> {
     const controller = new AbortController();
     const flight: Flight<T> = { controller, waiting: 0, promise: undefined as unknown as Promise<T> };
-    flight.promise = work(controller.signal).finally(() => this.forget(key, flight));
+    flight.promise = work(controller.signal).finally(() => {
+      if (this.inflight.get(key) === flight) this.inflight.delete(key);
+    });
     this.inflight.set(key, flight);
     return flight;
   }
 
   /** This caller's view of the flight: the shared result, or its own abort, whichever comes first. */
-  private forget(key: string, flight: Flight<T>): void {
-    if (this.inflight.get(key) === flight) this.inflight.delete(key);
-  }
-
-  private wait(key: string, flight: Flight<T>, signal?: AbortSignal): Promise<T> {
+  private wait(flight: Flight<T>, signal?: AbortSignal): Promise<T> {
     flight.waiting++;
     if (!signal) return flight.promise;
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
-        if (--flight.waiting === 0) {
-          // Nobody waits any more: a caller arriving now starts afresh rather than joining a cancelled run.
-          this.forget(key, flight);
-          flight.controller.abort(abortReason(signal));
-        }
+        // Nobody waits any more: the work may drop what it has not started (the flight stays until it settles).
+        if (--flight.waiting === 0) flight.controller.abort(abortReason(signal));
         reject(abortReason(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
 }

@@ -20,8 +20,6 @@ import { toUpstreamError } from './upstream-errors.js';
 import type { ByteHold } from '../limits/byte-budget.js';
 import { CappedBody, declaredLength } from './capped-body.js';
 
-export { concatChunks, tooLarge } from './capped-body.js';
-
 export type FetchFetcherConfig = Pick<Config, 'allowedHosts' | 'blockedHosts' | 'allowedPorts' | 'maxUrlBytes'
   | 'allowPrivateNetworks' | 'upstreamTimeoutMs' | 'maxRedirects' | 'maxSourceBytes' | 'upstreamPerHost'>
   & Partial<Pick<Config, 'publicHosts'>>;

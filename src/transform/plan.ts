@@ -11,7 +11,7 @@ import { familyDependsOnAlpha, familyOutput, isAnimatedOutput } from './negotiat
 import { DEFAULTS, targetSize } from '../url/options.js';
 import { toImageError } from './sharp-errors.js';
 import { readJpegHeader } from './jpeg-header.js';
-import { type CostEstimate, type CostInput, type GifEffort, type Size, checkAffordableOptions, estimateCost, overBudget }
+import { type CostEstimate, type CostInput, type GifEffort, type Size, estimateCost, overBudget }
   from './cost.js';
 
 /** The Config fields the pipeline reads (the transformer receives the whole Config). */
@@ -59,12 +59,12 @@ const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
 
 /**
  * Reads the header and plans the job, refusing (before any pixel is decoded, before any pool slot is taken) what
- * must not be decoded and what would cost more than the budget.
+ * must not be decoded and what would cost more than the budget. Options no image can afford were refused by the
+ * transformer's `check` before the source was even fetched (ImageService.get), so they are not judged again here.
  */
-export async function probe(job: TransformJob, limits: PipelineLimits): Promise<Plan> {
+export async function probe(job: TransformJob, limits: PipelineLimits, gate: HeaderGate = ungated): Promise<Plan> {
   if (UNDECODABLE.has(job.sourceFormat)) fail('E_UNSUPPORTED_MEDIA', `${job.sourceFormat.toUpperCase()} images cannot be transformed`);
-  checkAffordableOptions(job.spec);
-  const meta = await readHeader(job);
+  const meta = await readHeader(job, gate);
   if (meta.format === 'heif' && meta.compression !== 'av1') {
     fail('E_UNSUPPORTED_MEDIA', 'HEIC (HEVC) images cannot be transformed');
   }
@@ -142,15 +142,19 @@ export function producedSize(fit: Plan['fit'], box: Box, source: Size, withoutEn
   return { width: Math.max(1, Math.round(out.width * shrink)), height: Math.max(1, Math.round(out.height * shrink)) };
 }
 
-async function readHeader(job: TransformJob): Promise<Header> {
+/**
+ * Runs a header read that needs libvips (probe-gate.ts bounds them); a JPEG header parsed in JS needs none.
+ * Ungated by default (the cost matrix probes one job at a time).
+ */
+export type HeaderGate = <T>(read: () => Promise<T>) => Promise<T>;
+const ungated: HeaderGate = (read) => read();
+
+async function readHeader(job: TransformJob, gate: HeaderGate): Promise<Header> {
   const jpeg = job.sourceFormat === 'jpeg' ? readJpegHeader(job.source) : undefined;
   if (jpeg) return { format: 'jpeg', hasAlpha: false, ...jpeg };
-  try {
-    // The header's dimensions are what we judge, so sharp's own (too high) pixel limit must not refuse first.
-    return await sharp(job.source, { limitInputPixels: false, failOn: 'error' }).metadata();
-  } catch (error) {
-    throw toImageError(error);
-  }
+  // The header's dimensions are what we judge, so sharp's own (too high) pixel limit must not refuse first.
+  return gate(() => sharp(job.source, { limitInputPixels: false, failOn: 'error' }).metadata()
+    .catch((error: unknown) => { throw toImageError(error); }));
 }
 
 /** One frame: sharp reports `height` as one page unless every page is loaded; pageHeight when it knows better. */

@@ -15,6 +15,7 @@
  */
 import { RelayError } from '../errors.js';
 import { FairQueue } from './fair-queue.js';
+import { abortReason } from '../limits/abort-reason.js';
 
 export interface PoolOptions {
   slots: number;
@@ -186,8 +187,4 @@ class BoundedPool implements Pool {
     return new RelayError('E_OVERLOADED', detail,
       { retryAfter: Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, seconds)) });
   }
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { OutputFormat, TransformJob, TransformResult, Transformer } from './types.js';
 import { createPool, type Pool, type PoolStats } from './pool.js';
 import { probe, type Plan, type PipelineLimits } from './plan.js';
+import { createProbeGate, type ProbeStats } from './probe-gate.js';
 import { checkAffordableOptions } from './cost.js';
 import { applySteps, decode } from './steps.js';
 import { toImageError } from './sharp-errors.js';
@@ -30,6 +31,8 @@ export interface SharpTransformerStats extends PoolStats {
   timeouts: number;
   /** Jobs refused from their header and options as over the cost budget, before taking any slot. */
   overBudget: number;
+  /** Header reads that need libvips (every source but JPEG): bounded like transforms (probe-gate.ts). */
+  probes: ProbeStats;
 }
 
 export interface SharpTransformer extends Transformer {
@@ -39,14 +42,17 @@ export interface SharpTransformer extends Transformer {
 type TransformerConfig = Pick<Config, 'workers' | 'maxQueue' | 'queueTimeoutMs' | 'heavyTransformMs'> & PipelineLimits;
 
 /**
- * Every job is probed and costed BEFORE it asks the pool for a slot (a header read is cheap): a refusal costs no
- * slot, and the estimate decides the lane (heavy jobs hold at most one slot on two; pool.ts).
+ * Every job is probed and costed BEFORE it asks the pool for a slot: a refusal costs no slot, and the estimate
+ * decides the lane (heavy jobs hold at most one slot on two; pool.ts). Header reads that need libvips (all but JPEG)
+ * take turns of their own, as many as the slots (probe-gate.ts): an SVG is parsed whole, a GIF walked frame by frame.
  */
 export function createSharpTransformer(config: TransformerConfig, deps: SharpTransformerDeps): SharpTransformer {
   sharp.concurrency(1);
   sharp.cache(false);
-  const pool: Pool = createPool({ slots: config.workers || availableParallelism(), maxQueue: config.maxQueue,
-    queueTimeoutMs: config.queueTimeoutMs });
+  const slots = config.workers || availableParallelism();
+  const pool: Pool = createPool({ slots, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeoutMs });
+  const probes = createProbeGate({ slots, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeoutMs,
+    timeoutS: config.transformTimeoutS });
   const limits: PipelineLimits = {
     maxSourcePixels: config.maxSourcePixels, maxAnimationPixels: config.maxAnimationPixels,
     maxOutputDimension: config.maxOutputDimension, transformTimeoutS: config.transformTimeoutS,
@@ -54,7 +60,10 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
   };
   const counts = { timeouts: 0, overBudget: 0 };
   const transform = async (job: TransformJob): Promise<TransformResult> => {
-    const plan = await probe(job, limits).catch((error: unknown) => {
+    const gate = <T>(read: () => Promise<T>) => probes.run(read, { signal: job.signal, client: job.client });
+    const plan = await probe(job, limits, gate).catch((error: unknown) => {
+      // A caller that left while its probe waited: its abort, never a verdict on the image (that would be cached).
+      if (job.signal?.aborted && !(error instanceof RelayError)) throw error;
       throw refused(error, job, deps.logger, counts);
     });
     const heavy = plan.cost.ms >= config.heavyTransformMs;
@@ -63,10 +72,11 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
   return {
     check: checkAffordableOptions,
     transform,
-    stats: () => ({ ...pool.stats(), ...counts }),
+    stats: () => ({ ...pool.stats(), ...counts, probes: probes.stats() }),
   };
 }
 
+/** A job refused (from its header, before any slot) or failed (while running): counted and logged in one place. */
 function refused(error: unknown, job: TransformJob, logger: Logger, counts: { overBudget: number }): RelayError {
   const relayError = toImageError(error);
   if (/IMGRELAY_TRANSFORM_BUDGET_MS/.test(relayError.detail)) counts.overBudget++;
@@ -75,7 +85,7 @@ function refused(error: unknown, job: TransformJob, logger: Logger, counts: { ov
 }
 
 async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, logger: Logger,
-  counts: { timeouts: number }): Promise<TransformResult> {
+  counts: { timeouts: number; overBudget: number }): Promise<TransformResult> {
   const started = Date.now();
   try {
     const { data, info } = await applySteps(decode(job.source, plan), plan, limits).toBuffer({ resolveWithObject: true });
@@ -92,14 +102,11 @@ async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, log
     };
   } catch (error) {
     const relayError = toImageError(error);
-    if (relayError.code === 'E_TRANSFORM_TIMEOUT') {
-      // The estimate let it in, yet it ran out of time: the budget needs a look (or the machine is overloaded).
-      counts.timeouts++;
-      logger.warn({ code: relayError.code, sourceFormat: job.sourceFormat, output: plan.output, pages: plan.pages,
-        estimatedMs: Math.round(plan.cost.ms), ms: Date.now() - started }, 'transform timed out');
-    } else if (!(error instanceof RelayError)) {
-      logger.debug({ code: relayError.code, detail: relayError.detail, sourceFormat: job.sourceFormat }, 'transform refused');
-    }
+    if (relayError.code !== 'E_TRANSFORM_TIMEOUT') throw refused(relayError, job, logger, counts);
+    // The estimate let it in, yet it ran out of time: the budget needs a look (or the machine is overloaded).
+    counts.timeouts++;
+    logger.warn({ code: relayError.code, sourceFormat: job.sourceFormat, output: plan.output, pages: plan.pages,
+      estimatedMs: Math.round(plan.cost.ms), ms: Date.now() - started }, 'transform timed out');
     throw relayError;
   }
 }
