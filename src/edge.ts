@@ -224,7 +224,7 @@ function purgeFollower(config: Config, bucket: R2BucketLike, parts: FollowerPart
   const writer = new PurgeLog({ store: guardStore(log, { timeoutMs: config.storeTimeoutMs, logger }),
     instanceId: `edge${crypto.randomUUID().slice(0, 8)}`, pollMs: config.purgePollMs, apply: async () => 0, logger });
   // This isolate's writes already under way land before the purge deletes from R2 (as Node drains its queue).
-  const writes = { drain: (deadlineMs: number) => background.settled(deadlineMs) };
+  const writes = { settle: (deadlineMs: number) => background.settled(deadlineMs) };
   const store = parts.r2 && { ...parts.r2, writes };
   return new PurgeFollower({ log, writer, fence, memory, store, pollMs: config.purgePollMs,
     timeoutMs: pollTimeoutMs(config), logger, defer: background.track });
