@@ -17,6 +17,12 @@ interface Flight<T> {
   promise: Promise<T>;
   controller: AbortController;
   waiting: number;
+  /**
+   * Every caller left. A plain flag, not `controller.signal.aborted`: on Workers a signal belongs to the request that
+   * made it, and reading it from another request's handler throws ("Cannot perform I/O on behalf of a different
+   * request").
+   */
+  abandoned: boolean;
 }
 
 export class SingleFlight<T> {
@@ -26,7 +32,7 @@ export class SingleFlight<T> {
   run(key: string, work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): { promise: Promise<T>; joined: boolean } {
     if (signal?.aborted) return { promise: Promise.reject(abortReason(signal)), joined: false };
     const existing = this.inflight.get(key);
-    if (existing?.controller.signal.aborted) {
+    if (existing?.abandoned) {
       // Everyone before us left: its result if the work still finishes, a fresh run if it was cancelled.
       const promise = this.wait(existing, signal).catch(() => this.run(key, work, signal).promise);
       return { promise, joined: true };
@@ -41,7 +47,7 @@ export class SingleFlight<T> {
 
   private start(key: string, work: (signal: AbortSignal) => Promise<T>): Flight<T> {
     const controller = new AbortController();
-    const flight: Flight<T> = { controller, waiting: 0, promise: undefined as unknown as Promise<T> };
+    const flight: Flight<T> = { controller, waiting: 0, abandoned: false, promise: undefined as unknown as Promise<T> };
     flight.promise = work(controller.signal).finally(() => {
       if (this.inflight.get(key) === flight) this.inflight.delete(key);
     });
@@ -56,11 +62,24 @@ export class SingleFlight<T> {
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         // Nobody waits any more: the work may drop what it has not started (the flight stays until it settles).
-        if (--flight.waiting === 0) flight.controller.abort(abortReason(signal));
+        if (--flight.waiting === 0) abandon(flight, abortReason(signal));
         reject(abortReason(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       flight.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
+  }
+}
+
+/**
+ * Cancels the shared work. On Workers the last caller to leave may run in another request's context than the one that
+ * started the work, where aborting its signal throws: the work then runs to its end (its own deadlines bound it).
+ */
+function abandon(flight: { controller: AbortController; abandoned: boolean }, reason: unknown): void {
+  flight.abandoned = true;
+  try {
+    flight.controller.abort(reason);
+  } catch {
+    // another request's I/O context (Workers): nothing to cancel from here
   }
 }
