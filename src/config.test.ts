@@ -21,6 +21,12 @@ describe('parseConfig', () => {
     expect(parseConfig({ IMGRELAY_S3_PREFIX: 'cache/img' }).s3).toMatchObject({ prefix: 'cache/img', legacyRoot: false });
   });
 
+  it('reads WORKERS=0 like unset (one transform slot per CPU), and still refuses a negative count', () => {
+    expect(parseConfig({ IMGRELAY_WORKERS: '0' }).workers).toBe(parseConfig({}).workers);
+    expect(parseConfig({ IMGRELAY_WORKERS: '3' }).workers).toBe(3);
+    expect(() => parseConfig({ IMGRELAY_WORKERS: '-1' })).toThrow(ConfigError);
+  });
+
   it('reports every invalid variable at once, with its name, value and expected form', () => {
     let error: ConfigError | undefined;
     try {

@@ -81,7 +81,7 @@ const VARS = {
   CONNECT_TIMEOUT_MS: [int(1, 600_000), '5000'],
   MAX_REDIRECTS: [int(0, 20), '5'],
   UPSTREAM_PER_HOST: [int(1, 1024), '8'],
-  WORKERS: [int(1, 256), ''],
+  WORKERS: [int(0, 256), ''], // 0, like unset: one per CPU
   MAX_QUEUE: [int(0, 100_000), '64'],
   TRANSFORM_TIMEOUT_S: [int(1, 3600), '30'],
   AVIF_EFFORT: [int(0, 9), '0'],

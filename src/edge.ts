@@ -17,6 +17,7 @@ import { consoleLogger } from './edge-logger.js';
 import { Background } from './edge-background.js';
 import { ImageService } from './images.js';
 import { ByteBudget } from './limits/byte-budget.js';
+import { edgeInflightBytes } from './edge-inflight.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
 import type { Store, StoredEntry } from './cache/types.js';
@@ -68,8 +69,8 @@ export interface Edge {
 /** The edge memory tier when IMGRELAY_MEMORY_CACHE_MB is not set, and its ceiling: an isolate has 128 MB in all. */
 export const EDGE_MEMORY_DEFAULT_BYTES = 16 * 1024 * 1024;
 export const EDGE_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
-/** Ceiling of IMGRELAY_MAX_INFLIGHT_MB in an isolate (128 MB in all, memory tier included). */
-export const EDGE_INFLIGHT_MAX_BYTES = 48 * 1024 * 1024;
+/** Ceiling of IMGRELAY_MAX_INFLIGHT_MB in an isolate (128 MB in all, memory tier included); 0 is that ceiling. */
+export { EDGE_INFLIGHT_MAX_BYTES } from './edge-inflight.js';
 
 /** Builds the edge service from the Worker's env; throws ConfigError (every invalid variable) like the Node entry. */
 export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
@@ -90,8 +91,7 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
   const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
-  // Source bytes in flight per isolate: the configured budget, at most EDGE_INFLIGHT_MAX_BYTES (0 stays unbounded).
-  const budget = new ByteBudget(Math.min(config.maxInflightBytes, EDGE_INFLIGHT_MAX_BYTES));
+  const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
   const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy,
     budget });
   // The app relays legacy URLs untouched; legacy options are a transform, so only the forwarder applies them.

@@ -10,21 +10,29 @@
  *   at all is 502 (E_UPSTREAM); a resolver that does not answer within `timeoutMs` is 504 (E_UPSTREAM_TIMEOUT).
  * - Answers are cached for their DNS TTL, clamped to [MIN_TTL_S, MAX_TTL_S] (a 0-second TTL would make every miss
  *   a lookup; a day-long one would pin an address long after the owner moved), in an LRU of MAX_ENTRIES names.
- * - Concurrent lookups of one name share one query; lookups of different names run at most `concurrency` at once
- *   (queued ones count against the same deadline), so a flood of random names cannot open unbounded queries.
+ *   A name that does not exist, or whose lookup timed out, is remembered for NEGATIVE_TTL_S: repeat misses of it
+ *   fail at once instead of taking a lookup slot again.
+ * - Concurrent lookups of one name share one query; lookups of different names run at most `concurrency` at once,
+ *   at most `zoneConcurrency` per zone (dns-gate.ts), and a slot is freed at the caller's deadline (queue wait
+ *   counts against it), so neither a flood of random names nor one black-holed zone can starve other hosts.
+ * - c-ares tries every server in each round, so the per-try timeout is the deadline shared by servers × tries.
  * - /etc/hosts is NOT consulted (c-ares queries DNS servers only): names it maps, like `localhost`, are refused by
  *   the source policy anyway; an operator who needs a fixed mapping uses IMGRELAY_RESOLVE, which is explicit and
  *   checked.
  */
 import { Resolver } from 'node:dns/promises';
 import { LRUCache } from 'lru-cache';
-import pLimit from 'p-limit';
 import { RelayError } from '../errors.js';
+import { LookupGate, lookupZone } from './dns-gate.js';
 
 export const DNS_MIN_TTL_S = 5;
 export const DNS_MAX_TTL_S = 300;
 export const DNS_MAX_ENTRIES = 2048;
 export const DNS_CONCURRENCY = 32;
+/** One zone may hold this many of the DNS_CONCURRENCY slots: 8 black-holed zones are needed to fill them all. */
+export const DNS_ZONE_CONCURRENCY = 4;
+/** How long "no such name" and "did not answer" are remembered: short, a fixed zone recovers within seconds. */
+export const DNS_NEGATIVE_TTL_S = 5;
 /** c-ares attempts per server; the per-try timeout is derived from the overall deadline (see resolverTimeouts). */
 const TRIES = 2;
 
@@ -34,6 +42,7 @@ export interface DnsResolverOptions {
   /** The whole lookup, queue wait included, ends by then (the connect timeout). */
   timeoutMs: number;
   concurrency?: number;
+  zoneConcurrency?: number;
   /** Injectable clock for the TTL tests. */
   now?: () => number;
 }
@@ -45,30 +54,33 @@ export interface DnsResolver {
   close(): void;
 }
 
-interface CachedAnswer {
-  addresses: string[];
-  expiresAt: number;
-}
+/** Addresses, or the failure to repeat (its code and message only: no cause is kept alive by the cache). */
+type CachedAnswer = { addresses: string[]; expiresAt: number } | { failure: RelayError; expiresAt: number };
 
 export function createDnsResolver(options: DnsResolverOptions): DnsResolver {
   const now = options.now ?? Date.now;
-  const resolver = new Resolver(resolverTimeouts(options.timeoutMs));
+  const serverCount = options.servers.length || new Resolver().getServers().length || 1;
+  const resolver = new Resolver(resolverTimeouts(options.timeoutMs, serverCount));
   if (options.servers.length > 0) resolver.setServers([...options.servers]);
   const cache = new LRUCache<string, CachedAnswer>({ max: DNS_MAX_ENTRIES });
   const inFlight = new Map<string, Promise<string[]>>();
-  const limit = pLimit(options.concurrency ?? DNS_CONCURRENCY);
-
-  const query = async (host: string, deadline: AbortSignal): Promise<string[]> => {
-    // A lookup whose caller already gave up while queued never reaches the resolver.
-    if (deadline.aborted) throw timedOut(host, options.timeoutMs);
-    const answer = await queryBothFamilies(resolver, host);
-    cache.set(host, { addresses: answer.addresses, expiresAt: now() + clampTtl(answer.ttlS) * 1000 });
-    return answer.addresses;
-  };
+  const gate = new LookupGate(options.concurrency ?? DNS_CONCURRENCY, options.zoneConcurrency ?? DNS_ZONE_CONCURRENCY);
+  const remember = (host: string, answer: CachedAnswer) => cache.set(host, answer);
 
   const lookup = (host: string): Promise<string[]> => {
     const deadline = AbortSignal.timeout(options.timeoutMs);
-    const shared = limit(() => query(host, deadline)).finally(() => inFlight.delete(host));
+    let asked = false;
+    const shared = gate.run(lookupZone(host), deadline, async () => {
+      asked = true;
+      const answer = await queryBothFamilies(resolver, host);
+      remember(host, { addresses: answer.addresses, expiresAt: now() + clampTtl(answer.ttlS) * 1000 });
+      return answer.addresses;
+    }).catch((error: unknown) => {
+      const failure = error instanceof RelayError ? error : timedOut(host, options.timeoutMs);
+      // Only the resolver's verdict is remembered: a lookup that timed out while queued says nothing about the name.
+      if (asked && isNegative(failure)) remember(host, { failure: bare(failure), expiresAt: now() + DNS_NEGATIVE_TTL_S * 1000 });
+      throw failure;
+    }).finally(() => inFlight.delete(host));
     inFlight.set(host, shared);
     return withDeadline(shared, host, options.timeoutMs);
   };
@@ -77,7 +89,9 @@ export function createDnsResolver(options: DnsResolverOptions): DnsResolver {
     resolve(rawHost) {
       const host = rawHost.toLowerCase().replace(/\.$/, '');
       const cached = cache.get(host);
-      if (cached && cached.expiresAt > now()) return Promise.resolve(cached.addresses);
+      if (cached && cached.expiresAt > now()) {
+        return 'failure' in cached ? Promise.reject(bare(cached.failure)) : Promise.resolve(cached.addresses);
+      }
       const pending = inFlight.get(host);
       return pending ? withDeadline(pending, host, options.timeoutMs) : lookup(host);
     },
@@ -85,12 +99,26 @@ export function createDnsResolver(options: DnsResolverOptions): DnsResolver {
   };
 }
 
+/** A name that does not exist or did not answer; a refused or failing server (SERVFAIL, REFUSED) is not remembered. */
+function isNegative(error: RelayError): boolean {
+  if (error.code === 'E_UPSTREAM_TIMEOUT') return true;
+  const cause = (error.cause as { code?: string } | undefined)?.code;
+  return error.code === 'E_UPSTREAM' && cause !== undefined && NO_ADDRESS.has(cause);
+}
+
+const bare = (error: RelayError) => new RelayError(error.code, error.message);
+
 /**
- * c-ares doubles the per-try timeout on each retry round, so `tries` attempts take t·(2^tries − 1); pick t so the
- * resolver itself gives up within the deadline (our own timer is the guarantee; this frees c-ares' socket too).
+ * c-ares asks every server once per round and doubles the per-try timeout each round: `tries` rounds over `servers`
+ * servers nominally take servers·t·(2^tries − 1). The c-ares in Node 20 (1.34) may give a try twice its timeout
+ * (measured on loopback: 3 dead servers × 2 tries took 10–11 t, not 9 t), so t gets half the nominal share; the
+ * resolver then gives up within the deadline instead of N × it with N servers, freeing its socket and query. It
+ * floors a try at ~250 ms: with many servers and a short deadline it may overrun, and the gate's release at the
+ * caller's deadline is what bounds the slot then.
  */
-export function resolverTimeouts(timeoutMs: number): { timeout: number; tries: number } {
-  return { timeout: Math.max(1, Math.floor(timeoutMs / (2 ** TRIES - 1))), tries: TRIES };
+export function resolverTimeouts(timeoutMs: number, servers = 1): { timeout: number; tries: number } {
+  const nominalRounds = Math.max(1, servers) * (2 ** TRIES - 1);
+  return { timeout: Math.max(1, Math.floor(timeoutMs / (2 * nominalRounds))), tries: TRIES };
 }
 
 export function clampTtl(ttlS: number): number {

@@ -17,8 +17,8 @@ export interface DnsRecords {
 export interface TestDnsServer {
   /** `127.0.0.1:<port>`, the IMGRELAY_DNS_SERVERS spelling. */
   address: string;
-  /** Queries received (name, type), answered or not. */
-  queries: Array<{ name: string; type: number }>;
+  /** Queries received (name, type, when: `performance.now()`), answered or not. */
+  queries: Array<{ name: string; type: number; at: number }>;
   /** Adds or replaces the records of `name`. */
   set(name: string, records: DnsRecords): void;
   close(): Promise<void>;
@@ -27,8 +27,9 @@ export interface TestDnsServer {
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
 
-/** `blackHole`: receive and count, never answer. */
-export async function startDnsServer(options: { blackHole?: boolean; host?: string } = {}): Promise<TestDnsServer> {
+/** `blackHole`: receive and count, never answer (every name, or the names it returns true for: a dead zone). */
+export async function startDnsServer(options: { blackHole?: boolean | ((name: string) => boolean); host?: string } = {})
+  : Promise<TestDnsServer> {
   const host = options.host ?? '127.0.0.1';
   const socket = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
   const table = new Map<string, DnsRecords>();
@@ -36,8 +37,9 @@ export async function startDnsServer(options: { blackHole?: boolean; host?: stri
   socket.on('message', (packet: Buffer, peer: RemoteInfo) => {
     const question = readQuestion(packet);
     if (!question) return;
-    queries.push({ name: question.name, type: question.type });
-    if (options.blackHole) return;
+    queries.push({ name: question.name, type: question.type, at: performance.now() });
+    const silent = typeof options.blackHole === 'function' ? options.blackHole(question.name.toLowerCase()) : options.blackHole;
+    if (silent) return;
     socket.send(answer(packet, question, table.get(question.name.toLowerCase())), peer.port, peer.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, host, resolve));
