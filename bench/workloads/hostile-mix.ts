@@ -31,9 +31,9 @@ interface Candidate { id: string; label: string; env: Record<string, string> }
 
 /** The allocator settings compared; the first is what `npm start` runs. */
 export const CANDIDATES: Candidate[] = [
+  { id: 'glibc', label: 'glibc, MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
   { id: 'glibc-thresholds', label: 'glibc, arenas 2, trim+mmap thresholds 128 KiB',
     env: { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '131072' } },
-  { id: 'glibc', label: 'glibc, MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
   ...(JEMALLOC ? [{ id: 'jemalloc', label: 'jemalloc (narenas 2, decay 1 s, background thread)', env: {
     LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2' } }] : []),
 ];
