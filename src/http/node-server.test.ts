@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkIntervalMs, clientErrorProblem, drainTooSlow, MIN_DRAIN_BYTES_PER_S, noWriteProgress, rawProblem } from './node-server.js';
+import { checkIntervalMs, clientErrorProblem, noWriteProgress, rawProblem } from './node-server.js';
 import { RelayError } from '../errors.js';
 
 const parserError = (code: string, rawPacket?: string) => Object.assign(new Error(code), { code,
@@ -67,20 +67,5 @@ describe('noWriteProgress', () => {
   it('a partial write (libuv queue shrank) or a completed chunk (stream buffer shrank) is progress', () => {
     expect(noWriteProgress(before, { buffered: 65_536, queued: 3_900_000 })).toBe(false);
     expect(noWriteProgress(before, { buffered: 0, queued: 4_100_000 })).toBe(false);
-  });
-});
-
-describe('drainTooSlow', () => {
-  const window = { startedAt: 0, sentAtStart: 1_000_000, backlogAtStart: 20_000_000 };
-
-  it('a reader that took 1 KB in a 30 s window while megabytes waited is under the floor (it pins the body)', () => {
-    expect(drainTooSlow(window, 1_001_024, 30_000)).toBe(true);
-    expect(drainTooSlow(window, 1_000_000, 30_000)).toBe(true);
-  });
-
-  it('a reader at or above the floor, or one that drained all that was waiting, is not', () => {
-    expect(drainTooSlow(window, 1_000_000 + MIN_DRAIN_BYTES_PER_S * 30, 30_000)).toBe(false);
-    expect(drainTooSlow({ ...window, backlogAtStart: 50_000 }, 1_050_000, 30_000)).toBe(false);
-    expect(drainTooSlow({ ...window, backlogAtStart: 50_000 }, 1_049_000, 30_000)).toBe(true);
   });
 });

@@ -8,8 +8,7 @@
  * - receiving the whole request: `requestTimeoutMs`;
  * - idle between keep-alive requests: `keepAliveTimeoutMs`, and idle sockets are the first to go at the cap;
  * - writing a response the client does not read: `writeTimeoutMs` without progress (checked ≥ 4 times per
- *   deadline), then the socket is reset; one that it reads slower than MIN_DRAIN_BYTES_PER_S over a
- *   `writeTimeoutMs` window while a backlog waits is reset too (a slow reader would pin the body in memory);
+ *   deadline), then the socket is reset;
  * - at most `maxConnections` open; the next one gets a 503 problem (an idle connection is closed to make room first).
  * A request the parser refuses (malformed, URL or headers too large, too slow) gets a problem+json answer written
  * straight to the socket (400/414/431/408), in the same shape as every other error (src/http/problem.ts).
@@ -31,7 +30,7 @@ export interface SocketStats {
   rejected: number;
   /** Idle keep-alive connections closed to make room under the cap. */
   evictedIdle: number;
-  /** Responses cut because the client stopped reading, or read slower than the drain floor. */
+  /** Responses cut because the client stopped reading. */
   writeStalls: number;
   /** Requests the parser refused (malformed, too large, too slow), answered 4xx. */
   clientErrors: number;
@@ -89,7 +88,7 @@ export function listenHardened(listener: RequestListener, limits: SocketLimits, 
 
 /** Node's private view of a connection (stable since Node 18; every use below degrades safely without it). */
 type HttpSocket = Socket & { _httpMessage?: { headersSent: boolean } | null;
-  _handle?: { writeQueueSize?: number } | null; _bytesDispatched?: number };
+  _handle?: { writeQueueSize?: number } | null };
 type ParserError = Error & { code?: string; rawPacket?: Buffer };
 
 /**
@@ -163,77 +162,23 @@ const backlogOf = (socket: HttpSocket): WriteBacklog =>
   ({ buffered: socket.writableLength, queued: socket._handle?.writeQueueSize ?? 0 });
 
 /**
- * The floor a reader must keep while the service has bytes waiting for it: 8 KiB/s (64 kbit/s, below any link that
- * loads images in practice). WHY: a reader taking 1 KB every 20 s makes progress, so the no-progress rule never cuts
- * it, and the response's body (a relay: up to MAX_SOURCE_BYTES) stays in memory as long as it keeps reading; at the
- * floor a 25 MiB body is held ≤ ~53 min and costs its reader the bandwidth, not ~50 B/s.
- */
-export const MIN_DRAIN_BYTES_PER_S = 8 * 1024;
-
-/** One rate window: when it began, how many bytes the kernel had accepted by then, and how many were waiting. */
-export interface DrainWindow {
-  startedAt: number;
-  sentAtStart: number;
-  backlogAtStart: number;
-}
-
-/**
- * A window of `ms` in which the reader drained less than the floor's share (or, when less than that was waiting,
- * less than what was waiting). Exported for its unit test.
- */
-export function drainTooSlow(window: DrainWindow, sentNow: number, ms: number, minBytesPerS = MIN_DRAIN_BYTES_PER_S)
-  : boolean {
-  const required = Math.min(window.backlogAtStart, (minBytesPerS * ms) / 1000);
-  return sentNow - window.sentAtStart < required;
-}
-
-/** Bytes handed to the kernel so far (dispatched minus libuv's queue); undefined where Node does not expose it. */
-function sentToKernel(socket: HttpSocket, backlog: WriteBacklog): number | undefined {
-  return typeof socket._bytesDispatched === 'number' ? socket._bytesDispatched - backlog.queued : undefined;
-}
-
-interface WriteWatch {
-  backlog: WriteBacklog;
-  since: number;
-  window?: DrainWindow;
-}
-
-/** Whether `socket` (with a backlog) must be cut now: no progress for `ms`, or a full window under the floor. */
-function overdue(socket: HttpSocket, watch: WriteWatch, backlog: WriteBacklog, now: number, ms: number): boolean {
-  if (!noWriteProgress(watch.backlog, backlog)) Object.assign(watch, { backlog, since: now });
-  else if (now - watch.since >= ms) return true;
-  const sent = sentToKernel(socket, backlog);
-  if (sent === undefined) return false;
-  const window = watch.window;
-  if (window && now - window.startedAt < ms) return false;
-  if (window && drainTooSlow(window, sent, now - window.startedAt)) return true;
-  watch.window = startWindow(sent, backlog, now);
-  return false;
-}
-
-const startWindow = (sent: number, backlog: WriteBacklog, now: number): DrainWindow =>
-  ({ startedAt: now, sentAtStart: sent, backlogAtStart: backlog.buffered + backlog.queued });
-
-/**
  * The write deadline: one sweep over the open connections a few times per deadline, no per-request work (a socket
  * timer would be re-armed on every request and refreshed on every write). A socket whose backlog has not shrunk for
- * `ms`, or that drained less than MIN_DRAIN_BYTES_PER_S over a window of `ms`, is reset; a slow client that reads
- * above the floor is never cut, and a connection with nothing to write (the service still computing its answer) is
- * left to the fetch and transform deadlines.
+ * `ms` is reset; a slow client that reads is making progress and is never cut, and a connection with nothing to
+ * write (the service still computing its answer) is left to the fetch and transform deadlines.
  */
 function guardWrites(server: Server, open: Set<Socket>, ms: number, stats: SocketStats): void {
-  const watches = new WeakMap<Socket, WriteWatch>();
+  const stuck = new WeakMap<Socket, { backlog: WriteBacklog; since: number }>();
   const sweep = () => {
     const now = performance.now();
     for (const socket of open) {
       const backlog = backlogOf(socket);
-      const watch = watches.get(socket);
+      const mark = stuck.get(socket);
       if (backlog.buffered + backlog.queued === 0) {
-        if (watch) watches.delete(socket);
-      } else if (!watch) {
-        const sent = sentToKernel(socket, backlog);
-        watches.set(socket, { backlog, since: now, window: sent === undefined ? undefined : startWindow(sent, backlog, now) });
-      } else if (overdue(socket, watch, backlog, now, ms)) {
+        if (mark) stuck.delete(socket);
+      } else if (!mark || !noWriteProgress(mark.backlog, backlog)) {
+        stuck.set(socket, { backlog, since: now });
+      } else if (now - mark.since >= ms) {
         stats.writeStalls++;
         open.delete(socket);
         reset(socket);
