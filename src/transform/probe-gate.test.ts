@@ -95,7 +95,10 @@ describe('the transformer probes through the gate (real sharp)', () => {
     const results = await Promise.all(jobs);
     clearInterval(sampler);
     expect(results.every((r) => r.width === 8)).toBe(true);
-    expect(peakWaiting).toBeLessThanOrEqual(2);
+    // The counter holds every sharp task waiting for a thread: the gated header reads (≤ WORKERS = 2) and the
+    // pipelines of the transforms the pool runs (≤ WORKERS = 2), so 4 at most whatever else keeps libuv busy;
+    // ungated, the 12 header reads alone are handed over at once (10 were seen waiting).
+    expect(peakWaiting).toBeLessThanOrEqual(4);
     expect(transformer.stats().probes).toMatchObject({ peakRunning: 2, running: 0, queued: 0, rejected: 0 });
   }, 60_000);
 });
