@@ -21,7 +21,8 @@ import type { RunningNode } from '../src/node.js';
 import { TOKEN_A, adminFetch, eventually, purge } from './helpers/admin.js';
 import { ZAKER, bootImgrelay } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { BUDGET_MS, Driver, MIN_PURGES, OTHER, POLL_MS, VersionedOrigin, prng, versionOf } from './helpers/purge-driver.js';
+import { seededRandom } from '../bench/lib/random.js';
+import { BUDGET_MS, Driver, MIN_PURGES, OTHER, POLL_MS, VersionedOrigin, versionOf } from './helpers/purge-driver.js';
 import { type TestS3, startS3ForService } from './helpers/s3.js';
 
 let origin: TestOrigin;
@@ -62,7 +63,7 @@ async function fenceStats(node: RunningNode): Promise<{ inFlight: number; fenced
 
 async function property(name: string, nodes: RunningNode[]): Promise<void> {
   const seed = Number(process.env.PURGE_FENCE_SEED ?? Date.now() % 1_000_000);
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const versioned = new VersionedOrigin(origin, random);
   versioned.install();
   const driver = new Driver(nodes, versioned, random);

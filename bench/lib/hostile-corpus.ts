@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { DATA_DIR } from './data.js';
+import { seededRandom } from './random.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
 const SEEDS = ['photo-ladybird.jpg', 'photo-wood.jpg', 'progressive.jpg', 'icc-odd.jpg', 'exif-orientation-6.jpg',
@@ -23,17 +24,6 @@ export interface HostileCorpus {
   root: string;
 }
 
-/** mulberry32: a small seeded PRNG, so the mutants are the same bytes on every machine. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Flips ~0.3 % of the bytes past the first 32 (the magic and most headers survive, so decoders get far); every
  * fourth mutant is also truncated somewhere past the middle. */

@@ -18,17 +18,6 @@ export const BUDGET_MS = 7000;
 export const MAX_IN_FLIGHT = 10;
 export const MIN_PURGES = 4;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed by its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The origin: version `v` of source `i` is a PNG whose pixels are (v, 10 + 40 i, 77); bodies stall mid-way. */
 export class VersionedOrigin {
