@@ -43,8 +43,14 @@ const baseEnv = () => ({
   IMGRELAY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_MIN_TTL_S: '1',
   IMGRELAY_PURGE_POLL_MS: String(POLL_MS),
 });
+/**
+ * The in-process S3 emulator shares the test's two cores with the whole suite: a call can take longer than the 2 s
+ * default deadline, and a purge that could not reach the store answers 207 (store failures have their own tests in
+ * store-faults.test.ts). This test is about interleavings, so its store gets a deadline the emulator always meets.
+ */
 const s3Env = (prefix: string) => ({ ...baseEnv(), IMGRELAY_STORE: 's3', IMGRELAY_S3_BUCKET: s3.bucket,
-  IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true', IMGRELAY_S3_PREFIX: prefix });
+  IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true', IMGRELAY_S3_PREFIX: prefix,
+  IMGRELAY_STORE_TIMEOUT_MS: '15000' });
 
 async function boot(count: number, env: Record<string, string>): Promise<RunningNode[]> {
   const nodes: RunningNode[] = [];
