@@ -3,43 +3,14 @@
  * reported together (name, expected form, what was received). The core receives a Config; it never reads env.
  * Portable (no `node:` imports): the worker entry parses its `env` bindings with the same function.
  */
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { wholeFamilyCovered } from './fetch/cidr-coverage.js';
+import { type ResolveRule, parseDnsServer } from './config-parse.js';
+import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+
+export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
 
 const MiB = 1024 * 1024;
 
-/** A `host:port:address[:targetPort]` override, like curl --connect-to (IPv6 in brackets). */
-export interface ResolveRule {
-  host: string;
-  port: number;
-  address: string;
-  targetPort?: number;
-}
-
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
-  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer between ${min} and ${max}`;
-  return z.string().trim().regex(/^\d+$/, expected)
-    .transform(Number).pipe(z.number().int().min(min, expected).max(max, expected));
-};
-const bool = z.string().trim().toLowerCase()
-  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'])).transform((v) => ['true', '1', 'yes'].includes(v));
-const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
-const port = int(1, 65535);
-/** A listening port: 0 asks the OS for a free one (tests, side-by-side benchmarks). */
-const listenPort = int(0, 65535);
-const cidrList = list.pipe(z.array(z.string().refine(isCidr, 'a CIDR such as 127.0.0.0/8 or ::1/128 (not /0)')))
-  .superRefine((cidrs, ctx) => {
-    const family = wholeFamilyCovered(cidrs);
-    if (family) ctx.addIssue({ code: 'custom', message: `CIDRs that leave part of ${family} checked; these cover all of ${family} in effect (the address check would be off)` });
-  });
-const dnsServerList = list.pipe(z.array(z.string().refine((v) => parseDnsServer(v) !== undefined,
-  'ip or ip:port, IPv6 in brackets when a port is given ([::1]:53)')));
-const resolveList = list.pipe(z.array(z.string().transform((v, ctx) => {
-  const rule = parseResolveRule(v);
-  if (!rule) ctx.addIssue({ code: 'custom', message: 'host:port:address[:targetPort], IPv6 in brackets' });
-  return rule as ResolveRule;
-})));
 
 /** Where the S3/R2 stores keep their keys when IMGRELAY_S3_PREFIX is not set (it was the bucket root before). */
 export const DEFAULT_S3_PREFIX = 'imgrelay/';
@@ -117,7 +88,7 @@ const VARS = {
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
-} as const satisfies Record<string, readonly [z.ZodType<unknown, string>, string]>;
+} as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
 type Parsed = { [K in keyof Vars]: z.output<Vars[K][0]> };
@@ -247,39 +218,6 @@ function toConfig(v: Parsed): Config {
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
   };
-}
-
-/** `a.b.c.d/n` or `v6/n`, prefix in range and not 0 (a /0 would switch the address check off). */
-export function isCidr(value: string): boolean {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(value);
-  if (!m) return false;
-  const bits = Number(m[2]);
-  const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(m[1]) && m[1].split('.').every((o) => Number(o) <= 255);
-  const v6 = !v4 && m[1].includes(':') && /^[0-9a-f:.]+$/i.test(m[1]);
-  return (v4 && bits >= 1 && bits <= 32) || (v6 && bits >= 1 && bits <= 128);
-}
-
-/** `ip`, `ip:port`, `[v6]` or `[v6]:port` → the spelling `Resolver#setServers` takes; undefined when invalid. */
-export function parseDnsServer(value: string): string | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)|([0-9a-fA-F:]+))(?::(\d{1,5}))?$/.exec(value.trim());
-  if (!m) return undefined;
-  const v6 = m[1] ?? m[3];
-  const ip = v6 ?? m[2];
-  if (m[3] !== undefined && m[4] !== undefined) return undefined; // bare IPv6 with a port is ambiguous
-  const valid = v6 !== undefined ? ipaddr.IPv6.isValid(v6) : ipaddr.IPv4.isValidFourPartDecimal(ip);
-  const portNumber = m[4] === undefined ? 53 : Number(m[4]);
-  if (!valid || portNumber < 1 || portNumber > 65535) return undefined;
-  if (m[4] === undefined) return ip;
-  return v6 !== undefined ? `[${v6}]:${portNumber}` : `${ip}:${portNumber}`;
-}
-
-export function parseResolveRule(value: string): ResolveRule | undefined {
-  const m = /^([^:\[\]]+):(\d{1,5}):(\[[0-9a-fA-F:.]+\]|[0-9.]+)(?::(\d{1,5}))?$/.exec(value.trim());
-  if (!m) return undefined;
-  const portNum = Number(m[2]);
-  const target = m[4] === undefined ? undefined : Number(m[4]);
-  if (portNum < 1 || portNum > 65535 || (target !== undefined && (target < 1 || target > 65535))) return undefined;
-  return { host: m[1].toLowerCase(), port: portNum, address: m[3].replace(/^\[|\]$/g, ''), targetPort: target };
 }
 
 function deepFreeze<T>(value: T): T {
