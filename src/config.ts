@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
+import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
@@ -14,6 +15,9 @@ const MiB = 1024 * 1024;
 
 /** Where the S3/R2 stores keep their keys when IMGRELAY_S3_PREFIX is not set (it was the bucket root before). */
 export const DEFAULT_S3_PREFIX = 'imgrelay/';
+
+/** Variables whose values are secrets: an invalid one is named, never printed to the logs. */
+const SECRET_VARS = /TOKEN|KEYS/;
 
 /** The table of variables: name → [schema, default]. Defaults are strings, parsed like user input. */
 const VARS = {
@@ -88,6 +92,7 @@ const VARS = {
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
+  ...SIGNATURE_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -133,6 +138,7 @@ export interface Config {
     maxConnections: number; maxHeaderBytes: number };
   /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
   maxInflightBytes: number;
+  signing: SignatureConfig;
 }
 
 export class ConfigError extends Error {
@@ -152,7 +158,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     if (key === 'WORKERS' && raw === '') { out[key] = 0; continue; }
     const result = (schema as z.ZodType).safeParse(raw);
     if (result.success) out[key] = result.data;
-    else problems.push(`${name}=${JSON.stringify(raw)}: expected ${describeIssues(result.error)}`);
+    else problems.push(`${name}=${SECRET_VARS.test(key) ? '<not shown: a secret>' : JSON.stringify(raw)}: expected ${describeIssues(result.error)}`);
   }
   const v = out as Parsed;
   if (problems.length === 0) problems.push(...crossChecks(v));
@@ -181,6 +187,7 @@ function crossChecks(v: Parsed): string[] {
     // A source the budget can never hold would be refused as "overloaded, retry" forever.
     problems.push('IMGRELAY_MAX_INFLIGHT_MB: must hold at least one source of IMGRELAY_MAX_SOURCE_BYTES (or be 0)');
   }
+  problems.push(...signatureProblems(v));
   return problems;
 }
 
@@ -217,6 +224,7 @@ function toConfig(v: Parsed): Config {
       keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
+    signing: toSignatureConfig(v),
   };
 }
 

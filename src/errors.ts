@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   E_BAD_REQUEST: { status: 400, title: 'Bad request' },
   E_UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
   E_SOURCE_FORBIDDEN: { status: 403, title: 'Source not allowed' },
+  E_SIGNATURE: { status: 403, title: 'Signature missing or wrong' },
   E_SOURCE_NOT_FOUND: { status: 404, title: 'Source not found' },
   E_NOT_FOUND: { status: 404, title: 'Not found' },
   E_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },

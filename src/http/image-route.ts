@@ -12,6 +12,7 @@ import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
 import { type CachePolicy, cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
+import { signaturePolicy } from '../policy/signature.js';
 import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
 
@@ -33,6 +34,7 @@ const FALLBACK_MAX_AGE_S = 60;
 
 export function imageRoute(deps: ImageRouteDeps) {
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
+  const signatures = signaturePolicy(deps.config.signing);
   return async (c: Context): Promise<Response> => {
     const started = performance.now();
     const raw = c.req.raw;
@@ -43,6 +45,7 @@ export function imageRoute(deps: ImageRouteDeps) {
       if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
+      await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c) });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);

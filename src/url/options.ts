@@ -21,6 +21,8 @@ export interface ResponseOptions {
 export interface RequestOptions {
   spec: TransformSpec;
   response: ResponseOptions;
+  /** The URL's signature (`s=` query, `sig=` path): policy only, never in the spec or a cache key (policy/signature.ts). */
+  signature?: string;
 }
 
 export const MAX_DIMENSION = 16_383;
@@ -224,7 +226,11 @@ function parseResponseOptions(params: URLSearchParams): ResponseOptions {
 
 /** Query form (images.weserv.nl names). The caller has removed `url`. Unknown parameters are ignored. */
 export function parseQueryOptions(params: URLSearchParams): RequestOptions {
-  return { spec: applyPairs(params, QUERY_INDEX), response: parseResponseOptions(params) };
+  return withSignature({ spec: applyPairs(params, QUERY_INDEX), response: parseResponseOptions(params) }, params.get('s'));
+}
+
+function withSignature(options: RequestOptions, signature: string | null | undefined): RequestOptions {
+  return signature === null || signature === undefined ? options : { ...options, signature };
 }
 
 /** IMGRELAY_LEGACY_OPTIONS: query syntax (`w=1600&output=auto`), parsed once at start-up. */
@@ -238,7 +244,8 @@ export function parseCfOptions(segment: string): RequestOptions {
     const eq = part.indexOf('=');
     return eq < 0 ? [part, ''] : [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
   });
-  return { spec: applyPairs(pairs, PATH_INDEX), response: {} };
+  const signature = pairs.findLast(([name]) => name === 'sig')?.[1];
+  return withSignature({ spec: applyPairs(pairs, PATH_INDEX), response: {} }, signature);
 }
 
 /** The output box: width/height × dpr, rounded (dpr is folded in, so `w=300&dpr=2` and `w=600` are one variant). */

@@ -1,0 +1,42 @@
+/**
+ * The signed-URL variables (issue #16, DESIGN.md "Signatures"): their table, spread into src/config.ts, and the
+ * typed sub-object the signature policy (signature.ts) receives. Portable (no `node:` imports).
+ */
+import { z } from 'zod';
+import { list, type VarSpec } from '../config-schema.js';
+
+export type SignatureMode = 'off' | 'transforms' | 'all';
+
+/** 32 bytes = 256 bits, HMAC-SHA256's own strength; a shorter secret is the weak link. */
+export const MIN_KEY_BYTES = 32;
+
+const keyBytes = (key: string) => new TextEncoder().encode(key).byteLength;
+
+export const SIGNATURE_VARS = {
+  SIGNING_KEYS: [list.pipe(z.array(z.string().refine((key) => keyBytes(key) >= MIN_KEY_BYTES,
+    `comma-separated keys of at least ${MIN_KEY_BYTES} bytes each (e.g. \`openssl rand -base64 48\`)`))), ''],
+  REQUIRE_SIGNATURE: [z.string().trim().toLowerCase().pipe(z.enum(['off', 'transforms', 'all'],
+    'off, transforms or all')), 'off'],
+  UNSIGNED_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
+} as const satisfies Record<string, VarSpec>;
+
+type SignatureParsed = { [K in keyof typeof SIGNATURE_VARS]: z.output<(typeof SIGNATURE_VARS)[K][0]> };
+
+export interface SignatureConfig {
+  /** HMAC keys (UTF-8 text): every one verifies, the first signs (rotation: prepend the new one, drop the old later). */
+  keys: readonly string[];
+  /** `off`: only a present signature is checked; `transforms`: options need one; `all`: every request needs one. */
+  mode: SignatureMode;
+  /** Source host globs whose legacy `/?<url>` relays pass unsigned in `all` mode (the legacy form cannot carry one). */
+  unsignedHosts: readonly string[];
+}
+
+export function toSignatureConfig(v: SignatureParsed): SignatureConfig {
+  return { keys: v.SIGNING_KEYS, mode: v.REQUIRE_SIGNATURE, unsignedHosts: v.UNSIGNED_HOSTS };
+}
+
+/** A mode that requires signatures with no key to verify them would refuse every request it covers. */
+export function signatureProblems(v: SignatureParsed): string[] {
+  if (v.REQUIRE_SIGNATURE === 'off' || v.SIGNING_KEYS.length > 0) return [];
+  return [`IMGRELAY_REQUIRE_SIGNATURE=${v.REQUIRE_SIGNATURE}: requires IMGRELAY_SIGNING_KEYS`];
+}

@@ -1,0 +1,131 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../config.js';
+import { RelayError } from '../errors.js';
+import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
+import { constantTimeEqual, createSigner, signaturePolicy, signedString } from './signature.js';
+
+const KEY_A = 'a'.repeat(32) + '-first-signing-key';
+const KEY_B = 'b'.repeat(32) + '-second-signing-key';
+const SRC = 'https://Images.Example.com:443/a%20b.jpg?x=1#frag';
+
+const parse = (url: string): ImageRequest => {
+  const { pathname, rawQuery } = splitRequestUrl(`http://relay.test${url}`);
+  return parseImageRequest(pathname, rawQuery)!;
+};
+const hmac = (key: string, text: string) => createHmac('sha256', key).update(text).digest('base64url');
+
+async function refusal(promise: Promise<void>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return error instanceof RelayError ? `${error.status} ${error.code}` : String(error);
+  }
+}
+
+describe('signed string', () => {
+  it('is the canonical href, a newline and the sorted options under field names', () => {
+    const request = parse(`/?w=800&url=${encodeURIComponent(SRC)}&output=webp&maxage=1h`);
+    expect(signedString(request)).toBe('https://images.example.com/a%20b.jpg?x=1\nformat=webp&maxAgeS=3600&width=800');
+  });
+
+  it('is one string for equivalent spellings: parameter order, path aliases, query vs path form', () => {
+    const spellings = [
+      `/?url=${encodeURIComponent(SRC)}&w=800&q=70`, `/?q=70&w=800&url=${encodeURIComponent(SRC)}`,
+      `/cdn-cgi/image/width=800,quality=70/${SRC}`, `/cdn-cgi/image/q=70,w=800/${SRC}`,
+      `/cdn-cgi/image/w=800,q=70,sig=anything/${SRC}`, `/?url=${encodeURIComponent(SRC)}&w=800&q=70&s=x`,
+    ];
+    const strings = new Set(spellings.map((url) => signedString(parse(url))));
+    expect([...strings]).toEqual(['https://images.example.com/a%20b.jpg?x=1\nquality=70&width=800']);
+  });
+
+  it('differs when an option or the source differs, and never contains the signature', () => {
+    const base = signedString(parse(`/?url=${encodeURIComponent(SRC)}&w=800`));
+    expect(signedString(parse(`/?url=${encodeURIComponent(SRC)}&w=801`))).not.toBe(base);
+    expect(signedString(parse(`/?url=${encodeURIComponent(SRC)}&w=800&default=example.com/x.png`))).not.toBe(base);
+    expect(signedString(parse(`/?url=https://images.example.com/other.jpg&w=800`))).not.toBe(base);
+    expect(signedString(parse(`/?url=${encodeURIComponent(SRC)}&w=800&s=secret-looking`))).not.toContain('secret');
+  });
+});
+
+describe('signer', () => {
+  it('matches a plain node:crypto HMAC-SHA256 base64url of the signed string (what a page template computes)', async () => {
+    const request = parse(`/cdn-cgi/image/width=800,format=auto/${SRC}`);
+    const expected = hmac(KEY_A, 'https://images.example.com/a%20b.jpg?x=1\nformat=auto&width=800');
+    expect(await createSigner([KEY_A, KEY_B]).sign(request)).toBe(expected);
+  });
+
+  it('verifies with any configured key and refuses other keys, truncations and other requests', async () => {
+    const request = parse(`/?url=${encodeURIComponent(SRC)}&w=300`);
+    const signer = createSigner([KEY_A, KEY_B]);
+    const byB = hmac(KEY_B, signedString(request));
+    expect(await signer.verify(request, byB)).toBe(true);
+    expect(await signer.verify(request, `${byB}=`)).toBe(true);
+    expect(await signer.verify(request, hmac('c'.repeat(40), signedString(request)))).toBe(false);
+    expect(await signer.verify(request, byB.slice(0, -1))).toBe(false);
+    expect(await signer.verify(request, '')).toBe(false);
+    expect(await signer.verify(parse(`/?url=${encodeURIComponent(SRC)}&w=301`), byB)).toBe(false);
+  });
+
+  it('compares in constant time over equal lengths (no early exit on the first different character)', () => {
+    expect(constantTimeEqual('abc', 'abc')).toBe(true);
+    expect(constantTimeEqual('abc', 'abd')).toBe(false);
+    expect(constantTimeEqual('abc', 'ab')).toBe(false);
+  });
+});
+
+describe('policy', () => {
+  const policy = (mode: 'off' | 'transforms' | 'all', keys = [KEY_A], unsignedHosts: string[] = []) =>
+    signaturePolicy({ keys, mode, unsignedHosts });
+  const transform = parse(`/?url=${encodeURIComponent(SRC)}&w=300`);
+  const relay = parse(`/?url=${encodeURIComponent(SRC)}&maxage=1d`);
+  const legacy = parse(`/?${SRC}&s=whatever`);
+  const signedTransform = async () => parse(`/?url=${encodeURIComponent(SRC)}&w=300&s=${await createSigner([KEY_A]).sign(transform)}`);
+
+  it('off: lets unsigned requests through, but a wrong signature is refused when keys are configured', async () => {
+    expect(await refusal(policy('off').check(transform))).toBeUndefined();
+    expect(await refusal(policy('off').check(parse(`/?url=${encodeURIComponent(SRC)}&w=300&s=bad`)))).toBe('403 E_SIGNATURE');
+    expect(await refusal(policy('off', []).check(parse(`/?url=${encodeURIComponent(SRC)}&w=300&s=bad`)))).toBeUndefined();
+  });
+
+  it('transforms: refuses an unsigned transform; relays (query without options, legacy) pass', async () => {
+    expect(await refusal(policy('transforms').check(transform))).toBe('403 E_SIGNATURE');
+    expect(await refusal(policy('transforms').check(await signedTransform()))).toBeUndefined();
+    expect(await refusal(policy('transforms').check(relay))).toBeUndefined();
+    expect(await refusal(policy('transforms').check(legacy))).toBeUndefined();
+  });
+
+  it('all: refuses unsigned relays and legacy URLs unless the legacy source host is in the unsigned globs', async () => {
+    expect(await refusal(policy('all').check(relay))).toBe('403 E_SIGNATURE');
+    expect(await refusal(policy('all').check(legacy))).toBe('403 E_SIGNATURE');
+    expect(await refusal(policy('all', [KEY_A], ['*.example.com']).check(legacy))).toBeUndefined();
+    expect(await refusal(policy('all', [KEY_A], ['*.example.com']).check(relay))).toBe('403 E_SIGNATURE');
+    expect(await refusal(policy('all').check(await signedTransform()))).toBeUndefined();
+  });
+});
+
+describe('configuration', () => {
+  it('refuses short keys and unknown modes without printing the key, and a mode that needs keys without keys', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseConfig(env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    const short = problems({ IMGRELAY_SIGNING_KEYS: `${KEY_A},too-short-secret` });
+    expect(short.join('\n')).toMatch(/IMGRELAY_SIGNING_KEYS.*at least 32 bytes/);
+    expect(short.join('\n')).not.toContain('too-short-secret');
+    expect(problems({ IMGRELAY_REQUIRE_SIGNATURE: 'sometimes', IMGRELAY_SIGNING_KEYS: KEY_A }).join('\n'))
+      .toMatch(/IMGRELAY_REQUIRE_SIGNATURE.*off, transforms or all/);
+    for (const mode of ['transforms', 'all']) {
+      expect(problems({ IMGRELAY_REQUIRE_SIGNATURE: mode })).toEqual([`IMGRELAY_REQUIRE_SIGNATURE=${mode}: requires IMGRELAY_SIGNING_KEYS`]);
+    }
+    const config = parseConfig({ IMGRELAY_SIGNING_KEYS: `${KEY_A}, ${KEY_B}`, IMGRELAY_REQUIRE_SIGNATURE: 'All',
+      IMGRELAY_UNSIGNED_HOSTS: 'zkres*.myzaker.com' });
+    expect(config.signing).toEqual({ keys: [KEY_A, KEY_B], mode: 'all', unsignedHosts: ['zkres*.myzaker.com'] });
+    expect(parseConfig({}).signing).toEqual({ keys: [], mode: 'off', unsignedHosts: [] });
+  });
+});
