@@ -4,6 +4,7 @@
  *   imgrelay purge <url…> [--host h] [--prefix p] [--tag t] [--all]
  *   imgrelay warm <file-or-url…> [--base <article URL>]
  *   imgrelay reindex                     index entries stored before the purge index (talks to the store itself)
+ *   imgrelay sign <imgrelay-url>         prints the URL signed with the first of IMGRELAY_SIGNING_KEYS
  * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
  * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
  * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
@@ -15,6 +16,9 @@ import { withStoreIndex } from './cache/store-index.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { silentLogger } from './logger.js';
 import { main } from './node.js';
+import { SIGNATURE_VARS } from './policy/signature-config.js';
+import { createSigner } from './policy/signature.js';
+import { UnsignableUrl, signImageUrl } from './policy/sign-url.js';
 
 const USAGE = `usage:
   imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
@@ -26,6 +30,7 @@ const USAGE = `usage:
                                                    against --base), or the URLs listed in text files (one per line)
   imgrelay reindex                                 write the purge index for entries stored before it existed (the
                                                    service does this once by itself at start-up; this runs it again)
+  imgrelay sign <imgrelay-url>                     print the URL signed with the first key of IMGRELAY_SIGNING_KEYS
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
 export interface CliIo {
@@ -48,6 +53,7 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
     if (command === 'purge') return await purgeCommand(parseArgs(rest, ['host', 'prefix', 'tag']), env, io);
     if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
     if (command === 'reindex') return await reindexCommand(env, io);
+    if (command === 'sign') return await signCommand(rest, env, io);
     const help = command === undefined || command === 'help' || command === '--help' || command === '-h';
     (help ? io.out : io.err)(`${USAGE}\n`);
     return help ? 0 : 2;
@@ -193,6 +199,21 @@ async function reindexCommand(env: Env, io: CliIo): Promise<number> {
     return 1;
   } finally {
     await store.close?.();
+  }
+}
+
+/** Signs one URL offline: only the keys are read, so it runs wherever the service's key is at hand. */
+async function signCommand(args: string[], env: Env, io: CliIo): Promise<number> {
+  if (args.length !== 1) throw new UsageError('sign: give exactly one imgrelay URL (quote it: it contains & or ?)');
+  const keys = SIGNATURE_VARS.SIGNING_KEYS[0].safeParse(env.IMGRELAY_SIGNING_KEYS ?? '');
+  if (!keys.success) throw new UsageError(`IMGRELAY_SIGNING_KEYS: expected ${keys.error.issues[0]?.message}`);
+  if (keys.data.length === 0) throw new UsageError('sign: set IMGRELAY_SIGNING_KEYS (the service\'s keys; the first signs)');
+  try {
+    io.out(`${await signImageUrl(args[0], createSigner(keys.data))}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UnsignableUrl) throw new UsageError(`sign: ${error.message}`);
+    throw error;
   }
 }
 

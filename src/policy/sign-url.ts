@@ -1,0 +1,55 @@
+/**
+ * `imgrelay sign <imgrelay-url>`: the URL with its signature set (any old `s=` / `sig=` replaced), signed with the
+ * first of the keys. Only the signature is touched; the rest of the URL stays as it was written. Portable.
+ */
+import { RelayError } from '../errors.js';
+import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
+import type { Signer } from './signature.js';
+
+/** A URL that cannot be signed, and why (the CLI prints it and exits 2). */
+export class UnsignableUrl extends Error {}
+
+const CF_PREFIX = '/cdn-cgi/image/';
+
+/** The name of a `name=value` pair, percent-decoded when it can be (a malformed one is kept as written). */
+function pairName(pair: string): string {
+  const name = pair.split('=', 1)[0].trim();
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
+function parsed(url: string): ImageRequest {
+  if (!/^https?:\/\/[^/]/i.test(url)) throw new UnsignableUrl(`not an absolute http(s) URL: ${url}`);
+  const { pathname, rawQuery } = splitRequestUrl(url);
+  let request: ImageRequest | undefined;
+  try {
+    request = parseImageRequest(pathname, rawQuery);
+  } catch (error) {
+    if (!(error instanceof RelayError)) throw error;
+    throw new UnsignableUrl(`not a valid imgrelay image URL: ${error.detail}`);
+  }
+  if (!request) throw new UnsignableUrl('not an imgrelay image URL: expected /?url=<source>&… or /cdn-cgi/image/<options>/<source>');
+  if (request.form === 'legacy') {
+    throw new UnsignableUrl('the legacy /?<source> form cannot carry a signature: write it as /?url=<source> or /cdn-cgi/image/<options>/<source>');
+  }
+  return request;
+}
+
+export async function signImageUrl(url: string, signer: Signer): Promise<string> {
+  const request = parsed(url);
+  const signature = await signer.sign(request);
+  const { pathname, rawQuery } = splitRequestUrl(url);
+  const origin = url.slice(0, url.length - splitRequestUrl(url).pathAndQuery.length);
+  if (request.form === 'query') {
+    const pairs = rawQuery.split('&').filter((pair) => pair !== '' && pairName(pair) !== 's');
+    return `${origin}${pathname}?${[...pairs, `s=${signature}`].join('&')}`;
+  }
+  const rest = pathname.slice(CF_PREFIX.length);
+  const slash = rest.indexOf('/');
+  const options = rest.slice(0, slash).split(',').filter((pair) => pair.trim() !== '' && pairName(pair) !== 'sig');
+  const source = rest.slice(slash) + (rawQuery === '' ? '' : `?${rawQuery}`);
+  return `${origin}${CF_PREFIX}${[...options, `sig=${signature}`].join(',')}${source}`;
+}
