@@ -37,6 +37,7 @@ import { createSourcePolicy } from './fetch/source-policy.js';
 import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
 import { problemResponse } from './http/problem.js';
+import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
 import { parseLegacyOptions, type RequestOptions } from './url/options.js';
 import type { ImageRequest } from './url/request.js';
@@ -102,7 +103,8 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
   const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
-  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute };
+  const signatures = signaturePolicy(config.signing);
+  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute, signatures };
   return {
     config, memory, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
@@ -130,6 +132,8 @@ interface Route {
   config: Config;
   purges?: PurgeFollower;
   purgeRoute: EdgePurgeRouteDeps;
+  /** Checked here too: the forwarder and the edge cache serve transforms without passing through the image route. */
+  signatures: SignaturePolicy;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
@@ -139,6 +143,9 @@ async function handle(route: Route, request: Request): Promise<Response> {
   if (!image) return route.app.fetch(request);
   // The forwarder does not pass through the image route, which refuses loops for everything else (loop-guard.ts).
   if (viaNamesImgrelay(request.headers.get('via'))) return refuseLoop(route);
+  const refused = await route.signatures.check(image).then(() => undefined,
+    (error: unknown) => problemResponse(error, { negativeTtlS: route.config.negativeTtlS }));
+  if (refused) return refused;
   if (!route.forwarder) return refuseTransform(route, image);
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
