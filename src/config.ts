@@ -157,8 +157,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     const raw = env[name] ?? fallback;
     if (key === 'WORKERS' && raw === '') { out[key] = 0; continue; }
     const result = (schema as z.ZodType).safeParse(raw);
-    if (result.success) out[key] = result.data;
-    else problems.push(`${name}=${SECRET_VARS.test(key) ? '<not shown: a secret>' : JSON.stringify(raw)}: expected ${describeIssues(result.error)}`);
+    if (result.success) { out[key] = result.data; continue; }
+    const shown = SECRET_VARS.test(key) ? '<not shown: a secret>' : JSON.stringify(raw);
+    problems.push(`${name}=${shown}: expected ${describeIssues(result.error)}`);
   }
   const v = out as Parsed;
   if (problems.length === 0) problems.push(...crossChecks(v));
