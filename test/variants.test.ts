@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, bootImgrelay, bytes, zakerAt } from './helpers/imgrelay.js';
+import { TOKEN_A, adminFetch } from './helpers/admin.js';
 import type { RunningNode } from '../src/node.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -19,12 +20,12 @@ let plain: RunningNode;
 let only: RunningNode;
 beforeAll(async () => {
   origin = await startOrigin();
-  for (const name of ['rounded', 'dpr', 'legacy', 'capped', 'bg', 'preset', 'refused', 'unknown', 'only'])
+  for (const name of ['rounded', 'dpr', 'legacy', 'capped', 'bg', 'preset', 'refused', 'unknown', 'only', 'warmed'])
     origin.serve(`/${name}.jpg`, fixture('photo-wood.jpg'), 'image/jpeg'); // 2560×1920, opaque
   origin.serve('/lossless.png', fixture('abstract-flow.png'), 'image/png');
   const common = { ...zakerAt(origin.port), IMGRELAY_WORKERS: '1' };
   rules = await bootImgrelay({ ...common, IMGRELAY_ALLOWED_WIDTHS: '320,640,1024', IMGRELAY_PRESETS: PRESETS,
-    IMGRELAY_LEGACY_OPTIONS: 'w=700' });
+    IMGRELAY_LEGACY_OPTIONS: 'w=700', IMGRELAY_ADMIN_TOKENS: TOKEN_A });
   plain = await bootImgrelay({ ...common, IMGRELAY_MAX_OUTPUT_DIMENSION: '400' });
   only = await bootImgrelay({ ...common, IMGRELAY_PRESETS: PRESETS, IMGRELAY_PRESETS_ONLY: 'true' });
 });
@@ -141,6 +142,19 @@ describe('presets', () => {
     expect(problem.code).toBe('E_BAD_REQUEST');
     expect(problem.detail).toMatch(/Unknown preset "huge".*thumb, hero/);
     expect(origin.hits('/unknown.jpg')).toBe(0);
+    expect(transforms).toBe(0);
+  });
+});
+
+describe('admin warm', () => {
+  it('warming a preset or an unrounded width fills the entry the public route serves', async () => {
+    const urls = [`${rules.url}/?url=${source('warmed.jpg')}&p=thumb`, `${rules.url}/?url=${source('warmed.jpg')}&w=900`];
+    const response = await adminFetch(rules, '/warm', { body: { urls } });
+    expect(await response.json()).toMatchObject({ total: 2, ok: 2 });
+    const { answers, transforms } = await served(rules, [
+      `/cdn-cgi/image/width=320,height=320,fit=cover/http://${ZAKER}/warmed.jpg`, `/?url=${source('warmed.jpg')}&w=1024`,
+    ]);
+    expect(answers.map((a) => [a.cache, a.width])).toEqual([['HIT-MEMORY', 320], ['HIT-MEMORY', 1024]]);
     expect(transforms).toBe(0);
   });
 });
