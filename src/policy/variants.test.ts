@@ -45,6 +45,8 @@ describe('rounding', () => {
     const none = rulesOf({});
     const odd = { width: 801, quality: 63, dpr: 1.5 };
     expect(allowedSpec(odd, none)).toBe(odd);
+    const parsed = parseImageRequest('/', 'url=https%3A%2F%2Fexample.com%2Fa.jpg&w=801', undefined, none.presets)!;
+    expect(applyVariantRules(parsed, none)).toBe(parsed); // the default configuration changes nothing
   });
 });
 

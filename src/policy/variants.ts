@@ -20,6 +20,7 @@ import type { VariantRules } from './variants-config.js';
 export function applyVariantRules(request: ImageRequest, rules: VariantRules): ImageRequest {
   const spec = request.options.spec;
   if (rules.presetsOnly) refuseAdHoc(spec, rules);
+  if (rules.widths.length + rules.heights.length + rules.qualities.length === 0) return request; // the default
   const allowed = allowedSpec(spec, rules);
   return allowed === spec ? request : { ...request, options: { ...request.options, spec: allowed } };
 }
