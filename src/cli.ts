@@ -19,6 +19,7 @@ import { main } from './node.js';
 import { SIGNATURE_VARS } from './policy/signature-config.js';
 import { createSigner } from './policy/signature.js';
 import { UnsignableUrl, signImageUrl } from './policy/sign-url.js';
+import { parsePresets } from './url/presets.js';
 
 const USAGE = `usage:
   imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
@@ -208,12 +209,22 @@ async function signCommand(args: string[], env: Env, io: CliIo): Promise<number>
   const keys = SIGNATURE_VARS.SIGNING_KEYS[0].safeParse(env.IMGRELAY_SIGNING_KEYS ?? '');
   if (!keys.success) throw new UsageError(`IMGRELAY_SIGNING_KEYS: expected ${keys.error.issues[0]?.message}`);
   if (keys.data.length === 0) throw new UsageError('sign: set IMGRELAY_SIGNING_KEYS (the service\'s keys; the first signs)');
+  const presets = presetsOf(env);
   try {
-    io.out(`${await signImageUrl(args[0], createSigner(keys.data))}\n`);
+    io.out(`${await signImageUrl(args[0], createSigner(keys.data), presets)}\n`);
     return 0;
   } catch (error) {
     if (error instanceof UnsignableUrl) throw new UsageError(`sign: ${error.message}`);
     throw error;
+  }
+}
+
+/** IMGRELAY_PRESETS as the service expands them (a `p=` URL signs as its options). */
+function presetsOf(env: Env) {
+  try {
+    return parsePresets(env.IMGRELAY_PRESETS ?? '');
+  } catch (error) {
+    throw new UsageError(`IMGRELAY_PRESETS: ${(error as Error).message}`);
   }
 }
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
+import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
@@ -93,6 +94,7 @@ const VARS = {
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
   ...SIGNATURE_VARS,
+  ...VARIANT_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -139,6 +141,8 @@ export interface Config {
   /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
   maxInflightBytes: number;
   signing: SignatureConfig;
+  /** Allowed widths/heights/qualities and presets (src/policy/variants-config.ts). */
+  variants: VariantRules;
 }
 
 export class ConfigError extends Error {
@@ -189,6 +193,7 @@ function crossChecks(v: Parsed): string[] {
     problems.push('IMGRELAY_MAX_INFLIGHT_MB: must hold at least one source of IMGRELAY_MAX_SOURCE_BYTES (or be 0)');
   }
   problems.push(...signatureProblems(v));
+  problems.push(...variantProblems(v));
   return problems;
 }
 
@@ -226,6 +231,7 @@ function toConfig(v: Parsed): Config {
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
     signing: toSignatureConfig(v),
+    variants: toVariantRules(v),
   };
 }
 

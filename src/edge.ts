@@ -39,7 +39,8 @@ import { createForwarder, type Forwarder, transformRequestOf } from './http/forw
 import { problemResponse } from './http/problem.js';
 import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
-import { parseLegacyOptions, type RequestOptions } from './url/options.js';
+import type { RequestOptions } from './url/options.js';
+import { parseLegacyWithPresets } from './url/presets.js';
 import type { ImageRequest } from './url/request.js';
 
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
@@ -100,7 +101,7 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const forwarder = config.originUrl
     ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch })
     : undefined;
-  const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config.legacyOptions) : undefined;
+  const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
   const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
   const signatures = signaturePolicy(config.signing);
@@ -139,7 +140,7 @@ interface Route {
 async function handle(route: Route, request: Request): Promise<Response> {
   await route.purges?.beforeRequest();
   if (isEdgePurgeRequest(request)) return handleEdgePurge(request, route.purgeRoute);
-  const image = transformRequestOf(request, route.legacyOptions);
+  const image = transformRequestOf(request, route.legacyOptions, route.config.variants.presets);
   if (!image) return route.app.fetch(request);
   // The forwarder does not pass through the image route, which refuses loops for everything else (loop-guard.ts).
   if (viaNamesImgrelay(request.headers.get('via'))) return refuseLoop(route);
@@ -172,9 +173,9 @@ function refuseTransform(route: Route, image: ImageRequest): Response {
 }
 
 /** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */
-function edgeLegacyOptions(raw: string): RequestOptions {
+function edgeLegacyOptions({ legacyOptions: raw = '', variants }: Config): RequestOptions {
   try {
-    return parseLegacyOptions(raw);
+    return parseLegacyWithPresets(raw, variants.presets);
   } catch (error) {
     throw new ConfigError([`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(raw)}: ${(error as Error).message}`]);
   }

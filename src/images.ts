@@ -16,6 +16,7 @@ import { MIME_TYPES, sniff } from './transform/sniff.js';
 import type { ImageFormat, TransformSpec, Transformer } from './transform/types.js';
 import { acceptBucket, dependsOnAccept, resolveOutput } from './transform/negotiate.js';
 import { canonicalSpec } from './url/options.js';
+import { capOutputSize } from './url/output-limit.js';
 import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
@@ -93,7 +94,8 @@ export class ImageService {
   }
 
   /** The bytes for `request` as the client with `accept` should get them. */
-  async get(request: ImageRequest, accept: string | undefined, context: RequestContext = {}): Promise<ImageResult> {
+  async get(asked: ImageRequest, accept: string | undefined, context: RequestContext = {}): Promise<ImageResult> {
+    const request = withOutputCap(asked, this.deps.config.maxOutputDimension);
     this.deps.policy.check(request.source);
     this.deps.transformer.check?.(request.options.spec);
     try {
@@ -225,6 +227,12 @@ export class ImageService {
       },
     };
   }
+}
+
+/** Key and pipeline both get the capped size: `w=9000` is the entry of `w=<cap>` (output-limit.ts says why). */
+function withOutputCap(request: ImageRequest, max: number): ImageRequest {
+  const spec = capOutputSize(request.options.spec, max);
+  return spec === request.options.spec ? request : { ...request, options: { ...request.options, spec } };
 }
 
 function isLegacyTransformFailure(request: ImageRequest, error: unknown): boolean {

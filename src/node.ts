@@ -21,7 +21,7 @@ import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
 import { loadHeaderRules } from './fetch/header-rules.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
-import { parseLegacyOptions } from './url/options.js';
+import { parseLegacyWithPresets } from './url/presets.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
 import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
 import { HitPath, routeBound } from './http/hit-path.js';
@@ -126,7 +126,7 @@ async function wireCore(config: Config, logger: Logger) {
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
-  const legacyOptions = config.legacyOptions ? parseLegacyOptions(config.legacyOptions) : undefined;
+  const legacyOptions = config.legacyOptions ? parseLegacyWithPresets(config.legacyOptions, config.variants.presets) : undefined;
   return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };

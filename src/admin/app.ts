@@ -9,6 +9,7 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { problemResponse } from '../http/problem.js';
 import type { RequestOptions } from '../url/options.js';
+import type { VariantRules } from '../policy/variants-config.js';
 import type { ImageService } from '../images.js';
 import type { TokenChecker } from './auth.js';
 import type { PromMetrics } from './metrics.js';
@@ -25,6 +26,7 @@ export interface AdminAppDeps {
   stats: () => Record<string, unknown>;
   logger: Logger;
   legacyOptions?: RequestOptions;
+  variants?: VariantRules;
   warmConcurrency?: number;
 }
 
@@ -101,7 +103,7 @@ function addApiRoutes(app: Hono<Env>, deps: AdminAppDeps): void {
     return c.json(report, report.status === 'partial' ? 207 : 200);
   });
   app.post('/warm', async (c) => {
-    const report = await warm(await readJson(c), { images: deps.images, legacyOptions: deps.legacyOptions,
+    const report = await warm(await readJson(c), { images: deps.images, legacyOptions: deps.legacyOptions, variants: deps.variants,
       concurrency: deps.warmConcurrency });
     log(c, 'warm', { total: report.total, ok: report.ok, failed: report.failed });
     return c.json(report);

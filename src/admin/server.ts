@@ -65,7 +65,7 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   const startedAt = Date.now();
   const app = createAdminApp({
     tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,
-    legacyOptions: deps.legacyOptions,
+    legacyOptions: deps.legacyOptions, variants: config.variants,
     stats: () => collectStats({ instanceId, startedAt, memory: deps.memory, store: deps.store, transformer: deps.transformer,
       metrics: deps.metrics, log: purgeLog, fence: deps.fence, cdnTargets: cdn.targets.map((t) => t.name) }),
   });

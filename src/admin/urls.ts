@@ -6,6 +6,7 @@
 import { fail } from '../errors.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
+import type { PresetTable } from '../url/presets.js';
 
 const LEGACY_QUERY = /^https?(:|%3a|%253a)/i;
 const CF_PREFIX = '/cdn-cgi/image/';
@@ -29,11 +30,12 @@ export function isProxyForm(pathname: string, rawQuery: string): boolean {
  * Resolves `input` (against `base` when relative) and parses it. Throws RelayError E_BAD_REQUEST when it is not an
  * absolute http(s) URL or a proxy URL whose options do not parse.
  */
-export function addressImage(input: string, options: { base?: string; legacyOptions?: RequestOptions } = {}): AddressedImage {
+export function addressImage(input: string,
+  options: { base?: string; legacyOptions?: RequestOptions; presets?: PresetTable } = {}): AddressedImage {
   const url = absolute(input.trim(), options.base);
   const { pathname, rawQuery } = splitRequestUrl(url);
   if (isProxyForm(pathname, rawQuery)) {
-    const request = parseImageRequest(pathname, rawQuery, options.legacyOptions);
+    const request = parseImageRequest(pathname, rawQuery, options.legacyOptions, options.presets);
     if (request) return { url, proxy: true, request: checkScheme(request, input) };
   }
   const source = parseSourceUrl(url);

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { RelayError, toRelayError } from '../errors.js';
 import type { ImageService } from '../images.js';
 import type { RequestOptions } from '../url/options.js';
+import { applyVariantRules } from '../policy/variants.js';
+import type { VariantRules } from '../policy/variants-config.js';
 import { extractImageUrls } from './html-images.js';
 import { addressImage } from './urls.js';
 
@@ -51,6 +53,8 @@ export interface WarmReport {
 export interface WarmDeps {
   images: ImageService;
   legacyOptions?: RequestOptions;
+  /** Presets expanded and allowed variants applied as the public route does, so a warm fills the entry served. */
+  variants?: VariantRules;
   concurrency?: number;
 }
 
@@ -76,8 +80,8 @@ export async function warm(body: unknown, deps: WarmDeps): Promise<WarmReport> {
 
 async function warmOne(url: string, base: string | undefined, acceptHeader: string, deps: WarmDeps): Promise<WarmResult> {
   try {
-    const { request } = addressImage(url, { base, legacyOptions: deps.legacyOptions });
-    const { entry, state } = await deps.images.get(request, acceptHeader);
+    const { request } = addressImage(url, { base, legacyOptions: deps.legacyOptions, presets: deps.variants?.presets });
+    const { entry, state } = await deps.images.get(deps.variants ? applyVariantRules(request, deps.variants) : request, acceptHeader);
     return { url, status: 200, cache: state, bytes: entry.body.byteLength };
   } catch (thrown) {
     const error = toRelayError(thrown);

@@ -22,6 +22,9 @@ import { pickSourceHeaders, readBodyCapped } from '../fetch/fetch-fetcher.js';
 import { surrogateKeys } from '../images.js';
 import { acceptBucket, dependsOnAccept } from '../transform/negotiate.js';
 import { canonicalSpec, type RequestOptions } from '../url/options.js';
+import { capOutputSize } from '../url/output-limit.js';
+import type { PresetTable } from '../url/presets.js';
+import { allowedSpec } from '../policy/variants.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
 import { imageResponse } from './image-response.js';
@@ -47,11 +50,11 @@ export interface Forwarder {
  * The parsed request when it asks for a transform (options that change the bytes, or legacy options), for GET
  * and HEAD only; undefined for relays, other routes and unparseable URLs (the app answers those, errors included).
  */
-export function transformRequestOf(raw: Request, legacyOptions?: RequestOptions): ImageRequest | undefined {
+export function transformRequestOf(raw: Request, legacyOptions?: RequestOptions, presets?: PresetTable): ImageRequest | undefined {
   if (raw.method !== 'GET' && raw.method !== 'HEAD') return undefined;
   const { pathname, rawQuery } = splitRequestUrl(raw.url);
   try {
-    const image = parseImageRequest(pathname, rawQuery, legacyOptions);
+    const image = parseImageRequest(pathname, rawQuery, legacyOptions, presets);
     return image && canonicalSpec(image.options.spec) !== '' ? image : undefined;
   } catch {
     return undefined;
@@ -72,7 +75,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
       try {
         deps.policy.check(image.source);
         if (image.options.response.fallback) return await relayUncached(origin, target, accept);
-        const spec = image.options.spec;
+        // Keyed as the origin keys it (allowed variants, then the output cap): `w=801` is the edge's `w=1024` too.
+        const spec = capOutputSize(allowedSpec(image.options.spec, deps.config.variants), deps.config.maxOutputDimension);
         const varyAccept = dependsOnAccept(spec);
         // The bucket is in the key (not left to Vary): one entry per output format a client can get.
         const bucket = varyAccept ? acceptBucket(accept) : undefined;

@@ -8,6 +8,7 @@ import { RelayError, fail } from '../errors.js';
 import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
 import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
+import { applyVariantRules } from '../policy/variants.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
@@ -44,10 +45,12 @@ export function imageRoute(deps: ImageRouteDeps) {
       // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
       if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
-      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
+      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
+        ?? fail('E_NOT_FOUND', 'No such route');
       await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
+      const allowed = applyVariantRules(request, deps.config.variants);
       const accept = raw.headers.get('accept') ?? undefined;
-      const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c) });
+      const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client: clientAddress(c) });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
       const response = respond(raw, request, result, policy, started);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);

@@ -4,6 +4,7 @@
  */
 import { RelayError } from '../errors.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
+import type { PresetTable } from '../url/presets.js';
 import type { Signer } from './signature.js';
 
 /** A URL that cannot be signed, and why (the CLI prints it and exits 2). */
@@ -21,12 +22,12 @@ function pairName(pair: string): string {
   }
 }
 
-function parsed(url: string): ImageRequest {
+function parsed(url: string, presets?: PresetTable): ImageRequest {
   if (!/^https?:\/\/[^/]/i.test(url)) throw new UnsignableUrl(`not an absolute http(s) URL: ${url}`);
   const { pathname, rawQuery } = splitRequestUrl(url);
   let request: ImageRequest | undefined;
   try {
-    request = parseImageRequest(pathname, rawQuery);
+    request = parseImageRequest(pathname, rawQuery, undefined, presets);
   } catch (error) {
     if (!(error instanceof RelayError)) throw error;
     throw new UnsignableUrl(`not a valid imgrelay image URL: ${error.detail}`);
@@ -38,8 +39,9 @@ function parsed(url: string): ImageRequest {
   return request;
 }
 
-export async function signImageUrl(url: string, signer: Signer): Promise<string> {
-  const request = parsed(url);
+/** `presets`: the service's IMGRELAY_PRESETS, so `p=`/`preset=` URLs sign as the service expands them. */
+export async function signImageUrl(url: string, signer: Signer, presets?: PresetTable): Promise<string> {
+  const request = parsed(url, presets);
   const signature = await signer.sign(request);
   const { pathname, rawQuery } = splitRequestUrl(url);
   const origin = url.slice(0, url.length - splitRequestUrl(url).pathAndQuery.length);

@@ -156,3 +156,22 @@ describe('the table', () => {
     }
   });
 });
+
+describe('requests that produce the same bytes share one key', () => {
+  it('q is dropped where the encoder takes none (PNG, GIF) and kept for every lossy or undecided output', () => {
+    expect(canonicalSpec(querySpec('w=300&output=png&q=40'))).toBe(canonicalSpec(querySpec('w=300&output=png')));
+    expect(canonicalSpec(querySpec('w=300&output=gif&q=40'))).toBe(canonicalSpec(querySpec('w=300&output=gif')));
+    for (const output of ['jpg', 'webp', 'avif', 'auto']) {
+      expect(canonicalSpec(querySpec(`w=300&output=${output}&q=40`))).toContain('quality=40');
+    }
+    expect(canonicalSpec(querySpec('w=300&q=40'))).toContain('quality=40'); // the source's family may be JPEG
+  });
+
+  it('bg counts only where it is painted: contain padding, or flattening onto an explicit JPEG', () => {
+    expect(canonicalSpec(querySpec('w=300&h=200&bg=ff0000'))).toBe(canonicalSpec(querySpec('w=300&h=200')));
+    expect(canonicalSpec(querySpec('w=300&output=webp&bg=000'))).toBe(canonicalSpec(querySpec('w=300&output=webp')));
+    expect(canonicalSpec(querySpec('w=300&h=200&fit=contain&bg=000'))).toContain('background=#000000');
+    expect(canonicalSpec(querySpec('w=300&output=jpg&bg=000'))).toContain('background=#000000');
+    expect(canonicalSpec(querySpec('fit=contain&bg=000'))).toBe(''); // no box: nothing is padded
+  });
+});

@@ -259,8 +259,20 @@ export function targetSize(spec: TransformSpec): { width?: number; height?: numb
 
 /** Gravity positions only the fits that crop or pad; elsewhere it changes nothing. */
 const POSITIONED_FITS: ReadonlySet<Fit> = new Set(['cover', 'contain']);
+/** Outputs whose encoder takes no quality (steps.ts `encode`: PNG is never palette-quantised here, GIF has no q). */
+const QUALITY_FREE: ReadonlySet<string> = new Set(['png', 'gif']);
 
-/** The spec with defaults dropped, dpr folded into the box and no-effect fields removed. */
+/**
+ * `bg` is read by contain's padding and by flattening onto an explicit JPEG only (steps.ts). Without an explicit
+ * format the output keeps the source's family, which never needs flattening (alpha → PNG, none → JPEG).
+ */
+const usesBackground = (spec: TransformSpec, sized: boolean, fit: Fit) => (sized && fit === 'contain') || spec.format === 'jpeg';
+
+/**
+ * The spec with defaults dropped, dpr folded into the box and no-effect fields removed (`q` on PNG/GIF, `bg` where
+ * nothing is padded or flattened): requests that produce the same bytes share one key. The output-size cap is
+ * applied before, by the image service (output-limit.ts), which knows IMGRELAY_MAX_OUTPUT_DIMENSION.
+ */
 export function normaliseSpec(spec: TransformSpec): TransformSpec {
   const { width, height } = targetSize(spec);
   const sized = width !== undefined || height !== undefined;
@@ -270,11 +282,11 @@ export function normaliseSpec(spec: TransformSpec): TransformSpec {
     fit: sized && fit !== DEFAULTS.fit ? fit : undefined,
     withoutEnlargement: sized && spec.withoutEnlargement ? true : undefined,
     gravity: sized && POSITIONED_FITS.has(fit) && spec.gravity !== DEFAULTS.gravity ? spec.gravity : undefined,
-    quality: spec.quality === DEFAULTS.quality ? undefined : spec.quality,
+    quality: spec.quality === DEFAULTS.quality || QUALITY_FREE.has(spec.format ?? '') ? undefined : spec.quality,
     format: spec.format,
     pages: spec.pages === DEFAULTS.pages ? undefined : spec.pages,
     interlace: spec.interlace ? true : undefined,
-    blur: spec.blur, sharpen: spec.sharpen, background: spec.background,
+    blur: spec.blur, sharpen: spec.sharpen, background: usesBackground(spec, sized, fit) ? spec.background : undefined,
     keepMetadata: spec.keepMetadata ? true : undefined,
   };
   for (const key of Object.keys(out) as (keyof TransformSpec)[]) if (out[key] === undefined) delete out[key];

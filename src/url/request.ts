@@ -3,7 +3,8 @@
  * canonical request: the same image through any form is the same cache entry. Portable.
  */
 import { fail } from '../errors.js';
-import { type RequestOptions, parseCfOptions, parseQueryOptions } from './options.js';
+import { type RequestOptions, parseCfOptions } from './options.js';
+import { type PresetTable, parseQueryWithPreset, pathPresetName, withPreset } from './presets.js';
 
 export type RequestForm = 'legacy' | 'query' | 'path';
 
@@ -20,18 +21,19 @@ const NO_OPTIONS: RequestOptions = Object.freeze({ spec: Object.freeze({}), resp
 
 /**
  * Parses the public image URL. `rawQuery` is everything after the first `?`, undecoded ('' when none).
- * `legacyOptions` (IMGRELAY_LEGACY_OPTIONS, parsed once at start-up) apply to the legacy form.
+ * `legacyOptions` (IMGRELAY_LEGACY_OPTIONS, parsed once at start-up) apply to the legacy form; `presets`
+ * (IMGRELAY_PRESETS) are expanded here, so `p=thumb` and its spelled-out options are one request (presets.ts).
  * Returns undefined when the path is not an image route (the caller answers 404).
  */
 export function parseImageRequest(
-  pathname: string, rawQuery: string, legacyOptions: RequestOptions = NO_OPTIONS,
+  pathname: string, rawQuery: string, legacyOptions: RequestOptions = NO_OPTIONS, presets?: PresetTable,
 ): ImageRequest | undefined {
-  if (pathname === '/') return parseRootRequest(rawQuery, legacyOptions);
-  if (pathname.startsWith(CF_PREFIX)) return parsePathForm(pathname.slice(CF_PREFIX.length), rawQuery);
+  if (pathname === '/') return parseRootRequest(rawQuery, legacyOptions, presets);
+  if (pathname.startsWith(CF_PREFIX)) return parsePathForm(pathname.slice(CF_PREFIX.length), rawQuery, presets);
   return undefined;
 }
 
-function parseRootRequest(rawQuery: string, legacyOptions: RequestOptions): ImageRequest {
+function parseRootRequest(rawQuery: string, legacyOptions: RequestOptions, presets?: PresetTable): ImageRequest {
   if (LEGACY_PREFIX.test(rawQuery)) {
     return { form: 'legacy', source: parseSourceUrl(decodeLegacy(rawQuery)), options: legacyOptions };
   }
@@ -39,14 +41,15 @@ function parseRootRequest(rawQuery: string, legacyOptions: RequestOptions): Imag
   const url = params.get('url');
   if (url === null || url === '') fail('E_BAD_REQUEST', 'Missing source URL: use /?<url>, /?url=<url>&… or /cdn-cgi/image/<options>/<url>');
   params.delete('url');
-  return { form: 'query', source: parseSourceUrl(withDefaultScheme(url)), options: parseQueryOptions(params) };
+  return { form: 'query', source: parseSourceUrl(withDefaultScheme(url)), options: parseQueryWithPreset(params, presets) };
 }
 
 /** `/cdn-cgi/image/<k=v,…>/<source>`: the source is the raw path remainder plus the request's own query. */
-function parsePathForm(rest: string, rawQuery: string): ImageRequest {
+function parsePathForm(rest: string, rawQuery: string, presets?: PresetTable): ImageRequest {
   const slash = rest.indexOf('/');
   if (slash <= 0) fail('E_BAD_REQUEST', 'Expected /cdn-cgi/image/<options>/<source URL>');
-  const options = parseCfOptions(safeDecode(rest.slice(0, slash)));
+  const segment = safeDecode(rest.slice(0, slash));
+  const options = withPreset(parseCfOptions(segment), pathPresetName(segment), presets);
   let source = rest.slice(slash + 1) + (rawQuery === '' ? '' : `?${rawQuery}`);
   // The source may arrive percent-encoded as one path segment (`https%3A%2F%2F…`).
   if (/^https?%3a/i.test(source)) source = safeDecode(source);

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TRANSFORMS_NEED_ORIGIN } from '../../src/transform/passthrough.js';
+import { LAB_PRESETS } from './lab-hosts.js';
 import { freshEdge, IMAGES, NODE_ORIGIN, originalBytes, originHits, problemOf, sha256, unique, viaEdge, viaWorker } from './helpers.js';
 
 const WITH_ORIGIN = { IMGRELAY_ORIGIN_URL: NODE_ORIGIN };
@@ -152,3 +153,29 @@ function maxAgeOf(response: Response): number {
   const match = /(?:^|,)\s*max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '');
   return match ? Number(match[1]) : Number.POSITIVE_INFINITY;
 }
+
+describe('presets at the edge (the same IMGRELAY_PRESETS as the origin)', () => {
+  it('a preset in either form is the edge entry of its options: one origin answer for all three spellings', async () => {
+    const source = `/forwarded.jpg?case=${unique('preset')}`;
+    const edge = freshEdge({ ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS });
+    const paths = [`/?url=${encodeURIComponent(IMAGES + source)}&p=edgethumb`,
+      `/cdn-cgi/image/preset=edgethumb/${IMAGES}${source}`, transformPath(source)];
+    const answers = [];
+    for (const path of paths) {
+      const response = await viaEdge(edge, path, { headers: { accept: WEBP_ACCEPT } });
+      answers.push([response.status, response.headers.get('x-cache'), response.headers.get('content-type')]);
+      await response.arrayBuffer();
+    }
+    expect(answers).toEqual([[200, 'MISS', 'image/webp'], [200, 'HIT-MEMORY', 'image/webp'], [200, 'HIT-MEMORY', 'image/webp']]);
+    expect(await originHits(source)).toBe(1);
+  });
+
+  it('an unknown preset is a 400 naming it, answered at the edge without the source', async () => {
+    const source = `/forwarded.jpg?case=${unique('preset-unknown')}`;
+    const response = await viaEdge(freshEdge({ ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS }),
+      `/?url=${encodeURIComponent(IMAGES + source)}&p=nope`);
+    expect(response.status).toBe(400);
+    expect(await problemOf(response)).toMatchObject({ code: 'E_BAD_REQUEST' });
+    expect(await originHits(source)).toBe(0);
+  });
+});

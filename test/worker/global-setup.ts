@@ -5,6 +5,7 @@
 import type { TestProject } from 'vitest/node';
 import { type Handler, startOrigin } from '../helpers/origin.js';
 import { bootImgrelay, zakerAt } from '../helpers/imgrelay.js';
+import { LAB_PRESETS } from './lab-hosts.js';
 import { fixture } from '../helpers/images.js';
 import { IMAGE_HOST } from './lab-hosts.js';
 
@@ -50,7 +51,8 @@ export default async function setup(project: TestProject) {
     const path = new URL(req.url ?? '/', 'http://lab').searchParams.get('path') ?? '';
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ hits: origin.hits(path) }));
   });
-  const node = await bootImgrelay({ ...zakerAt(origin.port, IMAGE_HOST) });
+  // The Worker and its Node origin share presets (forward.test.ts): a preset name no other test uses.
+  const node = await bootImgrelay({ ...zakerAt(origin.port, IMAGE_HOST), IMGRELAY_PRESETS: LAB_PRESETS });
   project.provide('lab', { imageOrigin: origin.url, nodeOrigin: node.url });
   return async () => {
     await node.close();
