@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
 
@@ -88,6 +89,7 @@ const VARS = {
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
+  ...MISS_LIMIT_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -133,6 +135,8 @@ export interface Config {
     maxConnections: number; maxHeaderBytes: number };
   /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
   maxInflightBytes: number;
+  /** Per-client token bucket on misses, and the proxies believed about who the client is (src/policy/). */
+  missLimit: MissLimitConfig;
 }
 
 export class ConfigError extends Error {
@@ -181,6 +185,7 @@ function crossChecks(v: Parsed): string[] {
     // A source the budget can never hold would be refused as "overloaded, retry" forever.
     problems.push('IMGRELAY_MAX_INFLIGHT_MB: must hold at least one source of IMGRELAY_MAX_SOURCE_BYTES (or be 0)');
   }
+  problems.push(...missLimitProblems(v));
   return problems;
 }
 
@@ -217,6 +222,7 @@ function toConfig(v: Parsed): Config {
       keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
+    missLimit: missLimitConfig(v),
   };
 }
 

@@ -20,6 +20,7 @@ import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
 import { ByteBudget, type ByteHold } from './limits/byte-budget.js';
+import { type MissGate, JOINED_REFUSAL_RETRIES, gatedLoader, isRefusalOfAnother } from './policy/miss-gate.js';
 
 /** Without a configured budget every hold is granted (still counted, so nothing else changes). */
 const UNBOUNDED = new ByteBudget(0);
@@ -44,6 +45,8 @@ export interface ImageServiceDeps {
   metrics?: Metrics;
   /** IMGRELAY_MAX_INFLIGHT_MB: every miss holds its source bytes against it (503 over it); none = unbounded. */
   budget?: ByteBudget;
+  /** IMGRELAY_MISS_RATE: a client's request that must fetch or transform passes here first (policy/miss-gate.ts). */
+  missGate?: MissGate;
 }
 
 /** Who asks, for bounded cost: the request's signal (a job nobody waits for is dropped) and the client's address. */
@@ -113,10 +116,21 @@ export class ImageService {
     const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
     const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base', context.client);
     // Remembered per variant: a source too big to transform may still be relayed as it is.
-    const loaded = await this.deps.memory.remembering(key.memory,
-      async () => boundStale(this.deps.cache, key, loader, await this.deps.cache.get(key, loader, { signal: context.signal }),
-        this.now(), this.deps.config));
+    const loaded = await this.deps.memory.remembering(key.memory, () => this.lookup(key, loader, context));
     return { ...loaded, varyAccept, canonicalSpec: canonical };
+  }
+
+  /** The tiers, then `loader` on a miss: charged to this request's client (policy/miss-gate.ts says when). */
+  private async lookup(key: CacheKey, loader: Loader, context: RequestContext, retries = JOINED_REFUSAL_RETRIES)
+    : Promise<Loaded> {
+    const gated = gatedLoader(loader, this.deps.missGate, context.client);
+    try {
+      const loaded = await this.deps.cache.get(key, gated.loader, { signal: context.signal });
+      return await boundStale(this.deps.cache, key, gated.loader, loaded, this.now(), this.deps.config);
+    } catch (error) {
+      if (retries > 0 && isRefusalOfAnother(error, gated)) return this.lookup(key, loader, context, retries - 1);
+      throw error;
+    }
   }
 
   private sourceKey(url: URL): CacheKey {

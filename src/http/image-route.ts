@@ -14,6 +14,7 @@ import type { HitPath } from './hit-path.js';
 import { type CachePolicy, cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
 import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
+import { clientIdentity, trustedProxies } from '../policy/client.js';
 
 export interface ImageRouteDeps {
   config: Config;
@@ -33,6 +34,7 @@ const FALLBACK_MAX_AGE_S = 60;
 
 export function imageRoute(deps: ImageRouteDeps) {
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
+  const trusted = trustedProxies(deps.config.missLimit.trustedProxies);
   return async (c: Context): Promise<Response> => {
     const started = performance.now();
     const raw = c.req.raw;
@@ -44,7 +46,8 @@ export function imageRoute(deps: ImageRouteDeps) {
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
       const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
-      const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c) });
+      const client = clientIdentity(peerAddress(c), raw.headers, trusted);
+      const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
       const response = respond(raw, request, result, policy, started);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
@@ -73,7 +76,7 @@ interface Served extends ImageResult {
 }
 
 /** The connection's remote address on Node (@hono/node-server's `incoming`); undefined elsewhere. */
-function clientAddress(c: Context): string | undefined {
+function peerAddress(c: Context): string | undefined {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
   return env?.incoming?.socket?.remoteAddress;
 }

@@ -1,0 +1,50 @@
+/**
+ * Where a request becomes a miss, and what a miss costs its client. Portable (the limiter behind the gate,
+ * miss-limit.ts, is wired by the Node entry only).
+ *
+ * The gate guards `Loader.load` of the entry a request asks for (images.ts), and nothing else:
+ * - `load` runs only after memory and store both missed, so hits (HIT-MEMORY, HIT-STORE) are never charged;
+ * - STALE answers revalidate through `Loader.revalidate`, which is not gated: the client got cached bytes;
+ * - `load` runs once per single-flight, in the request that started the flight: a request that joins a miss already
+ *   in flight costs nothing extra and is never refused (the origin fetch and transform happen once either way);
+ * - a variant's source load runs inside the variant's load: one miss is one token, fetch and transform together;
+ * - failures remembered by the negative cache are answered before any load: not charged.
+ */
+import { RelayError } from '../errors.js';
+import type { Loader } from '../cache/tiered.js';
+
+/** Resolves when `client` may cause one more miss; throws 429 E_RATE_LIMITED (with Retry-After) when it may not. */
+export type MissGate = (client: string | undefined) => Promise<void>;
+
+export interface GatedLoader {
+  loader: Loader;
+  /** True when THIS request's client was refused (as opposed to the client that led a flight this request joined). */
+  refusedHere(): boolean;
+}
+
+/** `loader` whose `load` first passes `client` through `gate`. */
+export function gatedLoader(loader: Loader, gate: MissGate | undefined, client: string | undefined): GatedLoader {
+  let refused = false;
+  if (!gate) return { loader, refusedHere: () => false };
+  const load = async (signal?: AbortSignal) => {
+    try {
+      await gate(client);
+    } catch (error) {
+      refused = true;
+      throw error;
+    }
+    return loader.load(signal);
+  };
+  return { loader: { load, revalidate: (stale) => loader.revalidate(stale) }, refusedHere: () => refused };
+}
+
+/**
+ * A request that joined another client's flight shares its outcome; when that client was over its limit the 429 is
+ * not this request's: it asks again (leading a flight of its own, or joining a new one). Bounded: a flood of
+ * refused leaders on one key can still make a patient request see their 429 after this many tries.
+ */
+export const JOINED_REFUSAL_RETRIES = 3;
+
+export function isRefusalOfAnother(error: unknown, gated: GatedLoader): boolean {
+  return error instanceof RelayError && error.code === 'E_RATE_LIMITED' && !gated.refusedHere();
+}
