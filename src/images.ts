@@ -20,7 +20,7 @@ import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
 import { ByteBudget, type ByteHold } from './limits/byte-budget.js';
-import { type MissGate, JOINED_REFUSAL_RETRIES, gatedLoader, isRefusalOfAnother } from './policy/miss-gate.js';
+import { type MissGate, withMissGate } from './policy/miss-gate.js';
 
 /** Without a configured budget every hold is granted (still counted, so nothing else changes). */
 const UNBOUNDED = new ByteBudget(0);
@@ -121,16 +121,9 @@ export class ImageService {
   }
 
   /** The tiers, then `loader` on a miss: charged to this request's client (policy/miss-gate.ts says when). */
-  private async lookup(key: CacheKey, loader: Loader, context: RequestContext, retries = JOINED_REFUSAL_RETRIES)
-    : Promise<Loaded> {
-    const gated = gatedLoader(loader, this.deps.missGate, context.client);
-    try {
-      const loaded = await this.deps.cache.get(key, gated.loader, { signal: context.signal });
-      return await boundStale(this.deps.cache, key, gated.loader, loaded, this.now(), this.deps.config);
-    } catch (error) {
-      if (retries > 0 && isRefusalOfAnother(error, gated)) return this.lookup(key, loader, context, retries - 1);
-      throw error;
-    }
+  private lookup(key: CacheKey, loader: Loader, context: RequestContext): Promise<Loaded> {
+    return withMissGate(loader, this.deps.missGate, context.client, async (gated) => boundStale(this.deps.cache, key,
+      gated, await this.deps.cache.get(key, gated, { signal: context.signal }), this.now(), this.deps.config));
   }
 
   private sourceKey(url: URL): CacheKey {

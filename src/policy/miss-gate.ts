@@ -16,35 +16,32 @@ import type { Loader } from '../cache/tiered.js';
 /** Resolves when `client` may cause one more miss; throws 429 E_RATE_LIMITED (with Retry-After) when it may not. */
 export type MissGate = (client: string | undefined) => Promise<void>;
 
-export interface GatedLoader {
-  loader: Loader;
-  /** True when THIS request's client was refused (as opposed to the client that led a flight this request joined). */
-  refusedHere(): boolean;
-}
-
-/** `loader` whose `load` first passes `client` through `gate`. */
-export function gatedLoader(loader: Loader, gate: MissGate | undefined, client: string | undefined): GatedLoader {
-  let refused = false;
-  if (!gate) return { loader, refusedHere: () => false };
+/**
+ * Runs `lookup` (the tiers, then the loader on a miss) with `loader` gated for `client`. A request that joined another
+ * client's flight shares its outcome; when that client was over its limit, the 429 is not this request's: it asks
+ * again (leading a flight of its own, or joining a new one). Bounded: a flood of refused leaders on one key can
+ * still make a patient request see their 429 after JOINED_REFUSAL_RETRIES tries.
+ */
+export async function withMissGate<T>(loader: Loader, gate: MissGate | undefined, client: string | undefined,
+  lookup: (gated: Loader) => Promise<T>, retries = JOINED_REFUSAL_RETRIES): Promise<T> {
+  if (!gate) return lookup(loader);
+  let refusedHere = false;
   const load = async (signal?: AbortSignal) => {
     try {
       await gate(client);
     } catch (error) {
-      refused = true;
+      refusedHere = true;
       throw error;
     }
     return loader.load(signal);
   };
-  return { loader: { load, revalidate: (stale) => loader.revalidate(stale) }, refusedHere: () => refused };
+  try {
+    return await lookup({ load, revalidate: (stale) => loader.revalidate(stale) });
+  } catch (error) {
+    const another = error instanceof RelayError && error.code === 'E_RATE_LIMITED' && !refusedHere;
+    if (another && retries > 0) return withMissGate(loader, gate, client, lookup, retries - 1);
+    throw error;
+  }
 }
 
-/**
- * A request that joined another client's flight shares its outcome; when that client was over its limit the 429 is
- * not this request's: it asks again (leading a flight of its own, or joining a new one). Bounded: a flood of
- * refused leaders on one key can still make a patient request see their 429 after this many tries.
- */
 export const JOINED_REFUSAL_RETRIES = 3;
-
-export function isRefusalOfAnother(error: unknown, gated: GatedLoader): boolean {
-  return error instanceof RelayError && error.code === 'E_RATE_LIMITED' && !gated.refusedHere();
-}
