@@ -52,7 +52,10 @@ export interface ImageServiceDeps {
 /** Who asks, for bounded cost: the request's signal (a job nobody waits for is dropped) and the client's address. */
 export interface RequestContext {
   signal?: AbortSignal;
-  /** The client's address: waiting for a transform slot is fair between clients. Absent = one shared bucket. */
+  /**
+   * The client (policy/client.ts: an address or IPv6 /64, through trusted proxies): its misses are limited (missGate)
+   * and waiting for a transform slot is fair between clients. Absent = one shared queue, never limited.
+   */
   client?: string;
 }
 

@@ -150,7 +150,8 @@ describe('per-client miss limits', () => {
     const first = get(variant('/slow.jpg', 150), leader);
     while (origin.hits('/slow.jpg') === fetchesBefore) await sleep(5); // the leader's fetch reached the origin
     const joined = get(variant('/slow.jpg', 150), waiter);
-    await sleep(200); // the waiter's request reaches the flight (it is held there until the origin answers)
+    while (relay!.sockets().open < 2) await sleep(5); // the waiter's connection is in
+    await sleep(200); // and its request reaches the flight (held there until the origin answers)
     release();
     const [a, b] = await Promise.all([first, joined]);
     expect([a.status, a.headers.get('x-cache')]).toEqual([200, 'MISS']);
