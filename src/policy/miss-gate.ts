@@ -6,7 +6,8 @@
  * - `load` runs only after memory and store both missed, so hits (HIT-MEMORY, HIT-STORE) are never charged;
  * - STALE answers revalidate through `Loader.revalidate`, which is not gated: the client got cached bytes;
  * - `load` runs once per single-flight, in the request that started the flight: a request that joins a miss already
- *   in flight costs nothing extra and is never refused (the origin fetch and transform happen once either way);
+ *   in flight costs nothing (the origin fetch and transform happen once either way), and is not refused for the
+ *   leader's limit: withMissGate asks again on its own token;
  * - a variant's source load runs inside the variant's load: one miss is one token, fetch and transform together;
  * - failures remembered by the negative cache are answered before any load: not charged.
  */
