@@ -8,6 +8,7 @@ import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
 
@@ -95,6 +96,7 @@ const VARS = {
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
   ...SIGNATURE_VARS,
   ...VARIANT_VARS,
+  ...MISS_LIMIT_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -143,6 +145,8 @@ export interface Config {
   signing: SignatureConfig;
   /** Allowed widths/heights/qualities and presets (src/policy/variants-config.ts). */
   variants: VariantRules;
+  /** Per-client token bucket on misses, and the proxies believed about who the client is (src/policy/). */
+  missLimit: MissLimitConfig;
 }
 
 export class ConfigError extends Error {
@@ -194,6 +198,7 @@ function crossChecks(v: Parsed): string[] {
   }
   problems.push(...signatureProblems(v));
   problems.push(...variantProblems(v));
+  problems.push(...missLimitProblems(v));
   return problems;
 }
 
@@ -232,6 +237,7 @@ function toConfig(v: Parsed): Config {
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
     signing: toSignatureConfig(v),
     variants: toVariantRules(v),
+    missLimit: missLimitConfig(v),
   };
 }
 

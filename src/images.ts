@@ -21,6 +21,7 @@ import type { ImageRequest } from './url/request.js';
 import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
 import { ByteBudget, type ByteHold } from './limits/byte-budget.js';
+import { type MissGate, withMissGate } from './policy/miss-gate.js';
 
 /** Without a configured budget every hold is granted (still counted, so nothing else changes). */
 const UNBOUNDED = new ByteBudget(0);
@@ -45,12 +46,17 @@ export interface ImageServiceDeps {
   metrics?: Metrics;
   /** IMGRELAY_MAX_INFLIGHT_MB: every miss holds its source bytes against it (503 over it); none = unbounded. */
   budget?: ByteBudget;
+  /** IMGRELAY_MISS_RATE: a client's request that must fetch or transform passes here first (policy/miss-gate.ts). */
+  missGate?: MissGate;
 }
 
 /** Who asks, for bounded cost: the request's signal (a job nobody waits for is dropped) and the client's address. */
 export interface RequestContext {
   signal?: AbortSignal;
-  /** The client's address: waiting for a transform slot is fair between clients. Absent = one shared bucket. */
+  /**
+   * The client (policy/client.ts: an address or IPv6 /64, through trusted proxies): its misses are limited (missGate)
+   * and waiting for a transform slot is fair between clients. Absent = one shared queue, never limited.
+   */
   client?: string;
 }
 
@@ -115,10 +121,14 @@ export class ImageService {
     const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
     const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base', context.client);
     // Remembered per variant: a source too big to transform may still be relayed as it is.
-    const loaded = await this.deps.memory.remembering(key.memory,
-      async () => boundStale(this.deps.cache, key, loader, await this.deps.cache.get(key, loader, { signal: context.signal }),
-        this.now(), this.deps.config));
+    const loaded = await this.deps.memory.remembering(key.memory, () => this.lookup(key, loader, context));
     return { ...loaded, varyAccept, canonicalSpec: canonical };
+  }
+
+  /** The tiers, then `loader` on a miss: charged to this request's client (policy/miss-gate.ts says when). */
+  private lookup(key: CacheKey, loader: Loader, context: RequestContext): Promise<Loaded> {
+    return withMissGate(loader, this.deps.missGate, context.client, async (gated) => boundStale(this.deps.cache, key,
+      gated, await this.deps.cache.get(key, gated, { signal: context.signal }), this.now(), this.deps.config));
   }
 
   private sourceKey(url: URL): CacheKey {

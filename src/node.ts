@@ -33,6 +33,7 @@ import { instrumentStore } from './metrics.js';
 import { ByteBudget } from './limits/byte-budget.js';
 import { createIdleCollector } from './limits/idle-collect.js';
 import { v8FullCollection } from './limits/v8-collect.js';
+import { MissLimiter } from './policy/miss-limit.js';
 
 export interface RunningNode {
   url: string;
@@ -98,6 +99,12 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
 const IDLE_COLLECT_MIN_BYTES = 32 * 1024 * 1024;
 const IDLE_COLLECT_EVERY_MS = 5000;
 
+/** IMGRELAY_MISS_RATE: one limiter per instance (README "Per-client limits"); none when off. */
+function missGate(config: Config) {
+  const { rate, burst } = config.missLimit;
+  return rate ? new MissLimiter({ rate, burst }).gate : undefined;
+}
+
 /** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
 async function wireCore(config: Config, logger: Logger) {
   const background = new Set<Promise<unknown>>();
@@ -125,7 +132,7 @@ async function wireCore(config: Config, logger: Logger) {
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
-    metrics, etag: nodeEtag, digest: nodeSha256Hex, budget });
+    metrics, etag: nodeEtag, digest: nodeSha256Hex, budget, missGate: missGate(config) });
   const legacyOptions = config.legacyOptions ? parseLegacyWithPresets(config.legacyOptions, config.variants.presets) : undefined;
   return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,

@@ -16,6 +16,7 @@ import { type CachePolicy, cachePolicy, responseFreshness, withRequestMaxAge } f
 import { signaturePolicy } from '../policy/signature.js';
 import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
+import { clientIdentity, trustedProxies } from '../policy/client.js';
 
 export interface ImageRouteDeps {
   config: Config;
@@ -26,7 +27,7 @@ export interface ImageRouteDeps {
   hits?: HitPath;
 }
 
-/** Source failures a `default=` fallback may stand in for (not request errors or overload). */
+/** Source failures a `default=` fallback may stand in for (not request errors, overload or E_RATE_LIMITED). */
 const FALLBACK_CODES = new Set([
   'E_SOURCE_FORBIDDEN', 'E_SOURCE_NOT_FOUND', 'E_SOURCE_TOO_LARGE', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID',
   'E_UPSTREAM', 'E_UPSTREAM_TIMEOUT',
@@ -36,6 +37,7 @@ const FALLBACK_MAX_AGE_S = 60;
 export function imageRoute(deps: ImageRouteDeps) {
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   const signatures = signaturePolicy(deps.config.signing);
+  const trusted = trustedProxies(deps.config.missLimit.trustedProxies);
   return async (c: Context): Promise<Response> => {
     const started = performance.now();
     const raw = c.req.raw;
@@ -50,7 +52,8 @@ export function imageRoute(deps: ImageRouteDeps) {
       await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
       const allowed = applyVariantRules(request, deps.config.variants);
       const accept = raw.headers.get('accept') ?? undefined;
-      const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client: clientAddress(c) });
+      const client = clientIdentity(peerAddress(c), raw.headers, trusted);
+      const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
       const response = respond(raw, request, result, policy, started);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
@@ -79,7 +82,7 @@ interface Served extends ImageResult {
 }
 
 /** The connection's remote address on Node (@hono/node-server's `incoming`); undefined elsewhere. */
-function clientAddress(c: Context): string | undefined {
+function peerAddress(c: Context): string | undefined {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
   return env?.incoming?.socket?.remoteAddress;
 }

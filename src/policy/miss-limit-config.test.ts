@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../config.js';
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    parseConfig(env);
+    return [];
+  } catch (error) {
+    return (error as ConfigError).problems;
+  }
+};
+
+describe('miss limit configuration', () => {
+  it('is off by default, with no trusted proxies', () => {
+    expect(parseConfig({}).missLimit).toEqual({ rate: undefined, burst: 0, trustedProxies: [] });
+  });
+
+  it('reads 60/m, 10/s and 1000/h; the burst defaults to the rate\'s count', () => {
+    expect(parseConfig({ IMGRELAY_MISS_RATE: '60/m' }).missLimit).toMatchObject({ rate: { count: 60, periodS: 60 }, burst: 60 });
+    expect(parseConfig({ IMGRELAY_MISS_RATE: ' 10/S ' }).missLimit.rate).toEqual({ count: 10, periodS: 1 });
+    expect(parseConfig({ IMGRELAY_MISS_RATE: '1000/h', IMGRELAY_MISS_BURST: '50' }).missLimit)
+      .toMatchObject({ rate: { count: 1000, periodS: 3600 }, burst: 50 });
+  });
+
+  it('refuses other rate spellings, a zero burst, and a burst without a rate, naming each variable', () => {
+    for (const rate of ['60', '60/min', '0/m', '-1/s', '1.5/s', 'fast']) {
+      expect(problemsOf({ IMGRELAY_MISS_RATE: rate })[0]).toMatch(/^IMGRELAY_MISS_RATE=.*60\/m/);
+    }
+    expect(problemsOf({ IMGRELAY_MISS_RATE: '60/m', IMGRELAY_MISS_BURST: '0' })[0]).toMatch(/^IMGRELAY_MISS_BURST=/);
+    expect(problemsOf({ IMGRELAY_MISS_BURST: '10' })).toEqual([expect.stringMatching(/^IMGRELAY_MISS_BURST: needs IMGRELAY_MISS_RATE/)]);
+  });
+
+  it('reads trusted proxies as CIDRs or single addresses, and refuses /0 (it would believe every client)', () => {
+    expect(parseConfig({ IMGRELAY_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7, 2001:db8::/32, ::1' }).missLimit.trustedProxies)
+      .toEqual(['10.0.0.0/8', '192.0.2.7/32', '2001:db8::/32', '::1/128']);
+    for (const bad of ['0.0.0.0/0', '::/0', 'proxy.internal', '10.0.0.0/33', '10']) {
+      expect(problemsOf({ IMGRELAY_TRUSTED_PROXIES: bad })[0]).toMatch(/^IMGRELAY_TRUSTED_PROXIES=/);
+    }
+  });
+});
