@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+import { OBSERVE_VARS, type ObserveConfig, observeConfig } from './observe/config.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
 
@@ -88,6 +89,7 @@ const VARS = {
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
+  ...OBSERVE_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -133,6 +135,8 @@ export interface Config {
     maxConnections: number; maxHeaderBytes: number };
   /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
   maxInflightBytes: number;
+  /** The dashboard's sampler and the request logs (src/observe/config.ts). */
+  observe: ObserveConfig;
 }
 
 export class ConfigError extends Error {
@@ -217,6 +221,7 @@ function toConfig(v: Parsed): Config {
       keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
+    observe: observeConfig(v),
   };
 }
 
