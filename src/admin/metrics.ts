@@ -135,6 +135,7 @@ export class PromMetrics implements Metrics {
     counter('imgrelay_transform_timeouts_total', 'Transforms that ran past TRANSFORM_TIMEOUT_S (504)',
       () => sources.transformer?.stats().timeouts);
     gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
+    gauge('imgrelay_memory_max_bytes', 'Memory tier budget (IMGRELAY_MEMORY_CACHE_MB)', () => sources.memory.stats().maxBytes);
     gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
     gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);
     counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',
