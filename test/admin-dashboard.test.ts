@@ -130,9 +130,17 @@ describe('GET /history and the page assets', () => {
     const refused = await adminFetch(node, '/history', { token: null });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('content-type')).toBe('application/problem+json');
-    const history = await (await adminFetch(node, '/history')).json() as { intervalMs: number; capacity: number; samples: unknown[] };
+    const history = await (await adminFetch(node, '/history')).json() as { intervalMs: number; capacity: number;
+      samples: Array<{ t: number }> };
     expect([history.intervalMs, history.capacity]).toEqual([250, 720]);
     expect(history.samples.length).toBeGreaterThan(3);
+    // A poll asks only for what it lacks.
+    const newest = history.samples.at(-1)!.t;
+    const newer = await (await adminFetch(node, `/history?since=${newest}`)).json() as { samples: Array<{ t: number }> };
+    expect(newer.samples.every((s) => s.t > newest)).toBe(true);
+    const bad = await adminFetch(node, '/history?since=yesterday');
+    expect(bad.status).toBe(400);
+    expect((await bad.json() as { code: string }).code).toBe('E_BAD_REQUEST');
     for (const [path, type] of [['/assets/uplot.js', 'text/javascript'], ['/assets/uplot.css', 'text/css'], ['/dashboard.js', 'text/javascript']]) {
       const response = await fetch(`${node.adminUrl}${path}`);
       expect(response.status, path).toBe(200);

@@ -30,7 +30,7 @@ export interface AdminAppDeps {
   legacyOptions?: RequestOptions;
   warmConcurrency?: number;
   /** The dashboard: its samples (`GET /history`), recent purges and warms, and the charting library it loads. */
-  history: () => Record<string, unknown>;
+  history: (since?: number) => Record<string, unknown>;
   journal: AdminJournal;
   assets: AdminAssets;
 }
@@ -123,7 +123,14 @@ function addApiRoutes(app: Hono<Env>, deps: AdminAppDeps): void {
     return c.json(deps.stats());
   });
   // Polled by the dashboard every few seconds: not logged (it would be most of the admin log).
-  app.get('/history', (c) => c.json({ ...deps.history(), purges: deps.journal.purges(), warms: deps.journal.warms() }));
+  app.get('/history', (c) => {
+    const since = c.req.query('since');
+    if (since !== undefined && !/^\d{1,15}$/.test(since)) {
+      throw new RelayError('E_BAD_REQUEST', 'since: expected a sample time (milliseconds since the epoch)');
+    }
+    return c.json({ ...deps.history(since === undefined ? undefined : Number(since)), purges: deps.journal.purges(),
+      warms: deps.journal.warms() });
+  });
   app.get('/metrics', async (c) => {
     log(c, 'metrics', 'ok');
     return c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType });

@@ -56,6 +56,8 @@ export const DASHBOARD_JS = `'use strict';
   ];
   const charts = {};
   let timer;
+  /** The samples charted: the first poll gets the whole hour, later ones only what is newer (bounded by capacity). */
+  let samples = [];
 
   function draw(samples) {
     const xs = samples.map((s) => s.t / 1000);
@@ -116,11 +118,23 @@ export const DASHBOARD_JS = `'use strict';
     + (t.removed !== undefined ? ' ' + t.removed : '')).join(' · ');
   const sources = (w) => Object.entries(w.byCache).map(([cache, n]) => cache + ' ' + n).join(', ');
 
+  let busy = false;
   async function tick() {
+    if (busy) return undefined; // one poll at a time: a second would append the same samples twice
+    busy = true;
+    try {
+      return await poll();
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function poll() {
     const token = $('token').value.trim();
     let response;
     try {
-      response = await fetch('/history', { headers: { authorization: 'Bearer ' + token } });
+      const since = samples.length ? '?since=' + samples[samples.length - 1].t : '';
+      response = await fetch('/history' + since, { headers: { authorization: 'Bearer ' + token } });
     } catch (error) {
       $('dash-status').textContent = 'The admin API did not answer (' + error.message + ')';
       return schedule(5000);
@@ -130,7 +144,7 @@ export const DASHBOARD_JS = `'use strict';
       $('dash-status').textContent = 'Error ' + response.status + ': ' + (data.detail || data.title || 'request failed');
       return undefined; // a wrong token: stop until the admin starts again
     }
-    const samples = data.samples || [];
+    samples = samples.concat(data.samples || []).slice(-data.capacity);
     $('dash-status').textContent = samples.length + ' sample(s), one every ' + data.intervalMs / 1000 + ' s (at most ' + data.capacity + ')';
     draw(samples);
     summarize(samples[samples.length - 1]);

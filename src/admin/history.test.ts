@@ -62,6 +62,24 @@ describe('History', () => {
     advance(5000);
     expect(history.sample().origin.hosts).toHaveLength(10);
   });
+
+  it('lists only the samples newer than `since` (the page polls for what it lacks)', () => {
+    const { history, advance } = setup();
+    for (let i = 0; i < 5; i += 1) {
+      advance(1000);
+      history.sample();
+    }
+    const all = history.samples();
+    expect(history.samples(all[2].t).map((s) => s.t)).toEqual([all[3].t, all[4].t]);
+    expect(history.samples(all[4].t)).toEqual([]);
+  });
+
+  it('keeps origin totals for at most 200 hosts plus `other`, however many hosts articles name', () => {
+    const { metrics } = setup();
+    for (let h = 0; h < 1000; h += 1) metrics.originFetch(`host${h}.example`, 1, 'ok', 0.01);
+    expect(metrics.originTotals.size).toBe(201);
+    expect(metrics.originTotals.get('other')!.fetches).toBe(800);
+  });
 });
 
 describe('Ring', () => {

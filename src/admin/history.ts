@@ -86,8 +86,10 @@ export class History {
     return this.ring.capacity;
   }
 
-  samples(): Sample[] {
-    return this.ring.toArray();
+  /** Oldest first; with `since` (a sample's `t`), only the newer ones: the page polls for what it lacks. */
+  samples(since?: number): Sample[] {
+    const all = this.ring.toArray();
+    return since === undefined ? all : all.filter((sample) => sample.t > since);
   }
 
   /** Takes one sample now (the timer calls this; tests may too). */

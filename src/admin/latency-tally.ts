@@ -46,13 +46,16 @@ export class LatencyCounts {
   }
 }
 
-/** Hits (memory or store) and misses (MISS and STALE: the image service did work) apart. */
+/**
+ * Hits and misses apart. A STALE answer is a hit here (it is served from a tier at once; its revalidation runs after
+ * the response), as in the hit ratio; a MISS waited for the image service's work.
+ */
 export class LatencyTally {
   readonly hits = new LatencyCounts();
   readonly misses = new LatencyCounts();
 
   observe(cache: string | undefined, seconds: number): void {
-    if (cache === 'HIT-MEMORY' || cache === 'HIT-STORE') this.hits.observe(seconds * 1000);
-    else if (cache !== undefined) this.misses.observe(seconds * 1000);
+    if (cache === 'MISS') this.misses.observe(seconds * 1000);
+    else if (cache !== undefined) this.hits.observe(seconds * 1000);
   }
 }

@@ -70,7 +70,7 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
     rss: () => process.memoryUsage.rss() });
   history.start(config.observe.statsSampleMs);
   const app = createAdminApp({
-    history: () => ({ intervalMs: config.observe.statsSampleMs, capacity: history.capacity, samples: history.samples() }),
+    history: (since) => ({ intervalMs: config.observe.statsSampleMs, capacity: history.capacity, samples: history.samples(since) }),
     journal: new AdminJournal(), assets: loadAdminAssets(),
     tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,
     legacyOptions: deps.legacyOptions,
