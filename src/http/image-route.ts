@@ -44,13 +44,12 @@ export function imageRoute(deps: ImageRouteDeps) {
     const url = raw.url;
     const requestId = crypto.randomUUID();
     const timings: StageTimings = {};
-    let request: ImageRequest | undefined;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
       // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
       if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
-      request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
+      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions) ?? fail('E_NOT_FOUND', 'No such route');
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, request, accept, { signal: raw.signal, client: clientAddress(c), timings });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
@@ -67,11 +66,22 @@ export function imageRoute(deps: ImageRouteDeps) {
     } catch (error) {
       const response = failure(deps, error, url, { clientLeft: raw.signal.aborted, requestId, logged: true });
       report(deps, 'error', response, undefined, started, 0);
-      requestLog.write({ requestId, form: request?.form ?? 'error', host: request?.source.host, status: response.status,
+      requestLog.write({ requestId, ...formAndHost(url, deps.legacyOptions), status: response.status,
         bytes: 0, ms: performance.now() - started, stages: timings, code: toRelayError(error).code });
       return response;
     }
   };
+}
+
+/** For a failed request's log line: its form and source host when its URL parses (errors only: parsed again). */
+function formAndHost(url: string, legacyOptions?: RequestOptions): { form: string; host?: string } {
+  try {
+    const { pathname, rawQuery } = splitRequestUrl(url);
+    const request = parseImageRequest(pathname, rawQuery, legacyOptions);
+    return request ? { form: request.form, host: request.source.host } : { form: 'error' };
+  } catch {
+    return { form: 'error' };
+  }
 }
 
 /** Teaches the fast path this URL → its canonical entry and response options. */
