@@ -82,6 +82,25 @@ describe('History', () => {
   });
 });
 
+describe('History timer', () => {
+  it('skips and reports a sample that fails instead of throwing from its timer', async () => {
+    const memory = new MemoryTier({ maxBytes: 1024, maxEntryBytes: 1024, negativeTtlMs: 1000 });
+    const metrics = new PromMetrics({ memory }, { defaultMetrics: false });
+    let fail = true;
+    const history = new History({ metrics, memory, rss: () => { if (fail) throw new Error('no /proc'); return 1; } });
+    const errors: unknown[] = [];
+    history.start(10, (error) => errors.push(error));
+    try {
+      await expect.poll(() => errors.length, { timeout: 5000 }).toBeGreaterThan(0);
+      fail = false;
+      await expect.poll(() => history.samples().length, { timeout: 5000 }).toBeGreaterThan(0);
+    } finally {
+      history.stop();
+    }
+    expect(String(errors[0])).toContain('no /proc');
+  });
+});
+
 describe('Ring', () => {
   it('overwrites the oldest past its capacity and lists oldest first', () => {
     const ring = new Ring<number>(3);

@@ -70,10 +70,19 @@ export class History {
     this.previous = this.totals();
   }
 
-  /** Samples every `intervalMs` until `stop` (the timer never holds the process open). */
-  start(intervalMs: number): void {
+  /**
+   * Samples every `intervalMs` until `stop` (the timer never holds the process open). A sample that fails is skipped
+   * and reported, never thrown from the timer (that would end the process).
+   */
+  start(intervalMs: number, onError: (error: unknown) => void = () => {}): void {
     this.stop();
-    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer = setInterval(() => {
+      try {
+        this.sample();
+      } catch (error) {
+        onError(error);
+      }
+    }, intervalMs);
     this.timer.unref?.();
   }
 

@@ -68,7 +68,7 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   const startedAt = Date.now();
   const history = new History({ metrics: deps.metrics, memory: deps.memory, store: deps.store, transformer: deps.transformer,
     rss: () => process.memoryUsage.rss() });
-  history.start(config.observe.statsSampleMs);
+  history.start(config.observe.statsSampleMs, (err) => logger.warn({ err }, 'admin: dashboard sample failed'));
   const app = createAdminApp({
     history: (since) => ({ intervalMs: config.observe.statsSampleMs, capacity: history.capacity, samples: history.samples(since) }),
     journal: new AdminJournal(), assets: loadAdminAssets(),
