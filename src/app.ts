@@ -11,6 +11,7 @@ import type { HitPath } from './http/hit-path.js';
 import { imageRoute } from './http/image-route.js';
 import { problemResponse } from './http/problem.js';
 import type { RequestOptions } from './url/options.js';
+import type { RequestLog } from './observe/request-log.js';
 
 export interface Lifecycle {
   /** True once shutdown began: /readyz fails so the load balancer stops sending new requests. */
@@ -26,6 +27,8 @@ export interface AppDeps {
   legacyOptions?: RequestOptions;
   /** Learns served URLs for the entry's fast memory-hit path (Node). */
   hits?: HitPath;
+  /** The request log, shared with the entry's fast hit path (Node); the image route makes its own otherwise. */
+  requestLog?: RequestLog;
 }
 
 const PREFLIGHT_HEADERS = {

@@ -9,6 +9,7 @@ import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureCon
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
+import { OBSERVE_VARS, type ObserveConfig, observeConfig } from './observe/config.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
 
@@ -97,6 +98,7 @@ const VARS = {
   ...SIGNATURE_VARS,
   ...VARIANT_VARS,
   ...MISS_LIMIT_VARS,
+  ...OBSERVE_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -147,6 +149,8 @@ export interface Config {
   variants: VariantRules;
   /** Per-client token bucket on misses, and the proxies believed about who the client is (src/policy/). */
   missLimit: MissLimitConfig;
+  /** The dashboard's sampler and the request logs (src/observe/config.ts). */
+  observe: ObserveConfig;
 }
 
 export class ConfigError extends Error {
@@ -238,6 +242,7 @@ function toConfig(v: Parsed): Config {
     signing: toSignatureConfig(v),
     variants: toVariantRules(v),
     missLimit: missLimitConfig(v),
+    observe: observeConfig(v),
   };
 }
 

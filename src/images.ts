@@ -22,6 +22,7 @@ import type { MemoryTier } from './cache/memory.js';
 import { type Metrics, noopMetrics } from './metrics.js';
 import { ByteBudget, type ByteHold } from './limits/byte-budget.js';
 import { type MissGate, withMissGate } from './policy/miss-gate.js';
+import { type StageTimings, addStage } from './observe/stage-timings.js';
 
 /** Without a configured budget every hold is granted (still counted, so nothing else changes). */
 const UNBOUNDED = new ByteBudget(0);
@@ -58,6 +59,8 @@ export interface RequestContext {
    * and waiting for a transform slot is fair between clients. Absent = one shared queue, never limited.
    */
   client?: string;
+  /** Filled with the stages this request ran (fetch, queue, transform, store), for Server-Timing and the log. */
+  timings?: StageTimings;
 }
 
 export interface ImageResult extends Loaded {
@@ -84,18 +87,20 @@ export class ImageService {
   }
 
   /** One origin fetch, timed and counted by host. */
-  private async fetchSource(request: SourceRequest): Promise<SourceResponse> {
+  private async fetchSource(request: SourceRequest, timings?: StageTimings): Promise<SourceResponse> {
     const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       const response = await this.deps.fetcher.fetch(request);
       this.metrics.originFetch(request.url.hostname, response.notModified ? 0 : response.body.byteLength,
-        response.notModified ? 'not-modified' : 'ok');
+        response.notModified ? 'not-modified' : 'ok', seconds());
       return response;
     } catch (error) {
-      this.metrics.originFetch(request.url.hostname, 0, 'error');
+      this.metrics.originFetch(request.url.hostname, 0, 'error', seconds());
       throw error;
     } finally {
-      this.metrics.stage('fetch', (performance.now() - started) / 1000);
+      this.metrics.stage('fetch', seconds());
+      addStage(timings, 'fetch', performance.now() - started);
     }
   }
 
@@ -119,7 +124,8 @@ export class ImageService {
     const varyAccept = dependsOnAccept(spec);
     const bucket = varyAccept ? acceptBucket(accept) : undefined;
     const key = cacheKey(request.source.href, variantMaterial(canonical, bucket));
-    const loader = canonical === '' ? this.sourceLoader(request.source) : this.variantLoader(request.source, spec, bucket ?? 'base', context.client);
+    const loader = canonical === '' ? this.sourceLoader(request.source, context.timings)
+      : this.variantLoader(request.source, spec, bucket ?? 'base', context);
     // Remembered per variant: a source too big to transform may still be relayed as it is.
     const loaded = await this.deps.memory.remembering(key.memory, () => this.lookup(key, loader, context));
     return { ...loaded, varyAccept, canonicalSpec: canonical };
@@ -128,7 +134,8 @@ export class ImageService {
   /** The tiers, then `loader` on a miss: charged to this request's client (policy/miss-gate.ts says when). */
   private lookup(key: CacheKey, loader: Loader, context: RequestContext): Promise<Loaded> {
     return withMissGate(loader, this.deps.missGate, context.client, async (gated) => boundStale(this.deps.cache, key,
-      gated, await this.deps.cache.get(key, gated, { signal: context.signal }), this.now(), this.deps.config));
+      gated, await this.deps.cache.get(key, gated, { signal: context.signal, timings: context.timings }), this.now(),
+      this.deps.config));
   }
 
   private sourceKey(url: URL): CacheKey {
@@ -141,11 +148,11 @@ export class ImageService {
    * flight is shared, so a caller that leaves (and releases its hold) must not leave the bytes still streaming
    * uncounted. `signal` (the flight's) aborts the fetch only once every request waiting for THIS source left.
    */
-  private sourceLoader(url: URL): Loader {
+  private sourceLoader(url: URL, timings?: StageTimings): Loader {
     return {
-      load: (signal) => this.holding(async (hold) => this.sourceEntry(url, await this.fetchSource({ url, hold, signal }))),
+      load: (signal) => this.holding(async (hold) => this.sourceEntry(url, await this.fetchSource({ url, hold, signal }, timings))),
       revalidate: (stale) => this.holding(async (hold) => {
-        const response = await this.fetchSource({ url, validators: stale.meta.validators, hold });
+        const response = await this.fetchSource({ url, validators: stale.meta.validators, hold }, timings);
         if (!response.notModified) return this.sourceEntry(url, response);
         // RFC 9111 §4.3.4: a 304 updates the stored freshness only with the headers it carries. An entry of an older
         // version has no lifetime to keep: it gets what a response without caching headers gets (the default TTL).
@@ -194,14 +201,15 @@ export class ImageService {
    * source's own load counts its bytes while they stream in; from then on the variant's hold covers them until the
    * transform has let go of them (the hold is opened first, so a spent budget refuses the miss before any work).
    */
-  private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base', client?: string): Loader {
+  private variantLoader(url: URL, spec: TransformSpec, bucket: 'avif' | 'webp' | 'base', context: RequestContext): Loader {
     const sourceKey = this.sourceKey(url);
-    const sourceLoader = this.sourceLoader(url);
+    const { client, timings } = context;
+    const sourceLoader = this.sourceLoader(url, timings);
     return {
       load: (signal) => this.holding(async (hold) => {
-        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, { ...AS_INPUT, signal });
+        const { entry } = await this.deps.cache.get(sourceKey, sourceLoader, { ...AS_INPUT, signal, timings });
         hold.cover(entry.body.byteLength);
-        return this.transform(entry, spec, bucket, { signal, client });
+        return this.transform(entry, spec, bucket, { signal, client, timings });
       }),
       revalidate: (stale) => this.holding(async (hold) => {
         const source = await this.currentSource(sourceKey, sourceLoader);
@@ -226,8 +234,21 @@ export class ImageService {
     const sourceFormat = sniff(source.body) as ImageFormat;
     const output = resolveOutput(spec, bucket, sourceFormat);
     const started = performance.now();
-    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output, ...context })
-      .finally(() => this.metrics.stage('transform', (performance.now() - started) / 1000));
+    let ranFrom: number | undefined;
+    let succeeded = false;
+    const { timings, ...job } = context;
+    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output, ...job,
+      onStart: () => { ranFrom = performance.now(); } })
+      .then((done) => { succeeded = true; return done; })
+      .finally(() => {
+        const ended = performance.now();
+        this.metrics.stage('transform', (ended - started) / 1000);
+        // The pool says when the job left its queue. A job that never started waited all along (refused, or its
+        // caller left); one that ran with no pool to report it (no onStart) counts all as `transform`.
+        const ran = ranFrom ?? (succeeded ? started : ended);
+        addStage(timings, 'queue', ran - started);
+        addStage(timings, 'transform', ended - ran);
+      });
     return {
       body: result.body,
       meta: {

@@ -22,8 +22,8 @@ export interface Metrics {
   request(sample: RequestSample): void;
   /** How long one stage took (`store`: one read of the persistent tier). */
   stage(stage: Stage, seconds: number, op?: string): void;
-  /** One fetch from an origin (bytes 0 for a 304 or a failure). */
-  originFetch(host: string, bytesIn: number, outcome: 'ok' | 'not-modified' | 'error'): void;
+  /** One fetch from an origin (bytes 0 for a 304 or a failure), and how long it took. */
+  originFetch(host: string, bytesIn: number, outcome: 'ok' | 'not-modified' | 'error', seconds?: number): void;
   /** One admin purge, by selector kind (`urls`, `hosts`, `prefixes`, `tags`, `all`, `log` for applied log entries). */
   purge(selector: string): void;
 }

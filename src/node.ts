@@ -3,6 +3,7 @@
  * directory or S3 store, pino), serves the public app (and the admin app) and shuts down gracefully.
  * `startNode(config)` is what tests boot; running this file directly starts the service from `process.env`.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +25,8 @@ import { createSharpTransformer, type SharpTransformer } from './transform/sharp
 import { parseLegacyWithPresets } from './url/presets.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
 import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
-import { HitPath, routeBound } from './http/hit-path.js';
+import { type FastHit, HitPath, routeBound } from './http/hit-path.js';
+import { RequestLog } from './observe/request-log.js';
 import { withFastHits } from './http/node-hit.js';
 import { type SocketStats, listenHardened } from './http/node-server.js';
 import { PromMetrics } from './admin/metrics.js';
@@ -64,9 +66,14 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   const core = await wireCore(config, logger);
   const { memory, store, fence, metrics, images, transformer, hits, legacyOptions } = core;
   const lifecycle: Lifecycle = { draining: false };
-  const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits });
-  const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) =>
-    metrics.request({ route: hit.form, status: 200, cache: hit.state, seconds, bytesOut: head ? 0 : hit.body.byteLength }));
+  const requestLog = new RequestLog(logger, config.observe.logHitSample);
+  const app = createApp({ config, images, logger, lifecycle, legacyOptions, hits, requestLog });
+  const listener = withFastHits(hits, getRequestListener(app.fetch, { hostname: config.host }), (hit, head, seconds) => {
+    const bytesOut = head ? 0 : hit.body.byteLength;
+    metrics.request({ route: hit.form, status: 200, cache: hit.state, seconds, bytesOut });
+    // A counter step per hit; the line (and its id) is built only for the sampled ones.
+    if (requestLog.wants(hit.state)) logFastHit(requestLog, hit, bytesOut, seconds);
+  });
   const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.port, config.host);
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
@@ -90,6 +97,12 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
       core.idleCollector.stop();
     },
   };
+}
+
+/** A fast-path answer's line: it sent no X-Request-Id (its headers are shared), so the id is made for the line. */
+function logFastHit(requestLog: RequestLog, hit: FastHit, bytes: number, seconds: number): void {
+  requestLog.write({ requestId: randomUUID(), form: hit.form, host: new URL(hit.source).host, cache: hit.state,
+    status: 200, bytes, ms: seconds * 1000 });
 }
 
 /**

@@ -73,7 +73,8 @@ describe('GET /metrics', () => {
     expect(value('imgrelay_requests_total{route="legacy",status="200",cache="HIT-MEMORY"}')).toBe(2);
     expect(value('imgrelay_requests_total{route="query",status="200",cache="MISS"}')).toBe(1);
     expect(value('imgrelay_requests_total{route="error",status="404",cache="none"}')).toBe(1);
-    expect(value('imgrelay_request_duration_seconds_count{route="legacy"}')).toBe(3);
+    expect(value('imgrelay_request_duration_seconds_count{route="legacy",cache="MISS"}')).toBe(1);
+    expect(value('imgrelay_request_duration_seconds_count{route="legacy",cache="HIT-MEMORY"}')).toBe(2);
     expect(value('imgrelay_stage_duration_seconds_count{stage="fetch",op=""}')).toBe(2);
     expect(value('imgrelay_stage_duration_seconds_count{stage="transform",op=""}')).toBe(1);
     expect(value('imgrelay_stage_duration_seconds_count{stage="store",op="get"}')).toBeGreaterThanOrEqual(2);

@@ -14,6 +14,9 @@ import type { ImageService } from '../images.js';
 import type { TokenChecker } from './auth.js';
 import type { PromMetrics } from './metrics.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { DASHBOARD_JS } from './dashboard-page.js';
+import type { AdminAssets } from './assets.js';
+import type { AdminJournal } from './journal.js';
 import type { Purger } from './purge.js';
 import { resolvePurge } from './selectors.js';
 import { warm } from './warm.js';
@@ -28,6 +31,10 @@ export interface AdminAppDeps {
   legacyOptions?: RequestOptions;
   variants?: VariantRules;
   warmConcurrency?: number;
+  /** The dashboard: its samples (`GET /history`), recent purges and warms, and the charting library it loads. */
+  history: (since?: number) => Record<string, unknown>;
+  journal: AdminJournal;
+  assets: AdminAssets;
 }
 
 /** A warm body carries a whole article: generous, but bounded. */
@@ -56,7 +63,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<Env> {
       'The admin API is disabled: no token is configured (set IMGRELAY_ADMIN_TOKENS to one or more comma-separated '
       + 'tokens of at least 16 characters)'));
   });
-  addStaticRoutes(app);
+  addStaticRoutes(app, deps.assets);
   app.use('*', (c, next) => authenticate(deps, c, next));
   addApiRoutes(app, deps);
   app.notFound(() => problem(new RelayError('E_NOT_FOUND', 'No such admin route')));
@@ -67,7 +74,7 @@ export function createAdminApp(deps: AdminAppDeps): Hono<Env> {
   return app;
 }
 
-function addStaticRoutes(app: Hono<Env>): void {
+function addStaticRoutes(app: Hono<Env>, assets: AdminAssets): void {
   const noImages = () => problem(new RelayError('E_NOT_FOUND', 'The admin port serves no images: use the public port'));
   app.get('/', (c) => {
     if (new URL(c.req.url).search !== '') return noImages();
@@ -76,6 +83,9 @@ function addStaticRoutes(app: Hono<Env>): void {
   });
   app.get('/admin.js', (c) => c.body(PAGE_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
   app.get('/admin.css', (c) => c.body(PAGE_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }));
+  app.get('/dashboard.js', (c) => c.body(DASHBOARD_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
+  app.get('/assets/uplot.js', (c) => c.body(assets.uplotJs, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
+  app.get('/assets/uplot.css', (c) => c.body(assets.uplotCss, 200, { 'content-type': 'text/css; charset=utf-8' }));
   app.all('/cdn-cgi/image/*', noImages);
 }
 
@@ -99,6 +109,7 @@ function addApiRoutes(app: Hono<Env>, deps: AdminAppDeps): void {
     const resolved = resolvePurge(await readJson(c), deps.legacyOptions);
     const report = await deps.purger.purge(resolved);
     log(c, 'purge', { selectors: summarize(resolved.selectors), ...report });
+    deps.journal.purged(c.get('tokenId'), summarize(resolved.selectors), report);
     // 207: some tier could not be reached; the body says which (never a silent 200).
     return c.json(report, report.status === 'partial' ? 207 : 200);
   });
@@ -106,18 +117,28 @@ function addApiRoutes(app: Hono<Env>, deps: AdminAppDeps): void {
     const report = await warm(await readJson(c), { images: deps.images, legacyOptions: deps.legacyOptions, variants: deps.variants,
       concurrency: deps.warmConcurrency });
     log(c, 'warm', { total: report.total, ok: report.ok, failed: report.failed });
+    deps.journal.warmed(c.get('tokenId'), report);
     return c.json(report);
   });
   app.get('/stats', (c) => {
     log(c, 'stats', 'ok');
     return c.json(deps.stats());
   });
+  // Polled by the dashboard every few seconds: not logged (it would be most of the admin log).
+  app.get('/history', (c) => {
+    const since = c.req.query('since');
+    if (since !== undefined && !/^\d{1,15}$/.test(since)) {
+      throw new RelayError('E_BAD_REQUEST', 'since: expected a sample time (milliseconds since the epoch)');
+    }
+    return c.json({ ...deps.history(since === undefined ? undefined : Number(since)), purges: deps.journal.purges(),
+      warms: deps.journal.warms() });
+  });
   app.get('/metrics', async (c) => {
     log(c, 'metrics', 'ok');
     return c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType });
   });
   for (const path of ['/purge', '/warm']) app.all(path, () => problem(new RelayError('E_METHOD_NOT_ALLOWED', 'Use POST')));
-  for (const path of ['/stats', '/metrics']) app.all(path, () => problem(new RelayError('E_METHOD_NOT_ALLOWED', 'Use GET')));
+  for (const path of ['/stats', '/metrics', '/history']) app.all(path, () => problem(new RelayError('E_METHOD_NOT_ALLOWED', 'Use GET')));
 }
 
 async function readJson(c: Context<Env>): Promise<unknown> {

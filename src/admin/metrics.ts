@@ -11,6 +11,7 @@ import type { WriteBehind } from '../cache/write-behind.js';
 import type { Metrics, RequestSample, Stage } from '../metrics.js';
 import type { PoolStats } from '../transform/pool.js';
 import type { ByteBudgetStats } from '../limits/byte-budget.js';
+import { LatencyTally } from './latency-tally.js';
 
 export interface MetricSources {
   memory: MemoryTier;
@@ -29,10 +30,14 @@ export class PromMetrics implements Metrics {
   readonly registry = new Registry();
   /** Served images by X-Cache value, and failed requests: the inputs of the hit ratios in /stats. */
   readonly counts = { 'HIT-MEMORY': 0, 'HIT-STORE': 0, MISS: 0, STALE: 0, errors: 0 };
+  /** Hit and miss latencies in fine buckets, for the dashboard's p50/p95 (history.ts). */
+  readonly tally = new LatencyTally();
+  /** Origin fetches, errors and fetch seconds by host label (the same labels as the Prometheus series). */
+  readonly originTotals = new Map<string, { fetches: number; errors: number; seconds: number }>();
   private readonly hosts = new Set<string>();
   private readonly sources: MetricSources;
   private readonly requests: Counter<'route' | 'status' | 'cache'>;
-  private readonly latency: Histogram<'route'>;
+  private readonly latency: Histogram<'route' | 'cache'>;
   private readonly stages: Histogram<'stage' | 'op'>;
   private readonly origins: Counter<'host' | 'outcome'>;
   private readonly bytesIn: Counter;
@@ -44,8 +49,8 @@ export class PromMetrics implements Metrics {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'imgrelay_requests_total', help: 'Image requests by URL form, status and X-Cache',
       labelNames: ['route', 'status', 'cache'], registers });
-    this.latency = new Histogram({ name: 'imgrelay_request_duration_seconds', help: 'Image request latency',
-      labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.latency = new Histogram({ name: 'imgrelay_request_duration_seconds', help: 'Image request latency by URL form and X-Cache',
+      labelNames: ['route', 'cache'], buckets: LATENCY_BUCKETS, registers });
     this.stages = new Histogram({ name: 'imgrelay_stage_duration_seconds',
       help: 'Latency per stage: origin fetch, transform, persistent store', labelNames: ['stage', 'op'],
       buckets: LATENCY_BUCKETS, registers });
@@ -67,7 +72,8 @@ export class PromMetrics implements Metrics {
   request(sample: RequestSample): void {
     const cache = sample.cache ?? 'none';
     this.requests.inc({ route: sample.route, status: String(sample.status), cache });
-    this.latency.observe({ route: sample.route }, sample.seconds);
+    this.latency.observe({ route: sample.route, cache }, sample.seconds);
+    this.tally.observe(sample.cache, sample.seconds);
     if (sample.bytesOut > 0) this.bytesOut.inc(sample.bytesOut);
     if (sample.cache && sample.cache in this.counts) this.counts[sample.cache as keyof typeof this.counts] += 1;
     else if (sample.status >= 400) this.counts.errors += 1;
@@ -77,9 +83,15 @@ export class PromMetrics implements Metrics {
     this.stages.observe({ stage, op }, seconds);
   }
 
-  originFetch(host: string, bytesIn: number, outcome: string): void {
+  originFetch(host: string, bytesIn: number, outcome: string, seconds = 0): void {
     if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
-    this.origins.inc({ host: this.hosts.has(host) ? host : 'other', outcome });
+    const label = this.hosts.has(host) ? host : 'other';
+    this.origins.inc({ host: label, outcome });
+    let totals = this.originTotals.get(label);
+    if (!totals) this.originTotals.set(label, totals = { fetches: 0, errors: 0, seconds: 0 });
+    totals.fetches += 1;
+    totals.seconds += seconds;
+    if (outcome === 'error') totals.errors += 1;
     if (bytesIn > 0) this.bytesIn.inc(bytesIn);
   }
 
@@ -123,6 +135,7 @@ export class PromMetrics implements Metrics {
     counter('imgrelay_transform_timeouts_total', 'Transforms that ran past TRANSFORM_TIMEOUT_S (504)',
       () => sources.transformer?.stats().timeouts);
     gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
+    gauge('imgrelay_memory_max_bytes', 'Memory tier budget (IMGRELAY_MEMORY_CACHE_MB)', () => sources.memory.stats().maxBytes);
     gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
     gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);
     counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',

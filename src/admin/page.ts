@@ -4,6 +4,8 @@
  * this origin's own script, style and API: no inline code, no third party, no framing, no form posts.
  */
 
+import { DASHBOARD_CSS, DASHBOARD_HTML } from './dashboard-page.js';
+
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
   + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -13,14 +15,19 @@ export const PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>imgrelay admin</title>
+<link rel="stylesheet" href="/assets/uplot.css">
 <link rel="stylesheet" href="/admin.css">
 <script src="/admin.js" defer></script>
+<script src="/assets/uplot.js" defer></script>
+<script src="/dashboard.js" defer></script>
 </head>
 <body>
 <main>
 <h1>imgrelay admin</h1>
 <p><label for="token">Admin token</label>
 <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="one of IMGRELAY_ADMIN_TOKENS"></p>
+
+${DASHBOARD_HTML}
 
 <section>
 <h2>Purge</h2>
@@ -72,7 +79,7 @@ Prometheus metrics: <code>GET /metrics</code> with the same bearer token.</p>
 `;
 
 export const PAGE_CSS = `body { font: 15px/1.45 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d232b; }
-main { max-width: 58rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
+main { max-width: 64rem; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
 section { background: #fff; border: 1px solid #d9dee5; border-radius: 6px; padding: 0.5rem 1rem 1rem; margin: 1rem 0; }
 label { display: block; font-weight: 600; margin-bottom: 0.2rem; }
 textarea, input, select { width: 100%; box-sizing: border-box; font: 13px ui-monospace, monospace; padding: 0.4rem; }
@@ -86,7 +93,7 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 0.5rem 
 caption { text-align: left; font-weight: 600; }
 th, td { border: 1px solid #d9dee5; padding: 0.2rem 0.4rem; text-align: left; vertical-align: top; }
 td.failed { color: #b3261e; font-weight: 600; }
-`;
+${DASHBOARD_CSS}`;
 
 export const PAGE_JS = `'use strict';
 const $ = (id) => document.getElementById(id);

@@ -21,6 +21,9 @@ import type { PromMetrics } from './metrics.js';
 import { Purger } from './purge.js';
 import { PurgeLog } from './purge-log.js';
 import { collectStats } from './stats.js';
+import { loadAdminAssets } from './assets.js';
+import { History } from './history.js';
+import { AdminJournal } from './journal.js';
 
 export interface AdminDeps {
   config: Config;
@@ -63,7 +66,12 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   // Store reads are misses until the log was read whole (purge-log.ts `complete`): wait a bounded while for it.
   await purgeLog?.polledOnce(config.storeTimeoutMs);
   const startedAt = Date.now();
+  const history = new History({ metrics: deps.metrics, memory: deps.memory, store: deps.store, transformer: deps.transformer,
+    rss: () => process.memoryUsage.rss() });
+  history.start(config.observe.statsSampleMs, (err) => logger.warn({ err }, 'admin: dashboard sample failed'));
   const app = createAdminApp({
+    history: (since) => ({ intervalMs: config.observe.statsSampleMs, capacity: history.capacity, samples: history.samples(since) }),
+    journal: new AdminJournal(), assets: loadAdminAssets(),
     tokens: new TokenChecker(config.adminTokens), purger, images: deps.images, metrics: deps.metrics, logger,
     legacyOptions: deps.legacyOptions, variants: config.variants,
     stats: () => collectStats({ instanceId, startedAt, memory: deps.memory, store: deps.store, transformer: deps.transformer,
@@ -72,6 +80,7 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   const listener = getRequestListener(app.fetch, { hostname: config.adminHost });
   const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.adminPort, config.adminHost,
     { sameOrigin: true }).catch(async (error: unknown) => {
+      history.stop();
       await purgeLog?.stop();
       throw error;
     });
@@ -81,6 +90,7 @@ export async function startAdmin(deps: AdminDeps): Promise<RunningAdmin> {
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, port, instanceId, purger, purgeLog, sockets,
     close: async () => {
+      history.stop();
       await purger.close();
       await purgeLog?.stop();
       cdn.close();

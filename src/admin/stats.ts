@@ -51,7 +51,7 @@ function storeStats(store: NodeStore | undefined): Record<string, unknown> | nul
   };
 }
 
-function requestStats(metrics: PromMetrics): Record<string, unknown> {
+export function requestStats(metrics: PromMetrics): Record<string, unknown> {
   const c = metrics.counts;
   const served = c['HIT-MEMORY'] + c['HIT-STORE'] + c.MISS + c.STALE;
   return {

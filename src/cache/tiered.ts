@@ -3,6 +3,7 @@
  * the whole chain, promotion of store hits to memory, write-behind to the store, and stale-while-revalidate.
  * The store handed in is guarded (src/cache/store-guard.ts): its failures are misses, never errors.
  */
+import { type StageTimings, timeStage } from '../observe/stage-timings.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CacheKey, storeKey, type TextDigest } from './keys.js';
@@ -42,6 +43,8 @@ export interface GetOptions {
   input?: boolean;
   /** The request's signal: a miss whose every waiter aborted is cancelled (single-flight.ts). */
   signal?: AbortSignal;
+  /** The request's stage timings: its store read is added as `store` (src/observe/stage-timings.ts). */
+  timings?: StageTimings;
 }
 
 export interface TieredCacheDeps {
@@ -131,7 +134,7 @@ export class TieredCache {
 
   private async lookupOrLoad(key: CacheKey, loader: Loader, options: GetOptions, signal: AbortSignal): Promise<Loaded> {
     const inMemory = this.keepsInMemory(options);
-    const read = await this.fromStore(key, inMemory);
+    const read = await timeStage(options.timings, 'store', () => this.fromStore(key, inMemory));
     if (read) return this.serve(key, read.entry, 'HIT-STORE', loader, options, read.ticket);
     return this.load(key, loader, inMemory, signal);
   }

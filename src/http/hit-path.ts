@@ -27,6 +27,8 @@ export interface RouteInfo {
 
 export interface FastHit {
   form: string;
+  /** The canonical source URL (its host goes in a sampled request log line). */
+  source: string;
   state: CacheState;
   body: Uint8Array;
   headers: Record<string, string>;
@@ -131,7 +133,8 @@ export class HitPath {
   }
 
   private hit(route: RouteInfo, pathAndQuery: string, entry: StoredEntry, state: CacheState, now: number): FastHit {
-    return { form: route.form, state, body: entry.body, headers: this.headersFor(entry, pathAndQuery, route, state, now) };
+    return { form: route.form, source: route.source, state, body: entry.body,
+      headers: this.headersFor(entry, pathAndQuery, route, state, now) };
   }
 
   /** Forgets every learned URL (purges keep entries out of memory already; this only bounds stale routes). */

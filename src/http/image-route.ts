@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { Config } from '../config.js';
-import { RelayError, fail } from '../errors.js';
+import { RelayError, fail, toRelayError } from '../errors.js';
 import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
 import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +17,8 @@ import { signaturePolicy } from '../policy/signature.js';
 import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
 import { clientIdentity, trustedProxies } from '../policy/client.js';
+import { RequestLog } from '../observe/request-log.js';
+import { type StageTimings, serverTiming } from '../observe/stage-timings.js';
 
 export interface ImageRouteDeps {
   config: Config;
@@ -25,6 +27,8 @@ export interface ImageRouteDeps {
   legacyOptions?: RequestOptions;
   /** The fast path for repeat memory hits learns each URL served here (optional: the edge has none). */
   hits?: HitPath;
+  /** One per process, shared with the Node fast hit path (one hit-sampling counter); made here when absent. */
+  requestLog?: RequestLog;
 }
 
 /** Source failures a `default=` fallback may stand in for (not request errors, overload or E_RATE_LIMITED). */
@@ -38,10 +42,13 @@ export function imageRoute(deps: ImageRouteDeps) {
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   const signatures = signaturePolicy(deps.config.signing);
   const trusted = trustedProxies(deps.config.missLimit.trustedProxies);
+  const requestLog = deps.requestLog ?? new RequestLog(deps.logger, deps.config.observe.logHitSample);
   return async (c: Context): Promise<Response> => {
     const started = performance.now();
     const raw = c.req.raw;
     const url = raw.url;
+    const requestId = crypto.randomUUID();
+    const timings: StageTimings = {};
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
       // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
@@ -53,18 +60,37 @@ export function imageRoute(deps: ImageRouteDeps) {
       const allowed = applyVariantRules(request, deps.config.variants);
       const accept = raw.headers.get('accept') ?? undefined;
       const client = clientIdentity(peerAddress(c), raw.headers, trusted);
-      const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client });
+      const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client, timings });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
-      const response = respond(raw, request, result, policy, started);
+      const response = respond(raw, request, result, policy, started, timings);
+      response.headers.set('x-request-id', requestId);
       if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
-      report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
+      const bytes = raw.method === 'HEAD' || response.status !== 200 ? 0 : result.entry.body.byteLength;
+      report(deps, request.form, response, result.state, started, bytes);
+      if (requestLog.wants(result.state)) {
+        requestLog.write({ requestId, form: request.form, host: request.source.host, cache: result.state,
+          status: response.status, bytes, ms: performance.now() - started, stages: timings });
+      }
       return response;
     } catch (error) {
-      const response = failure(deps, error, url, raw.signal.aborted);
+      const response = failure(deps, error, url, { clientLeft: raw.signal.aborted, requestId, logged: true });
       report(deps, 'error', response, undefined, started, 0);
+      requestLog.write({ requestId, ...formAndHost(url, deps.legacyOptions), status: response.status,
+        bytes: 0, ms: performance.now() - started, stages: timings, code: toRelayError(error).code });
       return response;
     }
   };
+}
+
+/** For a failed request's log line: its form and source host when its URL parses (errors only: parsed again). */
+function formAndHost(url: string, legacyOptions?: RequestOptions): { form: string; host?: string } {
+  try {
+    const { pathname, rawQuery } = splitRequestUrl(url);
+    const request = parseImageRequest(pathname, rawQuery, legacyOptions);
+    return request ? { form: request.form, host: request.source.host } : { form: 'error' };
+  } catch {
+    return { form: 'error' };
+  }
 }
 
 /** Teaches the fast path this URL → its canonical entry and response options. */
@@ -100,7 +126,8 @@ async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, acce
   }
 }
 
-function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number): Response {
+function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number,
+  timings: StageTimings): Response {
   const fallback = result.fallbackFor;
   // A stand-in keeps its own short lifetime: it says nothing about the real source's freshness.
   const freshness = fallback ? { cacheControl: `public, max-age=${FALLBACK_MAX_AGE_S}`, age: undefined }
@@ -112,7 +139,7 @@ function respond(raw: Request, request: ImageRequest, result: Served, caching: C
     varyAccept: result.varyAccept,
     ...freshness,
     filename: request.options.response.filename,
-    serverTiming: `cache;desc=${result.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
+    serverTiming: serverTiming(result.state, timings, performance.now() - started),
     extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,
   });
 }
@@ -125,18 +152,28 @@ function report(
   deps.images.metrics.request({ route, status: response.status, cache, seconds, bytesOut: response.status === 200 ? bytes : 0 });
 }
 
+export interface FailureOptions {
+  /** The client went away first. */
+  clientLeft?: boolean;
+  /** The id the request's log line and response carry; a new one when absent. */
+  requestId?: string;
+  /** The caller writes the request's log line (with the code): a refusal needs no line of its own. */
+  logged?: boolean;
+}
+
 /** The problem response for a failed image request, logged once: refusals by code, server failures whole. */
 export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: unknown, url: string,
-  clientLeft = false): Response {
-  const requestId = crypto.randomUUID();
+  options: FailureOptions = {}): Response {
+  const requestId = options.requestId ?? crypto.randomUUID();
   const status = error instanceof RelayError ? error.status : 500;
   const base = { requestId, url: url.slice(0, 2048), status };
   // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
   // A client that left while its image was queued aborts only its own wait (single-flight.ts): nothing failed.
-  if (clientLeft) deps.logger.info(base, 'client left before its image was ready');
+  if (options.clientLeft) deps.logger.info(base, 'client left before its image was ready');
   else if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
-  else deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
+  else if (!options.logged) deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
   const response = problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
+  response.headers.set('x-request-id', requestId);
   // Our token on a loop refusal lets the imgrelay that asked recognise the loop too (508 instead of a generic 502).
   if (error instanceof RelayError && error.code === 'E_LOOP') response.headers.set('via', VIA_HEADER_VALUE);
   return response;

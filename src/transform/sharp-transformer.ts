@@ -67,7 +67,10 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
       throw refused(error, job, deps.logger, counts);
     });
     const heavy = plan.cost.ms >= config.heavyTransformMs;
-    return pool.run(() => runJob(job, plan, limits, deps.logger, counts), { signal: job.signal, client: job.client, heavy });
+    return pool.run(() => {
+      job.onStart?.();
+      return runJob(job, plan, limits, deps.logger, counts);
+    }, { signal: job.signal, client: job.client, heavy });
   };
   return {
     check: checkAffordableOptions,

@@ -49,6 +49,8 @@ export interface TransformJob {
   signal?: AbortSignal;
   /** Whose request started it (the client's address), so that waiting is fair between clients. */
   client?: string;
+  /** Called when the job leaves the queue and starts (the request's `queue` stage ends there). */
+  onStart?: () => void;
 }
 
 export interface TransformResult {

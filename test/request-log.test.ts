@@ -1,0 +1,96 @@
+/**
+ * The request log as an operator reads it: the service runs as its own process (`npm start`'s way) and every image
+ * request writes one JSON line on stdout with the documented fields — request id (the X-Request-Id header, the
+ * `instance` of an error body), form, source host, X-Cache, status, bytes, total ms and the stages that
+ * Server-Timing shows. Hits, answered by the fast path, are sampled at IMGRELAY_LOG_HIT_SAMPLE; misses and errors
+ * always have their line.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ZAKER, zakerAt } from './helpers/imgrelay.js';
+import { type TestOrigin, startOrigin } from './helpers/origin.js';
+import { eventually, solidPng } from './helpers/admin.js';
+import { buildService, type ChildService, startChildService } from './helpers/child-service.js';
+
+let origin: TestOrigin;
+let service: ChildService;
+let dir: string;
+const lines: Array<Record<string, any>> = [];
+
+beforeAll(async () => {
+  await buildService();
+  origin = await startOrigin();
+  origin.serve('/log.png', await solidPng('#823', 80, 60), 'image/png');
+  origin.serve('/log2.png', await solidPng('#283', 80, 60), 'image/png');
+  dir = await mkdtemp(join(tmpdir(), 'imgrelay-reqlog-'));
+  service = await startChildService({ ...zakerAt(origin.port), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir,
+    IMGRELAY_LOG_HIT_SAMPLE: '0.25' });
+  let partial = '';
+  service.child.stdout!.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const complete = text.split('\n');
+    partial = complete.pop()!;
+    for (const line of complete) if (line.startsWith('{')) lines.push(JSON.parse(line));
+  });
+}, 180_000);
+afterAll(async () => {
+  await service?.stop();
+  await origin?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const requestLines = () => lines.filter((line) => line.msg === 'request');
+const timingOf = (header: string | null, stage: string) => {
+  const match = new RegExp(`${stage};dur=([\\d.]+)`).exec(header ?? '');
+  return match ? Number(match[1]) : undefined;
+};
+
+describe('request log', () => {
+  it('writes one line per miss with its id, form, host, X-Cache, bytes and the Server-Timing stages', async () => {
+    const response = await fetch(`${service.url}/?url=${encodeURIComponent(`http://${ZAKER}/log.png`)}&w=40`);
+    const body = new Uint8Array(await response.arrayBuffer());
+    expect(response.status).toBe(200);
+    const id = response.headers.get('x-request-id')!;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await eventually(async () => requestLines().some((l) => l.requestId === id), 10_000)).toBe(true);
+    const line = requestLines().find((l) => l.requestId === id)!;
+    expect(line).toMatchObject({ level: 30, form: 'query', host: ZAKER, cache: 'MISS', status: 200, bytes: body.byteLength });
+    expect(line.ms).toBeGreaterThan(0);
+    // The stages of a cold resize: the store was read (a miss), the source fetched, the job queued and transformed.
+    expect(Object.keys(line.stages).sort()).toEqual(['fetch', 'queue', 'store', 'transform']);
+    const timing = response.headers.get('server-timing');
+    expect(timing).toMatch(/^cache;desc=MISS, fetch;dur=[\d.]+, queue;dur=[\d.]+, transform;dur=[\d.]+, store;dur=[\d.]+, total;dur=[\d.]+$/);
+    for (const stage of ['fetch', 'queue', 'transform', 'store']) {
+      expect(Math.abs(line.stages[stage] - timingOf(timing, stage)!), stage).toBeLessThanOrEqual(0.1);
+    }
+    expect(line.stages.fetch + line.stages.transform).toBeLessThanOrEqual(line.ms);
+  });
+
+  it('samples hits (1 in 4 here, marked `sample`) and logs every error with the id its body carries', async () => {
+    const url = `${service.url}/?http://${ZAKER}/log2.png`;
+    const before = requestLines().length;
+    expect((await fetch(url)).headers.get('x-cache')).toBe('MISS');
+    for (let i = 0; i < 8; i += 1) {
+      const hit = await fetch(url);
+      await hit.arrayBuffer();
+      expect(hit.headers.get('x-cache')).toBe('HIT-MEMORY');
+    }
+    const refused = await fetch(`${service.url}/?http://${ZAKER}/nothing-here.png`);
+    expect(refused.status).toBe(404);
+    const problem = await refused.json() as { instance: string; code: string };
+    const id = problem.instance.replace('urn:request:', '');
+    expect(refused.headers.get('x-request-id')).toBe(id);
+    expect(await eventually(async () => requestLines().some((l) => l.requestId === id), 10_000)).toBe(true);
+    const mine = requestLines().slice(before);
+    // One miss, 2 of the 8 hits, one error: 4 lines, each its own id.
+    expect(mine.map((l) => l.cache ?? l.code)).toEqual(['MISS', 'HIT-MEMORY', 'HIT-MEMORY', 'E_SOURCE_NOT_FOUND']);
+    expect(new Set(mine.map((l) => l.requestId)).size).toBe(4);
+    expect(mine[1]).toMatchObject({ form: 'legacy', host: ZAKER, status: 200, sample: 0.25 });
+    expect(mine[1].bytes).toBe(mine[0].bytes);
+    expect(mine[3]).toMatchObject({ form: 'legacy', host: ZAKER, status: 404, bytes: 0 });
+    // The refusal has no second line of its own: one line per request.
+    expect(lines.filter((l) => l.requestId === id)).toHaveLength(1);
+  });
+});
