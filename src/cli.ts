@@ -4,6 +4,7 @@
  *   imgrelay purge <url…> [--host h] [--prefix p] [--tag t] [--all]
  *   imgrelay warm <file-or-url…> [--base <article URL>]
  *   imgrelay reindex                     index entries stored before the purge index (talks to the store itself)
+ *   imgrelay placeholder-hash <file…>    print the header-rule placeholder entries of saved hotlink placeholders
  * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
  * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
  * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
@@ -15,6 +16,7 @@ import { withStoreIndex } from './cache/store-index.js';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { silentLogger } from './logger.js';
 import { main } from './node.js';
+import { placeholderHashCommand } from './fetch/placeholder-hash.js';
 
 const USAGE = `usage:
   imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
@@ -26,6 +28,8 @@ const USAGE = `usage:
                                                    against --base), or the URLs listed in text files (one per line)
   imgrelay reindex                                 write the purge index for entries stored before it existed (the
                                                    service does this once by itself at start-up; this runs it again)
+  imgrelay placeholder-hash <file…>                print the placeholder entries (exact and perceptual) of hotlink
+                                                   placeholder images, for a rule in the IMGRELAY_HEADER_RULES file
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
 export interface CliIo {
@@ -48,6 +52,7 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
     if (command === 'purge') return await purgeCommand(parseArgs(rest, ['host', 'prefix', 'tag']), env, io);
     if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
     if (command === 'reindex') return await reindexCommand(env, io);
+    if (command === 'placeholder-hash') return await placeholderHash(rest, io);
     const help = command === undefined || command === 'help' || command === '--help' || command === '-h';
     (help ? io.out : io.err)(`${USAGE}\n`);
     return help ? 0 : 2;
@@ -219,4 +224,11 @@ async function callAdmin(path: string, body: object, env: Env, io: CliIo): Promi
   if (response.ok) return answer;
   io.err(`imgrelay: ${path.slice(1)} failed: ${response.status} ${answer.code ?? ''} ${answer.detail ?? ''}`.trimEnd() + '\n');
   return undefined;
+}
+
+async function placeholderHash(files: string[], io: CliIo): Promise<number> {
+  if (files.length === 0 || files.some((file) => file.startsWith('--'))) {
+    throw new UsageError('placeholder-hash takes the image files to hash');
+  }
+  return placeholderHashCommand(files, io);
 }

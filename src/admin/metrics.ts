@@ -38,6 +38,7 @@ export class PromMetrics implements Metrics {
   private readonly bytesIn: Counter;
   private readonly bytesOut: Counter;
   private readonly purges: Counter<'selector'>;
+  private readonly placeholders: Counter<'host' | 'outcome'>;
 
   constructor(sources: MetricSources, options: { defaultMetrics?: boolean } = {}) {
     this.sources = { ...sources };
@@ -55,6 +56,9 @@ export class PromMetrics implements Metrics {
     this.bytesOut = new Counter({ name: 'imgrelay_response_bytes_total', help: 'Image bytes sent to clients', registers });
     this.purges = new Counter({ name: 'imgrelay_purges_total', help: 'Purges by selector (log: applied from another instance)',
       labelNames: ['selector'], registers });
+    this.placeholders = new Counter({ name: 'imgrelay_upstream_placeholders_total',
+      help: 'Hotlink placeholders received, by host and outcome (retried with alternate headers, or refused with 502)',
+      labelNames: ['host', 'outcome'], registers });
     this.registerGauges(this.sources, registers);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'imgrelay_' });
   }
@@ -78,9 +82,17 @@ export class PromMetrics implements Metrics {
   }
 
   originFetch(host: string, bytesIn: number, outcome: string): void {
-    if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
-    this.origins.inc({ host: this.hosts.has(host) ? host : 'other', outcome });
+    this.origins.inc({ host: this.hostLabel(host), outcome });
     if (bytesIn > 0) this.bytesIn.inc(bytesIn);
+  }
+
+  upstreamPlaceholder(host: string, outcome: 'retried' | 'refused'): void {
+    this.placeholders.inc({ host: this.hostLabel(host), outcome });
+  }
+
+  private hostLabel(host: string): string {
+    if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
+    return this.hosts.has(host) ? host : 'other';
   }
 
   purge(selector: string): void {
