@@ -34,11 +34,13 @@ beforeAll(async () => {
   placeholder = await placeholderPng();
   entries = await placeholderEntries(placeholder);
   standIn = () => placeholder;
-  origin.route('/mmbiz_jpg/a/640', (req, res) => {
-    const body = !refusing || req.headers.referer === SITE ? photo : standIn();
-    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.byteLength, 'cache-control': 'max-age=3600' });
-    res.end(body);
-  });
+  for (const [path, maxAge] of [['/mmbiz_jpg/a/640', 3600], ['/mmbiz_jpg/short/640', 1]] as const) {
+    origin.route(path, (req, res) => {
+      const body = !refusing || req.headers.referer === SITE ? photo : standIn();
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.byteLength, 'cache-control': `max-age=${maxAge}` });
+      res.end(body);
+    });
+  }
 });
 afterAll(async () => {
   await origin.close();
@@ -140,6 +142,26 @@ describe('hotlink placeholders', () => {
     const response = await fetch(legacy(node)); // the refusal just before was not remembered
     expect(response.status).toBe(200);
     expect(digest(await bytes(response))).toBe(digest(lookalikeSize));
+  });
+
+  it('a placeholder on revalidation never replaces the cached image: the real one is served stale', async () => {
+    refusing = false;
+    const node = await boot({ placeholders: [entries[0]] }, { IMGRELAY_MIN_TTL_S: '0', IMGRELAY_STALE_IF_ERROR_S: '3600' });
+    const short = `${node.url}/?http://${CDN}/mmbiz_jpg/short/640`;
+    const first = await fetch(short);
+    expect(digest(await bytes(first))).toBe(digest(photo));
+    refusing = true; // the CDN starts refusing hotlinks while the entry is cached
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const revalidations = () => origin.hits('/mmbiz_jpg/short/640') - 1;
+    for (let i = 0; i < 5 && revalidations() < 2; i++) {
+      const response = await fetch(short);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-cache')).toBe('STALE');
+      expect(digest(await bytes(response))).toBe(digest(photo));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect(revalidations()).toBeGreaterThan(0); // the origin was asked, answered with the placeholder, and was refused
+    expect(await node.metrics.render()).toMatch(/imgrelay_upstream_placeholders_total\{[^}]*outcome="refused"\} [1-9]/);
   });
 
   it('a malformed placeholder entry stops the start-up, naming it', async () => {
