@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { placeholderPng, placeholderReencoded, PLACEHOLDER_SIZE } from '../../test/helpers/placeholder-image.js';
 import { dhashHex, differenceHash } from '../transform/dhash.js';
 import { readHeaderSize } from '../transform/header-size.js';
 import { HeaderRulesError, headersFor, loadHeaderRules } from './header-rules.js';
+import { runCli } from '../cli.js';
 import { placeholderEntries } from './placeholder-hash.js';
 import { matchesAny } from './placeholder.js';
 import type { PlaceholderSignature } from './placeholder-rules.js';
@@ -107,5 +110,28 @@ describe('rules file', () => {
     const url = new URL('https://mmbiz.qpic.cn/a/640');
     expect(headersFor(url, rules).referer).toBeUndefined();
     expect(headersFor(url, rules, true).referer).toBe('https://mp.weixin.qq.com/');
+  });
+});
+
+describe('imgrelay placeholder-hash', () => {
+  const run = async (args: string[]) => {
+    const io = { out: '', err: '' };
+    const code = await runCli(args, {}, { out: (t) => { io.out += t; }, err: (t) => { io.err += t; } });
+    return { code, ...io };
+  };
+
+  it('prints the entries of a saved placeholder, ready for the rules file', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'imgrelay-ph-')), 'ph.png');
+    writeFileSync(file, await placeholderPng());
+    const { code, out } = await run(['placeholder-hash', file]);
+    expect(code).toBe(0);
+    const entries = JSON.parse(out) as PlaceholderSignature[];
+    expect(entries).toEqual(await placeholderEntries(await placeholderPng(), 'placeholder saved as ph.png'));
+    expect(loadHeaderRules([{ host: 'mmbiz.qpic.cn', headers: {}, placeholders: entries }])[0].placeholders).toHaveLength(2);
+  });
+
+  it('says what is wrong with a missing file (1) or no file (2)', async () => {
+    expect(await run(['placeholder-hash', '/nonexistent/ph.png'])).toMatchObject({ code: 1, err: expect.stringContaining('cannot read') });
+    expect((await run(['placeholder-hash'])).code).toBe(2);
   });
 });
