@@ -6,6 +6,10 @@
  * Cascade: the defaults, then every matching rule from the least to the most specific glob (specificity =
  * characters other than `*`), so a user `*` rule changes the default for all hosts while a preset still
  * wins for its CDN. A header set to `null` is removed.
+ *
+ * A rule may also list the hotlink placeholders its CDN sends instead of the image, and `alternate` headers for one
+ * retry when one comes back (placeholder-rules.ts, placeholder.ts). The presets list none: we ship no hashes of
+ * pictures we cannot verify; operators add theirs with `imgrelay placeholder-hash <file>`.
  */
 import { z } from 'zod';
 import { compileHostGlob, normalizeHostname } from './host-glob.js';
