@@ -16,6 +16,8 @@ export const FUZZ_MEMORY_CACHE_MB = 64;
 export const DEFAULT_RSS_BOUND_MIB = FUZZ_MEMORY_CACHE_MB + 300;
 /** Transform slots of the fuzzed service; the runner never has more requests open (a 503 would be its own doing). */
 export const FUZZ_WORKERS = 2;
+/** A build of its own (child-service.ts): another test building dist/node at the same time cannot disturb it. */
+const FUZZ_BUILD_DIR = 'dist/fuzz';
 
 export interface FuzzOptions {
   seed: number;
@@ -25,8 +27,6 @@ export interface FuzzOptions {
   /** Per-request bound (generous: a loaded CI machine; the service's own transform timeout is below it). */
   deadlineMs?: number;
   rssBoundMiB?: number;
-  /** Skip `npm run build` (the caller built dist/ already). */
-  built?: boolean;
   log?: (line: string) => void;
 }
 
@@ -53,7 +53,7 @@ export interface FuzzReport {
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const indices = options.cases ?? Array.from({ length: options.count ?? 300 }, (_, i) => i);
   const fixtures = loadFixtures();
-  if (!options.built) await buildService();
+  await buildService(FUZZ_BUILD_DIR);
   const bodies = new Map<string, Uint8Array>();
   const origin = await serveBodies(bodies);
   const service = await startChildService({
@@ -61,7 +61,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     IMGRELAY_ALLOW_PRIVATE_NETWORKS: '127.0.0.0/8', IMGRELAY_WORKERS: String(FUZZ_WORKERS),
     IMGRELAY_MEMORY_CACHE_MB: String(FUZZ_MEMORY_CACHE_MB), IMGRELAY_TRANSFORM_TIMEOUT_S: '20',
     IMGRELAY_AVIF_EFFORT: '0', // cheap AVIF (also the default): the cost is in decoding hostile input, not encoding
-  });
+  }, FUZZ_BUILD_DIR);
   const report: FuzzReport = { seed: options.seed, cases: 0, failures: [], outcomes: {}, peakRssMiB: 0, slowestMs: 0,
     crashed: false };
   try {
