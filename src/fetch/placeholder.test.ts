@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { placeholderPng, placeholderReencoded, PLACEHOLDER_SIZE } from '../../test/helpers/placeholder-image.js';
+import { fuzzCase, loadFixtures } from '../../test/fuzz/mutate.js';
 import { dhashHex, differenceHash } from '../transform/dhash.js';
 import { readHeaderSize } from '../transform/header-size.js';
 import { HeaderRulesError, headersFor, loadHeaderRules } from './header-rules.js';
@@ -36,6 +37,12 @@ describe('header size (read without decoding)', () => {
     const animated = await sharp(fixture('animated-aero.gif'), { animated: true }).webp().toBuffer();
     const meta = await sharp(animated).metadata();
     expect(readHeaderSize(animated)).toEqual({ width: meta.width, height: meta.height });
+  });
+
+  it('never throws on hostile bytes (it runs on every body of a host with perceptual entries)', () => {
+    const fixtures = loadFixtures();
+    const sizes = Array.from({ length: 600 }, (_, i) => readHeaderSize(fuzzCase(7, i, fixtures).bytes));
+    expect(sizes.every((size) => size === undefined || (size.width > 0 && size.height > 0))).toBe(true);
   });
 
   it('answers undefined for what it cannot read', () => {
