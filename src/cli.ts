@@ -5,6 +5,7 @@
  *   imgrelay warm <file-or-url…> [--base <article URL>]
  *   imgrelay reindex                     index entries stored before the purge index (talks to the store itself)
  *   imgrelay sign <imgrelay-url>         prints the URL signed with the first of IMGRELAY_SIGNING_KEYS
+ *   imgrelay placeholder-hash <file…>    print the header-rule placeholder entries of saved hotlink placeholders
  * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
  * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
  * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
@@ -20,6 +21,7 @@ import { SIGNATURE_VARS } from './policy/signature-config.js';
 import { createSigner } from './policy/signature.js';
 import { UnsignableUrl, signImageUrl } from './policy/sign-url.js';
 import { parsePresets } from './url/presets.js';
+import { placeholderHashCommand } from './fetch/placeholder-hash.js';
 
 const USAGE = `usage:
   imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
@@ -32,6 +34,8 @@ const USAGE = `usage:
   imgrelay reindex                                 write the purge index for entries stored before it existed (the
                                                    service does this once by itself at start-up; this runs it again)
   imgrelay sign <imgrelay-url>                     print the URL signed with the first key of IMGRELAY_SIGNING_KEYS
+  imgrelay placeholder-hash <file…>                print the placeholder entries (exact and perceptual) of hotlink
+                                                   placeholder images, for a rule in the IMGRELAY_HEADER_RULES file
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
 export interface CliIo {
@@ -55,6 +59,7 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
     if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
     if (command === 'reindex') return await reindexCommand(env, io);
     if (command === 'sign') return await signCommand(rest, env, io);
+    if (command === 'placeholder-hash') return await placeholderHash(rest, io);
     const help = command === undefined || command === 'help' || command === '--help' || command === '-h';
     (help ? io.out : io.err)(`${USAGE}\n`);
     return help ? 0 : 2;
@@ -251,4 +256,11 @@ async function callAdmin(path: string, body: object, env: Env, io: CliIo): Promi
   if (response.ok) return answer;
   io.err(`imgrelay: ${path.slice(1)} failed: ${response.status} ${answer.code ?? ''} ${answer.detail ?? ''}`.trimEnd() + '\n');
   return undefined;
+}
+
+async function placeholderHash(files: string[], io: CliIo): Promise<number> {
+  if (files.length === 0 || files.some((file) => file.startsWith('--'))) {
+    throw new UsageError('placeholder-hash takes the image files to hash');
+  }
+  return placeholderHashCommand(files, io);
 }

@@ -32,7 +32,8 @@ import { FENCED_CACHE_MAX_TTL_S, PURGE_LOG_RETENTION_MS, PurgeFollower } from '.
 import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
 import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
-import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
+import { BUILTIN_HEADER_RULES, type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
+import { guardPlaceholders } from './fetch/placeholder.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
@@ -92,7 +93,10 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const writes = store && edgeWrites(store, fence, background.track);
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
-  const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
+  const headerRules = edgeHeaderRules(config);
+  // No decoder at the edge: exact placeholder entries are checked, perceptual ones only by the Node origin.
+  const fetcher = guardPlaceholders(createFetchFetcher(config, { logger, headerRules, fetch: options.fetch }),
+    { rules: headerRules ?? BUILTIN_HEADER_RULES });
   const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
   const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy,
     budget });

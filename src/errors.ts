@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   E_INTERNAL: { status: 500, title: 'Internal error' },
   E_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   E_UPSTREAM: { status: 502, title: 'Upstream failure' },
+  E_UPSTREAM_PLACEHOLDER: { status: 502, title: 'Upstream sent a hotlink placeholder' },
   E_OVERLOADED: { status: 503, title: 'Overloaded' },
   E_LOOP: { status: 508, title: 'Loop detected' },
   E_ADMIN_DISABLED: { status: 503, title: 'Admin API disabled' },

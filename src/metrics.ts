@@ -26,6 +26,8 @@ export interface Metrics {
   originFetch(host: string, bytesIn: number, outcome: 'ok' | 'not-modified' | 'error', seconds?: number): void;
   /** One admin purge, by selector kind (`urls`, `hosts`, `prefixes`, `tags`, `all`, `log` for applied log entries). */
   purge(selector: string): void;
+  /** A hotlink placeholder from `host` (src/fetch/placeholder.ts): retried with alternate headers, or refused (502). */
+  upstreamPlaceholder?(host: string, outcome: 'retried' | 'refused'): void;
 }
 
 const noop = () => {};

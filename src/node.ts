@@ -19,7 +19,9 @@ import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
 import { DEFAULT_SKEW_MS, PurgeFence } from './cache/purge-fence.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
-import { loadHeaderRules } from './fetch/header-rules.js';
+import { BUILTIN_HEADER_RULES, loadHeaderRules } from './fetch/header-rules.js';
+import { guardPlaceholders } from './fetch/placeholder.js';
+import { differenceHash } from './transform/dhash.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
 import { parseLegacyWithPresets } from './url/presets.js';
@@ -140,7 +142,9 @@ async function wireCore(config: Config, logger: Logger) {
     logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known(), legacyWindowMs: legacyWindowMs(config) });
   const headerRules = config.headerRulesFile
     ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
-  const fetcher = createGuardedFetcher(config, { logger, headerRules });
+  const fetcher = guardPlaceholders(createGuardedFetcher(config, { logger, headerRules }), {
+    rules: headerRules ?? BUILTIN_HEADER_RULES, dhash: differenceHash,
+    onPlaceholder: (host, outcome) => metrics.upstreamPlaceholder(host, outcome) });
   const workers = config.workers || availableParallelism();
   const transformer = createSharpTransformer({ ...config, workers }, { logger });
   metrics.track(transformer);

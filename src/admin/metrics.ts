@@ -43,6 +43,7 @@ export class PromMetrics implements Metrics {
   private readonly bytesIn: Counter;
   private readonly bytesOut: Counter;
   private readonly purges: Counter<'selector'>;
+  private readonly placeholders: Counter<'host' | 'outcome'>;
 
   constructor(sources: MetricSources, options: { defaultMetrics?: boolean } = {}) {
     this.sources = { ...sources };
@@ -60,6 +61,9 @@ export class PromMetrics implements Metrics {
     this.bytesOut = new Counter({ name: 'imgrelay_response_bytes_total', help: 'Image bytes sent to clients', registers });
     this.purges = new Counter({ name: 'imgrelay_purges_total', help: 'Purges by selector (log: applied from another instance)',
       labelNames: ['selector'], registers });
+    this.placeholders = new Counter({ name: 'imgrelay_upstream_placeholders_total',
+      help: 'Hotlink placeholders received, by host and outcome (retried with alternate headers, or refused with 502)',
+      labelNames: ['host', 'outcome'], registers });
     this.registerGauges(this.sources, registers);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'imgrelay_' });
   }
@@ -84,8 +88,7 @@ export class PromMetrics implements Metrics {
   }
 
   originFetch(host: string, bytesIn: number, outcome: string, seconds = 0): void {
-    if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
-    const label = this.hosts.has(host) ? host : 'other';
+    const label = this.hostLabel(host);
     this.origins.inc({ host: label, outcome });
     let totals = this.originTotals.get(label);
     if (!totals) this.originTotals.set(label, totals = { fetches: 0, errors: 0, seconds: 0 });
@@ -93,6 +96,15 @@ export class PromMetrics implements Metrics {
     totals.seconds += seconds;
     if (outcome === 'error') totals.errors += 1;
     if (bytesIn > 0) this.bytesIn.inc(bytesIn);
+  }
+
+  upstreamPlaceholder(host: string, outcome: 'retried' | 'refused'): void {
+    this.placeholders.inc({ host: this.hostLabel(host), outcome });
+  }
+
+  private hostLabel(host: string): string {
+    if (!this.hosts.has(host) && this.hosts.size < MAX_HOST_LABELS) this.hosts.add(host);
+    return this.hosts.has(host) ? host : 'other';
   }
 
   purge(selector: string): void {

@@ -47,7 +47,7 @@ export function createFetchFetcher(config: FetchFetcherConfig, deps: FetchFetche
     fetch: (request) => withUpstreamDeadline(config.upstreamTimeoutMs, request, logger, (signal) =>
       walkRedirects(request.url, { policy, maxRedirects: config.maxRedirects }, (url) =>
         limiters.run(url.hostname, signal, () => fetchHop(fetchImpl, url, {
-          headers: upstreamHeaders(url, rules, request.validators),
+          headers: upstreamHeaders(url, rules, request.validators, request.alternate),
           conditional: hasValidators(request.validators), signal, maxBytes: config.maxSourceBytes, hold: request.hold,
         })))),
   };
@@ -80,9 +80,9 @@ export async function withUpstreamDeadline<T>(timeoutMs: number, request: Source
  * What goes upstream: the host's header rules, our `Via` token (after the rules, so no rule can drop it: it is what
  * lets another imgrelay, or this one, recognise a loop) and the validators.
  */
-export function upstreamHeaders(url: URL, rules: readonly HeaderRule[], validators: Validators | undefined)
-  : Record<string, string> {
-  return { ...headersFor(url, rules), via: VIA_HEADER_VALUE, ...conditionalHeaders(validators) };
+export function upstreamHeaders(url: URL, rules: readonly HeaderRule[], validators: Validators | undefined,
+  alternate = false): Record<string, string> {
+  return { ...headersFor(url, rules, alternate), via: VIA_HEADER_VALUE, ...conditionalHeaders(validators) };
 }
 
 /**

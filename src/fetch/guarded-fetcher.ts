@@ -81,7 +81,7 @@ async function fetchHop(context: FetchContext, url: URL, request: SourceRequest,
   const conditional = conditionalHeaders(request.validators);
   const response = await context.agent.request({
     origin: url.origin, path: url.pathname + url.search, method: 'GET', signal,
-    headers: upstreamHeaders(url, context.rules, request.validators),
+    headers: upstreamHeaders(url, context.rules, request.validators, request.alternate),
   });
   const { statusCode: status, headers, body } = response;
   if (headers.via !== undefined) await refuseLoop(body, header(headers, 'via'));

@@ -6,9 +6,14 @@
  * Cascade: the defaults, then every matching rule from the least to the most specific glob (specificity =
  * characters other than `*`), so a user `*` rule changes the default for all hosts while a preset still
  * wins for its CDN. A header set to `null` is removed.
+ *
+ * A rule may also list the hotlink placeholders its CDN sends instead of the image, and `alternate` headers for one
+ * retry when one comes back (placeholder-rules.ts, placeholder.ts). The presets list none: we ship no hashes of
+ * pictures we cannot verify; operators add theirs with `imgrelay placeholder-hash <file>`.
  */
 import { z } from 'zod';
 import { compileHostGlob, normalizeHostname } from './host-glob.js';
+import { type PlaceholderSignature, placeholderSchema } from './placeholder-rules.js';
 
 export interface HeaderRule {
   /** Host glob: `i.pximg.net`, `*.sinaimg.cn`, `zkres*.myzaker.com`, `*`. */
@@ -17,6 +22,10 @@ export interface HeaderRule {
   headers: Readonly<Record<string, string | null>>;
   /** Why this CDN needs these headers. */
   why?: string;
+  /** Pictures this CDN sends instead of the image when it refuses a hotlink (placeholder-rules.ts). */
+  placeholders?: readonly PlaceholderSignature[];
+  /** Headers laid over `headers` for the one retry after a placeholder (e.g. the site's own Referer). */
+  alternate?: Readonly<Record<string, string | null>>;
 }
 
 /** A current desktop Chrome (reduced UA string). Some CDNs refuse non-browser agents; refresh yearly. */
@@ -62,18 +71,29 @@ export const BUILTIN_HEADER_RULES: readonly HeaderRule[] = Object.freeze([
   },
 ].map((rule) => Object.freeze(rule)));
 
-/** The headers to send to `url`'s host under `rules` (lower-case names). */
-export function headersFor(url: URL, rules: readonly HeaderRule[] = BUILTIN_HEADER_RULES): Record<string, string> {
-  const host = normalizeHostname(url.hostname);
+/**
+ * The headers to send to `url`'s host under `rules` (lower-case names). `alternate`: the retry after a placeholder,
+ * where each matching rule's `alternate` headers are laid over its `headers`.
+ */
+export function headersFor(url: URL, rules: readonly HeaderRule[] = BUILTIN_HEADER_RULES, alternate = false)
+  : Record<string, string> {
   const merged: Record<string, string | null> = { ...DEFAULT_UPSTREAM_HEADERS };
-  const matching = rules
-    .map((rule, index) => ({ rule, index }))
-    .filter(({ rule }) => matcherFor(rule)(host))
-    .sort((a, b) => specificity(a.rule) - specificity(b.rule) || b.index - a.index);
-  for (const { rule } of matching) {
+  for (const rule of matchingRules(url, rules)) {
     for (const [name, value] of Object.entries(rule.headers)) merged[name.toLowerCase()] = value;
+    if (!alternate || !rule.alternate) continue;
+    for (const [name, value] of Object.entries(rule.alternate)) merged[name.toLowerCase()] = value;
   }
   return Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== null));
+}
+
+/** The rules that apply to `url`'s host, least specific first (so the most specific one is applied last). */
+export function matchingRules(url: URL, rules: readonly HeaderRule[]): HeaderRule[] {
+  const host = normalizeHostname(url.hostname);
+  return rules
+    .map((rule, index) => ({ rule, index }))
+    .filter(({ rule }) => matcherFor(rule)(host))
+    .sort((a, b) => specificity(a.rule) - specificity(b.rule) || b.index - a.index)
+    .map(({ rule }) => rule);
 }
 
 const matchers = new WeakMap<HeaderRule, (host: string) => boolean>();
@@ -109,6 +129,8 @@ const ruleSchema = z.object({
   host: z.string().trim().regex(/^[a-zA-Z0-9*.-]+$/, 'a host glob such as *.example.com'),
   headers: headersSchema,
   why: z.string().optional(),
+  placeholders: z.array(placeholderSchema).max(64).optional(),
+  alternate: headersSchema.optional(),
 }).strict();
 const fileSchema = z.object({ rules: z.array(ruleSchema) }).strict();
 
@@ -120,7 +142,8 @@ export class HeaderRulesError extends Error {
 }
 
 /**
- * Validates a parsed rules file — `[rule, …]` or `{"rules": [rule, …]}` with rule `{host, headers, why?}` —
+ * Validates a parsed rules file — `[rule, …]` or `{"rules": [rule, …]}` with rule `{host, headers, why?,
+ * placeholders?, alternate?}` —
  * and returns the rules to use: the file's rules plus every built-in preset whose glob the file does not
  * redefine. Throws HeaderRulesError (for start-up) naming every problem.
  */

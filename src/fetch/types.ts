@@ -16,6 +16,8 @@ export interface SourceRequest {
   validators?: Validators;
   /** The miss's share of the in-flight byte budget: the fetcher grows it as the body streams in (503 over it). */
   hold?: ByteHold;
+  /** The retry after a hotlink placeholder: the matching header rules' `alternate` headers are sent (placeholder.ts). */
+  alternate?: boolean;
 }
 
 /** The upstream headers the core uses (freshness, validators); nothing else is kept. */
@@ -37,7 +39,8 @@ export type SourceResponse =
 /**
  * Fetches a source image. Failures are thrown as RelayError:
  * E_SOURCE_FORBIDDEN (scheme/userinfo/host/port/address, any hop), E_URL_TOO_LONG, E_SOURCE_NOT_FOUND (404/410),
- * E_SOURCE_TOO_LARGE (byte cap), E_UPSTREAM (other statuses, resets, redirect trouble, DNS), E_UPSTREAM_TIMEOUT.
+ * E_SOURCE_TOO_LARGE (byte cap), E_UPSTREAM (other statuses, resets, redirect trouble, DNS), E_UPSTREAM_TIMEOUT,
+ * E_UPSTREAM_PLACEHOLDER (a known hotlink placeholder, when wrapped by placeholder.ts).
  */
 export interface SourceFetcher {
   fetch(request: SourceRequest): Promise<SourceResponse>;

@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
-const entry = new URL('dist/node/node.js', root).pathname;
+/** Where `npm run build` puts the service; a test may build its own copy elsewhere (see buildService). */
+const DEFAULT_OUT_DIR = 'dist/node';
 const mallocEnv = new URL('bin/malloc-env.sh', root).pathname;
 
 export interface ChildService {
@@ -19,18 +20,24 @@ export interface ChildService {
   stop(): Promise<void>;
 }
 
-/** `npm run build` (tsc): the child runs the current source. */
-export function buildService(): Promise<void> {
+/**
+ * `npm run build` (tsc): the child runs the current source. `outDir` (relative to the repository) gives a test a build
+ * of its own, so two test files building at once never rewrite the files the other's child is loading.
+ */
+export function buildService(outDir = DEFAULT_OUT_DIR): Promise<void> {
   const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
-  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
-    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
+  const out = new URL(`${outDir}/`, root).pathname;
+  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname,
+    '--outDir', out, '--tsBuildInfoFile', `${out}.tsbuildinfo`],
+  (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
 }
 
 /**
  * Starts dist/node/node.js as `npm start` does (sh sources bin/malloc-env.sh, then `MALLOC_ARENA_MAX=2 exec node`)
  * with `env` (loopback, ephemeral ports, no store by default); resolves once it listens. The pid is node's (exec).
  */
-export async function startChildService(env: Record<string, string>): Promise<ChildService> {
+export async function startChildService(env: Record<string, string>, outDir = DEFAULT_OUT_DIR): Promise<ChildService> {
+  const entry = new URL(`${outDir}/node.js`, root).pathname;
   const script = `. "${mallocEnv}" && MALLOC_ARENA_MAX=2 exec "${process.execPath}" "${entry}"`;
   const child = spawn('sh', ['-c', script], {
     env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0',
