@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     // The bench's helpers (ratios, wrk parsing, the soak verdict) are pure and checked with the suite.
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'bench/lib/**/*.test.ts'],
-    exclude: ['test/worker/**', 'node_modules/**'],
+    exclude: ['test/worker/**', 'test/container/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration tests boot real servers on loopback; two files at a time matches the two cores.
