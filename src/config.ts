@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
+import { type DrainConfig, DRAIN_VARS, toDrainConfig } from './http/drain-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 
 export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
@@ -88,6 +89,7 @@ const VARS = {
   MAX_HEADER_BYTES: [int(1024, 1_048_576), '16384'],
   ORIGIN_URL: [z.union([z.literal(''), z.url()]), ''],
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
+  ...DRAIN_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -133,6 +135,8 @@ export interface Config {
     maxConnections: number; maxHeaderBytes: number };
   /** Source bytes being fetched, held for a transform or queued for a store write, at most (0 = unbounded). */
   maxInflightBytes: number;
+  /** SIGTERM: how the public listener drains (src/http/drain.ts). */
+  drain: DrainConfig;
 }
 
 export class ConfigError extends Error {
@@ -217,6 +221,7 @@ function toConfig(v: Parsed): Config {
       keepAliveTimeoutMs: v.KEEPALIVE_TIMEOUT_MS, writeTimeoutMs: v.WRITE_TIMEOUT_MS,
       maxConnections: v.MAX_CONNECTIONS, maxHeaderBytes: v.MAX_HEADER_BYTES },
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
+    drain: toDrainConfig(v),
   };
 }
 

@@ -3,12 +3,13 @@
  * graceful SIGTERM (in-flight requests finish, then exit 0). Spawns the production build (`npm run build`:
  * dist/node/node.js under plain node, as `npm start` runs it), built first so it is the current source.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
+import { buildService } from './helpers/child-service.js';
 
 const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
@@ -35,13 +36,6 @@ function listeningPort(child: ChildProcess): Promise<number> {
   });
 }
 
-/** `npm run build` (tsc, incremental): a type error in src/ fails here with tsc's report. */
-function buildService(): Promise<void> {
-  const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
-  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
-    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
-}
-
 let origin: TestOrigin;
 beforeAll(async () => {
   await buildService();
@@ -63,7 +57,7 @@ describe('process lifecycle', () => {
     origin.route('/slow.jpg', (_req, res) => {
       setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo), 700);
     });
-    const child = spawnService(zakerAt(origin.port));
+    const child = spawnService({ ...zakerAt(origin.port), IMGRELAY_DRAIN_DELAY_MS: '300' });
     const port = await listeningPort(child);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const inFlight = fetch(`http://127.0.0.1:${port}/?http://${ZAKER}/slow.jpg`);

@@ -129,7 +129,8 @@ function evictIdle(server: Server, open: Set<Socket>, stats: SocketStats): boole
   return true;
 }
 
-function idleSockets(server: Server): Socket[] | undefined {
+/** The connections Node knows to be between requests (or before their first one); undefined if its list is gone. */
+export function idleSockets(server: Server): Socket[] | undefined {
   const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
   const list = key && (server as unknown as Record<symbol, { idle?: () => { socket?: Socket }[] }>)[key];
   if (typeof list?.idle !== 'function') return undefined;

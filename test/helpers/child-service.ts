@@ -19,11 +19,11 @@ export interface ChildService {
   stop(): Promise<void>;
 }
 
-/** `npm run build` (tsc): the child runs the current source. */
+/** Builds dist/ when src/ changed since (bin/build-if-stale.sh; the suite's global setup already did): the child runs the current source. */
 export function buildService(): Promise<void> {
-  const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
-  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
-    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
+  const script = new URL('bin/build-if-stale.sh', root).pathname;
+  return new Promise((resolve, reject) => execFile('sh', [script],
+    (error, stdout, stderr) => (error ? reject(new Error(`build failed:\n${stdout}${stderr}`)) : resolve())));
 }
 
 /**
@@ -34,7 +34,9 @@ export async function startChildService(env: Record<string, string>): Promise<Ch
   const script = `. "${mallocEnv}" && MALLOC_ARENA_MAX=2 exec "${process.execPath}" "${entry}"`;
   const child = spawn('sh', ['-c', script], {
     env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0',
-      IMGRELAY_ADMIN_PORT: '0', IMGRELAY_STORE: 'none', IMGRELAY_LOG_LEVEL: 'info', ...env },
+      IMGRELAY_ADMIN_PORT: '0', IMGRELAY_STORE: 'none', IMGRELAY_LOG_LEVEL: 'info',
+      // SIGTERM stops at once unless a test asks for the load balancers' drain delay.
+      IMGRELAY_DRAIN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const port = await listeningPort(child);

@@ -1,0 +1,129 @@
+/**
+ * Node only: how the public listener stops, as load balancers need it, dropping nothing (docs/sockets.md, "Drain").
+ *
+ * A connection is reset, and its client sees an error instead of an answer, when the server closes it while a
+ * request is on its way on it: a keep-alive connection closed between two requests, or a connection the kernel
+ * accepted that the process has not picked up yet when the listener closes. So the drain goes in phases:
+ * 1. `delayMs` (IMGRELAY_DRAIN_DELAY_MS): `/readyz` fails (lifecycle.draining) while the listener accepts and
+ *    serves as before, and every response carries `Connection: close`: clients behind a Service or a pool move
+ *    their next request to a new connection, which the load balancer sends elsewhere once it saw /readyz fail.
+ * 2. The end of the delay (its last quarter, at most SETTLE_MS): answers keep their connection again, so clients
+ *    that still come here stop opening connections; the listener closes once none arrived for QUIET_MS (at most
+ *    SETTLE_MS past the delay). Closing it while connections sit in the kernel's accept queue would reset them.
+ * 3. Listener closed: every response carries `Connection: close` (the socket closes after it, nothing can follow);
+ *    a connection is closed while idle only once it was idle for IDLE_GRACE_MS (a client that sends on it right
+ *    then is the one case HTTP/1.1 cannot rule out); in-flight requests finish; at `deadlineMs` whatever is left
+ *    is cut.
+ * With `delayMs` 0 (a programmatic close: nobody is told to route away) phases 1 and 2 and the grace are skipped.
+ * Before a drain nothing here runs per request; during one, a few listeners per request.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
+import { idleSockets } from './node-server.js';
+
+export interface DrainState {
+  /** True from the drain's start: /readyz fails. */
+  draining: boolean;
+}
+
+export interface DrainOptions {
+  /** How long /readyz fails while the listener still serves (IMGRELAY_DRAIN_DELAY_MS). */
+  delayMs: number;
+  /** After the listener closed, how long in-flight requests may take (IMGRELAY_SHUTDOWN_TIMEOUT_MS). */
+  deadlineMs: number;
+}
+
+/** Longest keep-alive tail before the listener closes; also the most the quiet wait may add to the delay. */
+const SETTLE_MS = 1000;
+/** No new connection for this long: nothing is left in the kernel's accept queue to reset. */
+const QUIET_MS = 200;
+/** An idle connection is closed once idle this long (its client is not looping on it). */
+const IDLE_GRACE_MS = 1000;
+const SWEEP_MS = 50;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Drains and closes `server` as described above; resolves once every connection is gone. */
+export async function drainServer(server: Server, state: DrainState, options: DrainOptions): Promise<void> {
+  state.draining = true;
+  const activity = trackActivity(server);
+  const settleMs = Math.min(SETTLE_MS, Math.floor(options.delayMs / 4));
+  activity.closeAfterResponse(true);
+  await sleep(options.delayMs - settleMs);
+  activity.closeAfterResponse(false);
+  await sleep(settleMs);
+  if (options.delayMs > 0) await activity.quiet(QUIET_MS, SETTLE_MS);
+  activity.closeAfterResponse(true);
+  await closeListener(server, activity, Math.min(IDLE_GRACE_MS, options.delayMs), options.deadlineMs);
+  activity.stop();
+}
+
+interface Activity {
+  closeAfterResponse(on: boolean): void;
+  /** Resolves once no connection was accepted for `quietMs`, or after `maxMs`. */
+  quiet(quietMs: number, maxMs: number): Promise<void>;
+  /** When the socket last accepted, started or finished a request (the drain's start for sockets older than it). */
+  lastActive(socket: Socket): number;
+  stop(): void;
+}
+
+function trackActivity(server: Server): Activity {
+  const started = performance.now();
+  const last = new WeakMap<Socket, number>();
+  let lastAccept = -Infinity;
+  let closing = false;
+  const onConnection = (socket: Socket) => {
+    lastAccept = performance.now();
+    last.set(socket, lastAccept);
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    last.set(socket, performance.now());
+    // Node then answers `Connection: close` and closes the socket once the response is sent (public API since v0.x).
+    if (closing) res.shouldKeepAlive = false;
+    res.once('finish', () => last.set(socket, performance.now()));
+  };
+  server.prependListener('request', onRequest);
+  server.prependListener('connection', onConnection);
+  return {
+    closeAfterResponse: (on) => { closing = on; },
+    quiet: async (quietMs, maxMs) => {
+      const until = performance.now() + maxMs;
+      while (performance.now() - lastAccept < quietMs && performance.now() < until) await sleep(quietMs / 4);
+    },
+    lastActive: (socket) => last.get(socket) ?? started,
+    stop: () => {
+      server.off('request', onRequest);
+      server.off('connection', onConnection);
+    },
+  };
+}
+
+/**
+ * Stops accepting without Node's `server.close()`, which also closes every idle connection at once (including one
+ * accepted a moment ago whose request is still on its way); idle ones are closed here after their grace instead.
+ */
+async function closeListener(server: Server, activity: Activity, graceMs: number, deadlineMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  const sweep = () => closeIdle(server, activity, graceMs);
+  const sweeper = setInterval(sweep, SWEEP_MS);
+  sweep();
+  const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+  await closed;
+  clearInterval(sweeper);
+  clearTimeout(deadline);
+  // http.Server's own close clears its header-deadline timer; the listener is already closed, so it says so.
+  server.close(() => {});
+}
+
+function closeIdle(server: Server, activity: Activity, graceMs: number): void {
+  const idle = idleSockets(server);
+  if (!idle) return server.closeIdleConnections(); // Node's private list is gone: the public call, without the grace
+  const now = performance.now();
+  for (const socket of idle) {
+    // Node's "idle" means the request was read whole; a response may still be on its way (as closeIdleConnections checks).
+    const response = (socket as Socket & { _httpMessage?: { finished: boolean } | null })._httpMessage;
+    if (response && !response.finished) continue;
+    if (!socket.destroyed && now - activity.lastActive(socket) >= graceMs) socket.destroy();
+  }
+}
