@@ -86,7 +86,8 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     adminUrl: admin.url, admin, metrics, sockets,
     close: async (drainDelayMs = 0) => {
       // The admin listener keeps answering (purges, stats) while the public one drains.
-      await Promise.all([drainServer(server, lifecycle, { delayMs: drainDelayMs, deadlineMs: config.shutdownTimeoutMs }),
+      await Promise.all([drainServer(server, lifecycle, { delayMs: drainDelayMs,
+        deadlineMs: config.shutdownTimeoutMs, onPhase: (phase) => logger.info({ phase }, 'draining') }),
         delay(drainDelayMs).then(() => admin.close())]);
       await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
       await store?.close(config.shutdownTimeoutMs);

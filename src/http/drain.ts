@@ -19,18 +19,22 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
-import { idleSockets } from './node-server.js';
+import { connectionSockets } from './node-server.js';
 
 export interface DrainState {
   /** True from the drain's start: /readyz fails. */
   draining: boolean;
 }
 
+export type DrainPhase = 'readiness failing' | 'keep-alive tail' | 'listener closed' | 'connections closed';
+
 export interface DrainOptions {
   /** How long /readyz fails while the listener still serves (IMGRELAY_DRAIN_DELAY_MS). */
   delayMs: number;
   /** After the listener closed, how long in-flight requests may take (IMGRELAY_SHUTDOWN_TIMEOUT_MS). */
   deadlineMs: number;
+  /** Told as each phase begins (the entry logs it, so operators and tests see when the port is free). */
+  onPhase?: (phase: DrainPhase) => void;
 }
 
 /** Longest keep-alive tail before the listener closes; also the most the quiet wait may add to the delay. */
@@ -43,22 +47,31 @@ const SWEEP_MS = 50;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
+
 /** Drains and closes `server` as described above; resolves once every connection is gone. */
 export async function drainServer(server: Server, state: DrainState, options: DrainOptions): Promise<void> {
+  const phase = options.onPhase ?? (() => {});
   state.draining = true;
   const activity = trackActivity(server);
   const settleMs = Math.min(SETTLE_MS, Math.floor(options.delayMs / 4));
   activity.closeAfterResponse(true);
+  if (options.delayMs > 0) phase('readiness failing');
   await sleep(options.delayMs - settleMs);
-  activity.closeAfterResponse(false);
-  await sleep(settleMs);
-  if (options.delayMs > 0) await activity.quiet(QUIET_MS, SETTLE_MS);
+  if (options.delayMs > 0) {
+    phase('keep-alive tail');
+    activity.closeAfterResponse(false);
+    await sleep(settleMs);
+    await activity.quiet(QUIET_MS, SETTLE_MS);
+  }
   activity.closeAfterResponse(true);
-  await closeListener(server, activity, Math.min(IDLE_GRACE_MS, options.delayMs), options.deadlineMs);
+  await closeListener(server, activity, Math.min(IDLE_GRACE_MS, options.delayMs), options.deadlineMs, phase);
   activity.stop();
+  phase('connections closed');
 }
 
 interface Activity {
+  /** Every answer from now on (those under way too) carries `Connection: close`, or none does. */
   closeAfterResponse(on: boolean): void;
   /** Resolves once no connection was accepted for `quietMs`, or after `maxMs`. */
   quiet(quietMs: number, maxMs: number): Promise<void>;
@@ -79,14 +92,21 @@ function trackActivity(server: Server): Activity {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     last.set(socket, performance.now());
-    // Node then answers `Connection: close` and closes the socket once the response is sent (public API since v0.x).
+    // Node then answers `Connection: close` and closes the socket once the response is sent (public since v0.x).
     if (closing) res.shouldKeepAlive = false;
     res.once('finish', () => last.set(socket, performance.now()));
   };
   server.prependListener('request', onRequest);
   server.prependListener('connection', onConnection);
   return {
-    closeAfterResponse: (on) => { closing = on; },
+    closeAfterResponse: (on) => {
+      closing = on;
+      // Answers already being computed (a transform started before the drain) decide when their headers go out.
+      for (const socket of connectionSockets(server, 'all') ?? []) {
+        const response = (socket as HttpSocket)._httpMessage;
+        if (response && !response.headersSent) response.shouldKeepAlive = !on;
+      }
+    },
     quiet: async (quietMs, maxMs) => {
       const until = performance.now() + maxMs;
       while (performance.now() - lastAccept < quietMs && performance.now() < until) await sleep(quietMs / 4);
@@ -103,8 +123,10 @@ function trackActivity(server: Server): Activity {
  * Stops accepting without Node's `server.close()`, which also closes every idle connection at once (including one
  * accepted a moment ago whose request is still on its way); idle ones are closed here after their grace instead.
  */
-async function closeListener(server: Server, activity: Activity, graceMs: number, deadlineMs: number): Promise<void> {
+async function closeListener(server: Server, activity: Activity, graceMs: number, deadlineMs: number,
+  phase: (phase: DrainPhase) => void): Promise<void> {
   const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+  phase('listener closed');
   const sweep = () => closeIdle(server, activity, graceMs);
   const sweeper = setInterval(sweep, SWEEP_MS);
   sweep();
@@ -117,12 +139,12 @@ async function closeListener(server: Server, activity: Activity, graceMs: number
 }
 
 function closeIdle(server: Server, activity: Activity, graceMs: number): void {
-  const idle = idleSockets(server);
+  const idle = connectionSockets(server, 'idle');
   if (!idle) return server.closeIdleConnections(); // Node's private list is gone: the public call, without the grace
   const now = performance.now();
   for (const socket of idle) {
-    // Node's "idle" means the request was read whole; a response may still be on its way (as closeIdleConnections checks).
-    const response = (socket as Socket & { _httpMessage?: { finished: boolean } | null })._httpMessage;
+    // Node's "idle" means the request was read whole; its answer may still be on its way (closeIdleConnections checks too).
+    const response = (socket as HttpSocket)._httpMessage;
     if (response && !response.finished) continue;
     if (!socket.destroyed && now - activity.lastActive(socket) >= graceMs) socket.destroy();
   }
