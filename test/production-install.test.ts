@@ -48,6 +48,7 @@ function assemble(target: string): void {
     try {
       execFileSync('cp', ['-al', realpathSync(path), copy], { stdio: 'ignore' });
     } catch {
+      rmSync(copy, { recursive: true, force: true });
       execFileSync('cp', ['-a', realpathSync(path), copy]); // another file system: a real copy
     }
     rmSync(join(copy, 'node_modules'), { recursive: true, force: true });
