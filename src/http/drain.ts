@@ -83,8 +83,8 @@ interface Activity {
 function trackActivity(server: Server): Activity {
   const started = performance.now();
   const last = new WeakMap<Socket, number>();
+  const closing = connectionCloseSwitch(server);
   let lastAccept = -Infinity;
-  let closing = false;
   const onConnection = (socket: Socket) => {
     lastAccept = performance.now();
     last.set(socket, lastAccept);
@@ -92,21 +92,13 @@ function trackActivity(server: Server): Activity {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     last.set(socket, performance.now());
-    // Node then answers `Connection: close` and closes the socket once the response is sent (public since v0.x).
-    if (closing) res.shouldKeepAlive = false;
+    closing.apply(res);
     res.once('finish', () => last.set(socket, performance.now()));
   };
   server.prependListener('request', onRequest);
   server.prependListener('connection', onConnection);
   return {
-    closeAfterResponse: (on) => {
-      closing = on;
-      // Answers already being computed (a transform started before the drain) decide when their headers go out.
-      for (const socket of connectionSockets(server, 'all') ?? []) {
-        const response = (socket as HttpSocket)._httpMessage;
-        if (response && !response.headersSent) response.shouldKeepAlive = !on;
-      }
-    },
+    closeAfterResponse: closing.set,
     quiet: async (quietMs, maxMs) => {
       const until = performance.now() + maxMs;
       while (performance.now() - lastAccept < quietMs && performance.now() < until) await sleep(quietMs / 4);
@@ -115,6 +107,33 @@ function trackActivity(server: Server): Activity {
     stop: () => {
       server.off('request', onRequest);
       server.off('connection', onConnection);
+    },
+  };
+}
+
+/**
+ * `Connection: close` on or off for every answer whose headers are not out yet: new ones, and those under way (a
+ * transform started before the drain). Node then closes the socket once the answer is sent (`shouldKeepAlive`,
+ * public since v0.x). Only answers this switch closed get keep-alive back: a client that asked to close keeps it.
+ */
+function connectionCloseSwitch(server: Server) {
+  let on = false;
+  const forced = new WeakSet<ServerResponse>();
+  const close = (res: ServerResponse) => {
+    if (!res.shouldKeepAlive) return;
+    res.shouldKeepAlive = false;
+    forced.add(res);
+  };
+  return {
+    apply: (res: ServerResponse) => (on ? close(res) : undefined),
+    set: (closing: boolean) => {
+      on = closing;
+      for (const socket of connectionSockets(server, 'all') ?? []) {
+        const response = (socket as HttpSocket)._httpMessage;
+        if (!response || response.headersSent) continue;
+        if (closing) close(response);
+        else if (forced.delete(response)) response.shouldKeepAlive = true;
+      }
     },
   };
 }
