@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 stamp=dist/node/.tsbuildinfo
 tsc=node_modules/typescript/bin/tsc
 stale=no
-if [ ! -f dist/node/node.js ] || [ ! -f "$stamp" ]; then
+if [ ! -f dist/node/node.js ]; then
   stale=yes
-elif [ -d src ] && [ -n "$(find src tsconfig.json tsconfig.build.json -newer "$stamp" -print 2>/dev/null | head -n 1)" ]; then
-  stale=yes
+elif [ -d src ] && { [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json tsconfig.build.json -newer "$stamp" -print 2>/dev/null | head -n 1)" ]; }; then
+  stale=yes # no src/ (a production install): dist/ is what there is, whatever its age
 fi
 [ "$stale" = yes ] || exit 0
 if [ -d src ] && [ -f "$tsc" ]; then
