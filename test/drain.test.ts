@@ -5,6 +5,8 @@
  * for a moment); a reset (a request sent and then the connection closed under it) is a dropped request.
  * Outcome: 0 resets, 0 non-200; /readyz fails while the old process still serves; what it answers while draining
  * carries `Connection: close` (memory hits on the fast path too); the old process exits within its bounds.
+ * And the race Node's own `server.close()` loses, staged: a connection accepted just before the listener closes,
+ * whose request arrives just after, is answered (`Connection: close`), not cut.
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -13,6 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, zakerAt } from './helpers/imgrelay.js';
 import { type ChildService, buildService, startChildService } from './helpers/child-service.js';
+import { open, untilClosed } from './helpers/raw-socket.js';
+import pino from 'pino';
+import { parseConfig } from '../src/config.js';
+import { startNode } from '../src/node.js';
 
 const DELAY_MS = 1500;
 const SHUTDOWN_MS = 5000;
@@ -148,4 +154,37 @@ describe('SIGTERM under keep-alive load, then a new process on the same port', (
     expect(tally.drainingClosed).toBe(tally.drainingAnswers);
     expect(tally.ok - okBeforeNew).toBeGreaterThan(CLIENTS);
   }, 60_000);
+});
+
+describe('a connection accepted just before the listener closes', () => {
+  it('is answered when its request arrives after the close; an unused one is closed after its grace, not held to the header deadline', async () => {
+    const phases = new Map<string, number>();
+    const logger = pino({ level: 'info' }, { write: (line: string) => {
+      const entry = JSON.parse(line) as { msg: string; phase?: string };
+      if (entry.msg === 'draining' && entry.phase) phases.set(entry.phase, performance.now());
+    } });
+    const node = await startNode(parseConfig({ IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0',
+      IMGRELAY_STORE: 'none' }), { logger });
+    const phase = async (name: string) => {
+      while (!phases.has(name)) await new Promise((resolve) => setTimeout(resolve, 5));
+      return phases.get(name)!;
+    };
+    const idle = await open(node.port); // connected before the drain, never used
+    const idleClosed = untilClosed(idle);
+    const closing = node.close(2000);
+    await phase('keep-alive tail');
+    const late = await open(node.port); // accepted; its request is "still on its way"
+    const answered = untilClosed(late);
+    const listenerClosedAt = await phase('listener closed');
+    late.write('GET /healthz HTTP/1.1\r\nHost: imgrelay.test\r\n\r\n');
+    const { text } = await answered;
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toMatch(/\r\nConnection: close\r\n/i);
+    // The unused connection is closed once idle for the grace (1 s), not at once, not never; then close() ends.
+    await idleClosed;
+    const idleClosedAfter = performance.now() - listenerClosedAt;
+    await closing;
+    expect(idleClosedAfter).toBeLessThan(1000 + 1000);
+    expect(node.sockets().open).toBe(0);
+  }, 30_000);
 });

@@ -11,9 +11,9 @@
  *    that still come here stop opening connections; the listener closes once none arrived for QUIET_MS (at most
  *    SETTLE_MS past the delay). Closing it while connections sit in the kernel's accept queue would reset them.
  * 3. Listener closed: every response carries `Connection: close` (the socket closes after it, nothing can follow);
- *    a connection is closed while idle only once it was idle for IDLE_GRACE_MS (a client that sends on it right
- *    then is the one case HTTP/1.1 cannot rule out); in-flight requests finish; at `deadlineMs` whatever is left
- *    is cut.
+ *    a connection idle (between requests, or never used) is closed once idle for IDLE_GRACE_MS (a client that
+ *    sends on it right then is the one case HTTP/1.1 cannot rule out); in-flight requests finish; at `deadlineMs`
+ *    whatever is left is cut.
  * With `delayMs` 0 (a programmatic close: nobody is told to route away) phases 1 and 2 and the grace are skipped.
  * Before a drain nothing here runs per request; during one, a few listeners per request.
  */
@@ -101,7 +101,13 @@ function trackActivity(server: Server): Activity {
     closeAfterResponse: closing.set,
     quiet: async (quietMs, maxMs) => {
       const until = performance.now() + maxMs;
-      while (performance.now() - lastAccept < quietMs && performance.now() < until) await sleep(quietMs / 4);
+      for (;;) {
+        // Checked right after a poll phase, which accepted whatever the kernel held: the listener closes this tick.
+        await new Promise((resolve) => setImmediate(resolve));
+        const now = performance.now();
+        if (now - lastAccept >= quietMs || now >= until) return;
+        await sleep(quietMs / 4);
+      }
     },
     lastActive: (socket) => last.get(socket) ?? started,
     stop: () => {
@@ -158,13 +164,16 @@ async function closeListener(server: Server, activity: Activity, graceMs: number
 }
 
 function closeIdle(server: Server, activity: Activity, graceMs: number): void {
+  const all = connectionSockets(server, 'all');
   const idle = connectionSockets(server, 'idle');
-  if (!idle) return server.closeIdleConnections(); // Node's private list is gone: the public call, without the grace
+  if (!all || !idle) return server.closeIdleConnections(); // Node's private list is gone: the public call, no grace
+  const between = new Set(idle);
   const now = performance.now();
-  for (const socket of idle) {
-    // Node's "idle" means the request was read whole; its answer may still be on its way (closeIdleConnections checks too).
+  for (const socket of all) {
     const response = (socket as HttpSocket)._httpMessage;
-    if (response && !response.finished) continue;
-    if (!socket.destroyed && now - activity.lastActive(socket) >= graceMs) socket.destroy();
+    // Node's "idle" means the last request was read whole (its answer may still be under way); a connection that
+    // never sent a byte counts as waiting for headers there, yet it is just as unused.
+    const unused = between.has(socket) ? !response || response.finished : !response && socket.bytesRead === 0;
+    if (unused && !socket.destroyed && now - activity.lastActive(socket) >= graceMs) socket.destroy();
   }
 }
