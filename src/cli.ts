@@ -1,5 +1,5 @@
 /**
- * The `imgrelay` command (bin/imgrelay.js runs it through tsx):
+ * The `imgrelay` command (bin/imgrelay.js runs its compiled form, dist/node/cli.js):
  *   imgrelay serve                       run the service (IMGRELAY_* variables)
  *   imgrelay purge <url…> [--host h] [--prefix p] [--tag t] [--all]
  *   imgrelay warm <file-or-url…> [--base <article URL>]

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
+import { type DrainConfig, DRAIN_VARS, toDrainConfig } from './http/drain-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
 import { OBSERVE_VARS, type ObserveConfig, observeConfig } from './observe/config.js';
@@ -99,6 +100,7 @@ const VARS = {
   ...VARIANT_VARS,
   ...MISS_LIMIT_VARS,
   ...OBSERVE_VARS,
+  ...DRAIN_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -151,6 +153,8 @@ export interface Config {
   missLimit: MissLimitConfig;
   /** The dashboard's sampler and the request logs (src/observe/config.ts). */
   observe: ObserveConfig;
+  /** SIGTERM: how the public listener drains (src/http/drain.ts). */
+  drain: DrainConfig;
 }
 
 export class ConfigError extends Error {
@@ -243,6 +247,7 @@ function toConfig(v: Parsed): Config {
     variants: toVariantRules(v),
     missLimit: missLimitConfig(v),
     observe: observeConfig(v),
+    drain: toDrainConfig(v),
   };
 }
 

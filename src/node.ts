@@ -4,33 +4,32 @@
  * `startNode(config)` is what tests boot; running this file directly starts the service from `process.env`.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, type Lifecycle } from './app.js';
-import { type Config, ConfigError, parseConfig } from './config.js';
+import { type Config, ConfigError } from './config.js';
 import type { Logger } from './logger.js';
 import { ImageService } from './images.js';
 import { MemoryTier } from './cache/memory.js';
 import { TieredCache } from './cache/tiered.js';
 import { DEFAULT_SKEW_MS, PurgeFence } from './cache/purge-fence.js';
 import { createGuardedFetcher } from './fetch/guarded-fetcher.js';
-import { BUILTIN_HEADER_RULES, loadHeaderRules } from './fetch/header-rules.js';
+import { BUILTIN_HEADER_RULES } from './fetch/header-rules.js';
 import { guardPlaceholders } from './fetch/placeholder.js';
 import { differenceHash } from './transform/dhash.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { createSharpTransformer, type SharpTransformer } from './transform/sharp-transformer.js';
-import { parseLegacyWithPresets } from './url/presets.js';
 import { createNodeStore, type NodeStore } from './cache/node-store.js';
 import { nodeEtag, nodeSha256Hex } from './cache/node-etag.js';
 import { type FastHit, HitPath, routeBound } from './http/hit-path.js';
 import { RequestLog } from './observe/request-log.js';
 import { withFastHits } from './http/node-hit.js';
 import { type SocketStats, listenHardened } from './http/node-server.js';
+import { drainServer } from './http/drain.js';
+import { type StartInputs, parseStartInputs, startInputsOf } from './start-inputs.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
 import { instrumentStore } from './metrics.js';
@@ -55,17 +54,24 @@ export interface RunningNode {
   metrics: PromMetrics;
   /** The public listener's open connections and what its socket guards did (src/http/node-server.ts). */
   sockets(): SocketStats;
-  /** Graceful stop: refuse new connections, finish in-flight requests (bounded), flush writes. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: /readyz fails for `drainDelayMs` while the listener still serves (SIGTERM passes
+   * IMGRELAY_DRAIN_DELAY_MS; default 0, at once), then refuse new connections, finish in-flight requests (bounded),
+   * flush writes (src/http/drain.ts).
+   */
+  close(drainDelayMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
   logger?: Logger;
+  /** The rules file's rules and the legacy options, already checked (main); read from `config` when absent. */
+  inputs?: StartInputs;
 }
 
 export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
-  const core = await wireCore(config, logger);
+  const core = await wireCore(config, logger,
+    options.inputs ?? startInputsOf(config.headerRulesFile ?? '', config.legacyOptions ?? '', config.variants.presets));
   const { memory, store, fence, metrics, images, transformer, hits, legacyOptions } = core;
   const lifecycle: Lifecycle = { draining: false };
   const requestLog = new RequestLog(logger, config.observe.logHitSample);
@@ -81,7 +87,7 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
   logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
   const admin = await startAdmin({ config, logger, memory, store, fence, images, transformer, metrics, legacyOptions })
     .catch(async (error: unknown) => {
-      await closeServer(server, 0);
+      await drainServer(server, lifecycle, { delayMs: 0, deadlineMs: 0 });
       throw error;
     });
   core.purges.known = () => admin.purgeLog?.complete ?? true;
@@ -89,10 +95,11 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
     budget: core.budget,
     adminUrl: admin.url, admin, metrics, sockets,
-    close: async () => {
-      lifecycle.draining = true;
-      await admin.close();
-      await closeServer(server, config.shutdownTimeoutMs);
+    close: async (drainDelayMs = 0) => {
+      // The admin listener keeps answering (purges, stats) while the public one drains.
+      await Promise.all([drainServer(server, lifecycle, { delayMs: drainDelayMs,
+        deadlineMs: config.shutdownTimeoutMs, onPhase: (phase) => logger.info({ phase }, 'draining') }),
+        delay(drainDelayMs).then(() => admin.close())]);
       await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
       await store?.close(config.shutdownTimeoutMs);
       await core.fetcher.close?.();
@@ -121,7 +128,7 @@ function missGate(config: Config) {
 }
 
 /** The Node-specific parts behind the app: store, memory, metrics, guarded fetcher, sharp, image service. */
-async function wireCore(config: Config, logger: Logger) {
+async function wireCore(config: Config, logger: Logger, { headerRules, legacyOptions }: StartInputs) {
   const background = new Set<Promise<unknown>>();
   const defer = (work: Promise<unknown>) => {
     background.add(work);
@@ -140,8 +147,6 @@ async function wireCore(config: Config, logger: Logger) {
   const metrics = new PromMetrics({ memory, store, fence, budget });
   const cache = new TieredCache({ memory, store: store && instrumentStore(store.guarded, metrics), writes: store?.writes,
     logger, defer, digest: nodeSha256Hex, fence, storeReady: () => purges.known(), legacyWindowMs: legacyWindowMs(config) });
-  const headerRules = config.headerRulesFile
-    ? loadHeaderRules(JSON.parse(readFileSync(config.headerRulesFile, 'utf8'))) : undefined;
   const fetcher = guardPlaceholders(createGuardedFetcher(config, { logger, headerRules }), {
     rules: headerRules ?? BUILTIN_HEADER_RULES, dhash: differenceHash,
     onPlaceholder: (host, outcome) => metrics.upstreamPlaceholder(host, outcome) });
@@ -150,7 +155,6 @@ async function wireCore(config: Config, logger: Logger) {
   metrics.track(transformer);
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy: createSourcePolicy(config),
     metrics, etag: nodeEtag, digest: nodeSha256Hex, budget, missGate: missGate(config) });
-  const legacyOptions = config.legacyOptions ? parseLegacyWithPresets(config.legacyOptions, config.variants.presets) : undefined;
   return { background, store, memory, fence, purges, metrics, fetcher, workers, transformer, images, legacyOptions, budget,
     idleCollector,
     hits: new HitPath(memory, cache, { maxRoutes: routeBound(config.memoryCacheBytes) }) };
@@ -164,38 +168,26 @@ function legacyWindowMs(config: Config): number {
   return config.upstreamTimeoutMs + config.queueTimeoutMs + config.transformTimeoutS * 1000 + DEFAULT_SKEW_MS;
 }
 
-/** Stops accepting, lets in-flight requests finish until the deadline, then cuts what is left. */
-async function closeServer(server: Server, deadlineMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // close() drops only the connections idle at that moment; keep-alive ones that finish a request later would
-  // otherwise hold the process until their keep-alive timeout.
-  const sweep = setInterval(() => server.closeIdleConnections(), 50);
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
-  await closed;
-  clearInterval(sweep);
-  clearTimeout(timer);
-}
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
-/** Runs the service from the environment; invalid configuration is reported whole and exits 1. */
+/** Runs the service from the environment; invalid configuration (rules file and legacy options too) is reported whole and exits 1. */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
-  let config: Config;
+  let start: ReturnType<typeof parseStartInputs>;
   try {
-    config = parseConfig(env);
+    start = parseStartInputs(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-  const running = await startNode(config);
+  const { config, ...inputs } = start;
+  const running = await startNode(config, { inputs });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`imgrelay: ${signal} received, draining\n`);
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    running.close(config.drain.delayMs).then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

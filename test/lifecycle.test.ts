@@ -1,14 +1,18 @@
 /**
  * The process as an operator runs it: configuration errors reported together with a non-zero exit, and a
- * graceful SIGTERM (in-flight requests finish, then exit 0). Spawns the production build (`npm run build`:
+ * graceful SIGTERM (in-flight requests finish, then exit 0). The legacy options and the header-rules file are part of
+ * the configuration: checked at start-up with the rest. Spawns the production build (`npm run build`:
  * dist/node/node.js under plain node, as `npm start` runs it), built first so it is the current source.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
+import { buildService } from './helpers/child-service.js';
 
 const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
@@ -35,13 +39,6 @@ function listeningPort(child: ChildProcess): Promise<number> {
   });
 }
 
-/** `npm run build` (tsc, incremental): a type error in src/ fails here with tsc's report. */
-function buildService(): Promise<void> {
-  const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
-  return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname],
-    (error, stdout) => (error ? reject(new Error(`npm run build failed:\n${stdout}`)) : resolve())));
-}
-
 let origin: TestOrigin;
 beforeAll(async () => {
   await buildService();
@@ -59,11 +56,46 @@ describe('process lifecycle', () => {
     for (const name of ['IMGRELAY_PORT', 'IMGRELAY_MAX_QUEUE', 'IMGRELAY_LOG_LEVEL']) expect(stderr).toContain(name);
   });
 
+  it('checks the legacy options and the header-rules file with the other variables: one list, exit 1, no stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgrelay-rules-'));
+    const rules = join(dir, 'rules.json');
+    writeFileSync(rules, JSON.stringify([{ host: 'cdn.example', headers: 'not an object' }]));
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"rules": [');
+    const run = async (env: Record<string, string>) => {
+      const child = spawnService(env);
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      const [code] = await once(child, 'exit');
+      return { code, stderr };
+    };
+    try {
+      const bad = await run({ IMGRELAY_PORT: 'eighty', IMGRELAY_LEGACY_OPTIONS: 'w=abc&fit=nope', IMGRELAY_HEADER_RULES: rules });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/^Invalid configuration:\n/);
+      expect(bad.stderr).toContain('IMGRELAY_PORT="eighty"');
+      expect(bad.stderr).toContain('IMGRELAY_LEGACY_OPTIONS="w=abc&fit=nope"');
+      expect(bad.stderr).toContain(`IMGRELAY_HEADER_RULES="${rules}": rules.0.headers`);
+      expect(bad.stderr).not.toMatch(/^\s+at /m);
+      // A file that is not JSON, or not there, is named the same way.
+      const unreadable = await run({ IMGRELAY_HEADER_RULES: broken });
+      expect(unreadable.stderr).toContain(`IMGRELAY_HEADER_RULES="${broken}": not valid JSON`);
+      const missing = await run({ IMGRELAY_HEADER_RULES: join(dir, 'nope.json') });
+      expect(missing.stderr).toContain('cannot read the file (ENOENT)');
+      for (const outcome of [unreadable, missing]) {
+        expect(outcome.code).toBe(1);
+        expect(outcome.stderr).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
     origin.route('/slow.jpg', (_req, res) => {
       setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo), 700);
     });
-    const child = spawnService(zakerAt(origin.port));
+    const child = spawnService({ ...zakerAt(origin.port), IMGRELAY_DRAIN_DELAY_MS: '300' });
     const port = await listeningPort(child);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const inFlight = fetch(`http://127.0.0.1:${port}/?http://${ZAKER}/slow.jpg`);

@@ -1,10 +1,14 @@
 /**
- * The start command's libuv pool size (bin/threadpool-env.sh, sourced by `npm start`), run by a real POSIX sh:
+ * The start and test commands' shell steps, run by a real POSIX sh: `npm start` builds only when it must and can
+ * (bin/build-if-stale.sh), `npm test` checks its system packages first (.ci/ensure-packages.sh), and the start
+ * command's libuv pool size (bin/threadpool-env.sh, sourced by `npm start`):
  * WORKERS + 4, where WORKERS unset or 0 means one per CPU — 0 used to give a pool of 4, which lets two transforms
  * starve the fs store's I/O.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('..', import.meta.url);
@@ -34,5 +38,72 @@ describe('npm start: UV_THREADPOOL_SIZE', () => {
       .scripts.start;
     expect(start).toContain('. ./bin/threadpool-env.sh &&');
     expect(start).not.toContain('UV_THREADPOOL_SIZE=');
+  });
+});
+
+/** Runs a copy of a bin/ or .ci/ script in a scratch directory laid out as `layout` says. */
+function scratch(layout: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'imgrelay-scripts-'));
+  chmodSync(dir, 0o755); // readable by the unprivileged user some cases run as
+  for (const [path, content] of Object.entries(layout)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+const script = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
+const sh = (dir: string, path: string, asNobody = false) => {
+  const command = asNobody && process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', path]
+    : ['sh', path];
+  return spawnSync(command[0]!, command.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+};
+
+describe('npm start: bin/build-if-stale.sh', () => {
+  it('runs a production install (dist/, no src/, no compiler) as it is, without building', () => {
+    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'), 'dist/node/node.js': '' });
+    const run = sh(dir, 'bin/build-if-stale.sh');
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops with what to do when there is neither a build nor a compiler', () => {
+    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'), 'src/node.ts': '' });
+    const run = sh(dir, 'bin/build-if-stale.sh');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("dist/node/node.js is missing. Build it with 'npm run build'");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is what the start command runs before node', () => {
+    const start = (JSON.parse(script('package.json')) as { scripts: Record<string, string> }).scripts.start;
+    expect(start).toMatch(/^sh \.\/bin\/build-if-stale\.sh && .* exec node dist\/node\/node\.js$/);
+  });
+});
+
+describe('npm test: .ci/ensure-packages.sh (pretest)', () => {
+  const layout = (packages: string) => ({ '.ci/ensure-packages.sh': script('.ci/ensure-packages.sh'),
+    '.ci/apt-packages': packages });
+
+  it('is a no-op when every listed package is installed', () => {
+    const dir = scratch(layout('# comment\ndpkg\n\n'));
+    const run = sh(dir, '.ci/ensure-packages.sh', true);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toBe('');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops at once, not as root, with the exact command that installs what is missing', () => {
+    const dir = scratch(layout('dpkg\nimgrelay-no-such-package\n'));
+    const run = sh(dir, '.ci/ensure-packages.sh', true);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('not installed: imgrelay-no-such-package');
+    expect(run.stderr).toContain('apt-get install -y --no-install-recommends imgrelay-no-such-package');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is the pretest step', () => {
+    const scripts = (JSON.parse(script('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.pretest).toBe('sh ./.ci/ensure-packages.sh');
   });
 });

@@ -115,7 +115,7 @@ function guardConnectionCount(server: Server, max: number, stats: SocketStats, r
  * connections are between requests; without it, closes every idle one through the public API.
  */
 function evictIdle(server: Server, open: Set<Socket>, stats: SocketStats): boolean {
-  const idle = idleSockets(server);
+  const idle = connectionSockets(server);
   if (!idle) {
     server.closeIdleConnections();
     for (const socket of open) if (socket.destroyed) open.delete(socket);
@@ -129,11 +129,16 @@ function evictIdle(server: Server, open: Set<Socket>, stats: SocketStats): boole
   return true;
 }
 
-function idleSockets(server: Server): Socket[] | undefined {
+/**
+ * The sockets of Node's connection list: `idle` ones are between requests (or before their first), `all` every one
+ * with an HTTP parser; undefined if that private list is gone (stable since Node 18).
+ */
+export function connectionSockets(server: Server, which: 'idle' | 'all' = 'idle'): Socket[] | undefined {
   const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
-  const list = key && (server as unknown as Record<symbol, { idle?: () => { socket?: Socket }[] }>)[key];
-  if (typeof list?.idle !== 'function') return undefined;
-  return list.idle().flatMap((parser) => (parser.socket ? [parser.socket] : []));
+  const list = key && (server as unknown as Record<symbol, Record<string, (() => { socket?: Socket }[]) | undefined>>)[key];
+  const read = list?.[which];
+  if (typeof read !== 'function') return undefined;
+  return read.call(list).flatMap((parser) => (parser.socket ? [parser.socket] : []));
 }
 
 const overloaded = () => new RelayError('E_OVERLOADED', 'Too many open connections; retry shortly', { retryAfter: 1 });
