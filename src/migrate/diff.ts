@@ -17,7 +17,7 @@ export function unifiedDiff(path: string, before: string, after: string, context
     hunks.push(hunk(ops.slice(Math.max(0, changed[g] - context), Math.min(ops.length, changed[last] + context + 1))));
     g = last + 1;
   }
-  return [`--- a/${path}`, `+++ b/${path}`, ...hunks].join('\n') + '\n';
+  return [`--- a/${path.replace(/^\/+/, '')}`, `+++ b/${path.replace(/^\/+/, '')}`, ...hunks].join('\n') + '\n';
 }
 
 interface Op {

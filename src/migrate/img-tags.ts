@@ -30,6 +30,8 @@ export interface ImgTag {
 
 export class UnparsableHtml extends Error {}
 
+const URL_ATTRIBUTES = new Set(['src', 'data-original', 'data-src']);
+
 /** Every `<img>` of `html` in document order; throws UnparsableHtml where markup is too broken to edit safely. */
 export function findImgTags(html: string): ImgTag[] {
   const tags: ImgTag[] = [];
@@ -57,13 +59,20 @@ function readTag(html: string, start: number, end: number): ImgTag {
   const attributes: TagAttribute[] = [];
   const pattern = /([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
   pattern.lastIndex = 4; // after `<img`
+  let last = 4;
   for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
+    // Between attributes only spaces and slashes: anything else (a stray quote) means the tag is not what it seems.
+    if (/[^\s/]/.test(text.slice(last, m.index))) throw new UnparsableHtml(`stray ${text.slice(last, m.index).trim()} in <img> at line ${lineOf(html, start)}`);
+    last = m.index + m[0].length;
     const raw = m[2] ?? m[3] ?? m[4];
     const quoted = m[2] !== undefined || m[3] !== undefined;
     const valueEnd = start + m.index + m[0].length - (quoted ? 1 : 0);
     const valueStart = raw === undefined ? valueEnd : valueEnd - raw.length;
     if (raw !== undefined && /[<>]/.test(raw)) {
       throw new UnparsableHtml(`<img> attribute ${m[1]} holds markup (an unclosed quote?) at line ${lineOf(html, start)}`);
+    }
+    if (URL_ATTRIBUTES.has(m[1].toLowerCase()) && /\s/.test((raw ?? '').trim())) {
+      throw new UnparsableHtml(`<img> ${m[1]} holds a space (an unclosed quote?) at line ${lineOf(html, start)}`);
     }
     attributes.push({ name: m[1].toLowerCase(), value: decodeEntities(raw ?? ''), start: start + m.index,
       end: start + m.index + m[0].length, valueStart, valueEnd });

@@ -65,6 +65,8 @@ describe('rewriteFile', () => {
   it('refuses an unterminated <img>, an attribute swallowing markup, and broken front matter', async () => {
     await expect(rewriteFile(`text <img src="https://cors.zfour.workers.dev/?${SRC}`, options)).rejects.toThrow(Unparsable);
     await expect(rewriteFile(`<img src="https://cors.zfour.workers.dev/?${SRC}>\n<p>x</p>">`, options)).rejects.toThrow(/markup/);
+    const unclosed = `<img data-width="8" src="https://cors.zfour.workers.dev/?${SRC} referrerpolicy="no-referrer">`;
+    await expect(rewriteFile(unclosed, options)).rejects.toThrow(/space|stray/);
     await expect(rewriteFile('---\ntitle: [unclosed\n---\nbody', options)).rejects.toThrow(/front matter/);
     await expect(rewriteFile('---\ntitle: x\nbody', options)).rejects.toThrow(/never closed/);
   });
