@@ -95,8 +95,8 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
   return new Map(await Promise.all(files.map(async (f) => [relative(dir, f), await readFile(f, 'latin1')] as [string, string])));
 }
 
-function cli(args: string[], env: Record<string, string> = {}) {
-  const io = { text: '', out(t: string) { io.text += t; }, err(t: string) { io.text += t; } };
+function cli(args: string[], env: Record<string, string> = {}, tty = false) {
+  const io = { text: '', tty, out(t: string) { io.text += t; }, err(t: string) { io.text += t; } };
   return runCli(args, env, io).then((code) => ({ code, text: io.text }));
 }
 
@@ -143,6 +143,29 @@ describe('imgrelay rewrite on the fixture blog', () => {
     expect(await readFile(broken, 'utf8')).toBe(fixed);
     expect((await rewrite(broken)).code).toBe(0);
     expect(await readFile(broken, 'utf8')).not.toContain(OLD);
+  });
+});
+
+describe('usage and failures', () => {
+  it('rewrite without --base is a usage error (exit 2), and touches nothing', async () => {
+    const before = await snapshot(posts);
+    const run = await cli(['rewrite', posts]);
+    expect(run.code).toBe(2);
+    expect(run.text).toContain('--base <imgrelay URL> is required');
+    expect(await snapshot(posts)).toEqual(before);
+  });
+
+  it('warm reports the URL that failed, draws a bar on a terminal, and exits 1', async () => {
+    const dir = join(site, 'warm-check');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'page.html'), `<img src="${relay.url}/?http://${ZAKER}/202108/d4_1024.png">`
+      + `<img src="${relay.url}/?http://${ZAKER}/gone.jpg">`);
+    const run = await cli(['warm', dir], { IMGRELAY_ADMIN_URL: relay.adminUrl, IMGRELAY_ADMIN_TOKEN: TOKEN_A }, true);
+    expect(run.code).toBe(1);
+    expect(run.text).toMatch(/\r\[#+\.*\] 1\/2/);
+    expect(run.text).toMatch(/ok     \S+d4_1024\.png \(\d+ bytes; avif (MISS|HIT-MEMORY)/);
+    expect(run.text).toMatch(/FAILED \S+gone\.jpg \(avif: \d{3} E_[A-Z_]+ /);
+    expect(run.text).toContain('warmed 1 of 2 URL(s) in 3 Accept buckets');
   });
 });
 
