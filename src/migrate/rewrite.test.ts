@@ -71,6 +71,16 @@ describe('rewriteFile', () => {
     await expect(rewriteFile('---\ntitle: x\nbody', options)).rejects.toThrow(/never closed/);
   });
 
+  it('with bare hosts, moves bare URLs of those hosts (img, lazy attribute, Markdown, front matter), and no others', async () => {
+    const bare = { ...options, policy: { base: BASE, bareHosts: ['zkres*.myzaker.com'] } };
+    const other = 'http://cdn.example.org/a.jpg';
+    const text = `---\nthumbnail: ${SRC}\n---\n<img src="${SRC}" data-src="${SRC}">\n![a](${SRC}) ![b](${other})\n`;
+    const out = (await rewriteFile(text, bare)).text;
+    expect(out).toBe(`---\nthumbnail: ${BASE}/?${SRC}\n---\n<img src="${BASE}/?${SRC}" data-src="${BASE}/?${SRC}">\n`
+      + `![a](${BASE}/?${SRC}) ![b](${other})\n`);
+    expect((await rewriteFile(out, bare)).changed).toBe(false);
+  });
+
   it('keeps a self-closing tag and an unquoted value ending in a slash', async () => {
     const out = (await rewriteFile(`<img src=https://cors.zfour.workers.dev/?${SRC} data-width=9 data-height=9 alt=y/>`, options)).text;
     expect(out).toBe(`<img src=${BASE}/?${SRC} data-width=9 data-height=9 alt=y/ width="9" height="9">`);
