@@ -126,6 +126,14 @@ describe('imgrelay rewrite on the fixture blog', () => {
     expect(encoded).toMatch(/alt="encoded once" width="2268" height="1512" srcset="[^"]+&amp;w=800 800w/);
     expect(encoded).toMatch(/alt="over http" referrerpolicy="no-referrer" width="256" height="256" loading="lazy"/);
 
+    const quoted = await readFile(join(posts, '12-quoted-front-matter.md'), 'utf8');
+    expect(quoted).toMatch(/^---\n# written by an older theme's generator\ntitle: "Quoted: values and comments"\n/);
+    expect(quoted).toContain(`headimg: "${relay.url}/?http://${ZAKER}/202108/c3_1024.jpg" # the banner\n`);
+    expect(quoted).toContain(`  - '${relay.url}/?http://${ZAKER}/202107/a1_1024.jpg'\n  - ${relay.url}/?http://${ZAKER}/202108/d4_1024.png\n`);
+    // An explicit loading= is kept; after a Markdown image, the first <img> is not the first image: it may be lazy.
+    expect(await readFile(join(posts, '10-eager.md'), 'utf8')).toMatch(/loading="eager" width="256" height="256">/);
+    expect(await readFile(join(posts, '09-markdown-first.md'), 'utf8')).toMatch(/sizes="[^"]+" loading="lazy" decoding="async">/);
+
     const second = await rewrite(join(site, 'source'));
     expect(second.text).not.toMatch(/rewritten|would rewrite/);
     expect(await snapshot(join(site, 'source'))).toEqual(after);

@@ -56,7 +56,8 @@ describe('rewriteFile', () => {
     const out = (await rewriteFile(text, sized)).text;
     expect(asked).toEqual([SRC]);
     expect(out).toContain(' width="1024" height="768" srcset="');
-    expect(out).toContain(`w=800 800w, ${BASE}/?${SRC} 1024w"`);
+    expect(out).toContain(`w=800 800w, ${BASE}/?${SRC} 1024w" sizes="(max-width: 1024px) 100vw, 1024px"`);
+    expect((await rewriteFile(text, { ...sized, sizes: '50vw' })).text).toContain(' 1024w" sizes="50vw">');
     const unknown = await rewriteFile(text, { ...options, sizeOf: async () => undefined });
     expect(unknown.text).toBe(`<img src="${BASE}/?${SRC}">`);
     expect(unknown.unsized).toEqual([SRC]);
