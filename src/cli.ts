@@ -6,6 +6,8 @@
  *   imgrelay reindex                     index entries stored before the purge index (talks to the store itself)
  *   imgrelay sign <imgrelay-url>         prints the URL signed with the first of IMGRELAY_SIGNING_KEYS
  *   imgrelay placeholder-hash <file…>    print the header-rule placeholder entries of saved hotlink placeholders
+ *   imgrelay rewrite <dir-or-files…> --base URL …   moves posts off the old CORS worker (src/migrate/)
+ *   imgrelay warm <posts or dirs…> [--widths …]     warms every URL migrated posts ask for (src/migrate/)
  * Admin commands talk to the admin API: IMGRELAY_ADMIN_URL (default http://<IMGRELAY_ADMIN_HOST>:<IMGRELAY_ADMIN_PORT>,
  * i.e. http://127.0.0.1:8081), token from IMGRELAY_ADMIN_TOKEN (or the first of IMGRELAY_ADMIN_TOKENS). `--json`
  * prints the API's answer as it is. Exit 0 on success, 1 when something failed, 2 on a usage error.
@@ -22,6 +24,9 @@ import { createSigner } from './policy/signature.js';
 import { UnsignableUrl, signImageUrl } from './policy/sign-url.js';
 import { parsePresets } from './url/presets.js';
 import { placeholderHashCommand } from './fetch/placeholder-hash.js';
+import { MigrateUsageError } from './migrate/args.js';
+import { rewriteCommand } from './migrate/rewrite-command.js';
+import { isMigrationWarm, migrationWarmCommand } from './migrate/warm-command.js';
 
 const USAGE = `usage:
   imgrelay serve                                   run the service (configured by IMGRELAY_* variables)
@@ -36,15 +41,22 @@ const USAGE = `usage:
   imgrelay sign <imgrelay-url>                     print the URL signed with the first key of IMGRELAY_SIGNING_KEYS
   imgrelay placeholder-hash <file…>                print the placeholder entries (exact and perceptual) of hotlink
                                                    placeholder images, for a rule in the IMGRELAY_HEADER_RULES file
+  imgrelay rewrite <dir-or-files…> --base URL [--widths 480,800,1200] [--sizes S] [--include-bare-hosts GLOBS]
+                   [--metadata URL] [--dry-run]    move .md/.markdown/.html posts off the old CORS worker
+  imgrelay warm <posts, site or dirs…> [--widths W] [--concurrency N]
+                                                   warm every imgrelay URL those pages ask for, in every Accept bucket
 admin commands use IMGRELAY_ADMIN_URL (default http://127.0.0.1:8081) and IMGRELAY_ADMIN_TOKEN`;
 
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** stderr is a terminal (progress bars redraw in place). */
+  tty?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
-const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+const processIo: CliIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t),
+  tty: process.stderr.isTTY === true };
 
 class UsageError extends Error {}
 
@@ -56,6 +68,10 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
       return 0;
     }
     if (command === 'purge') return await purgeCommand(parseArgs(rest, ['host', 'prefix', 'tag']), env, io);
+    if (command === 'rewrite') return await rewriteCommand(rest, io);
+    if (command === 'warm' && isMigrationWarm(rest)) {
+      return await migrationWarmCommand(rest, { base: adminBase(env), token: adminToken(env) }, io, io.tty ?? false);
+    }
     if (command === 'warm') return await warmCommand(parseArgs(rest, ['base']), env, io);
     if (command === 'reindex') return await reindexCommand(env, io);
     if (command === 'sign') return await signCommand(rest, env, io);
@@ -64,7 +80,7 @@ export async function runCli(args: string[], env: Env = process.env, io: CliIo =
     (help ? io.out : io.err)(`${USAGE}\n`);
     return help ? 0 : 2;
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+    if (!(error instanceof UsageError || error instanceof MigrateUsageError)) throw error;
     io.err(`imgrelay: ${error.message}\n${USAGE}\n`);
     return 2;
   }
@@ -239,10 +255,15 @@ function adminBase(env: Env): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${env.IMGRELAY_ADMIN_PORT || '8081'}`;
 }
 
-/** POSTs to the admin API; prints the problem and resolves undefined on any failure. */
-async function callAdmin(path: string, body: object, env: Env, io: CliIo): Promise<Record<string, unknown> | undefined> {
+function adminToken(env: Env): string {
   const token = env.IMGRELAY_ADMIN_TOKEN || (env.IMGRELAY_ADMIN_TOKENS ?? '').split(',')[0]?.trim();
   if (!token) throw new UsageError('no token: set IMGRELAY_ADMIN_TOKEN to one of the service\'s IMGRELAY_ADMIN_TOKENS');
+  return token;
+}
+
+/** POSTs to the admin API; prints the problem and resolves undefined on any failure. */
+async function callAdmin(path: string, body: object, env: Env, io: CliIo): Promise<Record<string, unknown> | undefined> {
+  const token = adminToken(env);
   const url = new URL(path, adminBase(env));
   let response: Response;
   try {

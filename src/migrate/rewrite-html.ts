@@ -1,0 +1,126 @@
+/**
+ * Rewrites the body of a post (HTML, or Markdown with inline HTML): each `<img>` whose src the migration moves gets
+ * the legacy URL, and — only where missing — `srcset`/`sizes` (query-form widths not wider than the image),
+ * `width`/`height` (so the box has its size before the bytes arrive: no layout shift) and, except on the file's first
+ * image, `loading="lazy"` `decoding="async"`. Every other old-worker URL in the text (Markdown images, links) moves
+ * to the legacy form. Only changed attributes are spliced: the rest stays byte for byte.
+ */
+import { type ImgTag, type TagAttribute, escapeAttribute, findImgTags } from './img-tags.js';
+import { type UrlPolicy, classify, rewriteTokens, widthUrl } from './urls.js';
+
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
+export type SizeOf = (source: string) => Promise<ImageSize | undefined>;
+
+export interface RewriteOptions {
+  policy: UrlPolicy;
+  /** srcset widths (CSS px of the query form's `w`); only those not wider than the image are listed. */
+  widths: number[];
+  /** `sizes` to write beside a new srcset; default: the image's own width, capped by the viewport. */
+  sizes?: string;
+  /** Looks up an image's size when the tag has none (the service's `output=json`). */
+  sizeOf?: SizeOf;
+}
+
+export interface BodyReport {
+  text: string;
+  /** URLs moved to imgrelay (attributes and text). */
+  moved: number;
+  /** `<img>` tags given attributes. */
+  enriched: number;
+  /** Sources whose size stayed unknown (no srcset, width or height added). */
+  unsized: string[];
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export async function rewriteBody(body: string, options: RewriteOptions): Promise<BodyReport> {
+  const tags = findImgTags(body);
+  const firstImage = Math.min(tags[0]?.start ?? Infinity, body.search(/!\[[^\]\n]*\]\(/) === -1 ? Infinity
+    : body.search(/!\[[^\]\n]*\]\(/));
+  const report: BodyReport = { text: body, moved: 0, enriched: 0, unsized: [] };
+  const edits: Edit[] = [];
+  for (const tag of tags) edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report));
+  let cursor = 0;
+  for (const tag of tags) {
+    edits.push(...textEdits(body, cursor, tag.start, options.policy, report));
+    cursor = tag.end;
+  }
+  edits.push(...textEdits(body, cursor, body.length, options.policy, report));
+  report.text = applyEdits(body, edits);
+  return report;
+}
+
+function textEdits(body: string, start: number, end: number, policy: UrlPolicy, report: BodyReport): Edit[] {
+  const { text, moved } = rewriteTokens(body.slice(start, end), policy);
+  report.moved += moved;
+  return moved ? [{ start, end, text }] : [];
+}
+
+async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, report: BodyReport): Promise<Edit[]> {
+  const attr = (name: string) => tag.attributes.find((a) => a.name === name);
+  const src = attr('src');
+  const url = src && classify(src.value, options.policy);
+  if (!src || !url) return [];
+  const edits: Edit[] = [];
+  const replace = (a: TagAttribute, value: string) => {
+    edits.push({ start: a.valueStart, end: a.valueEnd, text: escapeAttribute(value) });
+    report.moved++;
+  };
+  if (url.changed) replace(src, url.legacy);
+  for (const lazy of ['data-original', 'data-src'].map(attr)) {
+    // A lazy loader swaps this in for src: the same image must come through imgrelay too, or the hotlink block bites.
+    const moved = lazy && classify(lazy.value, options.policy);
+    if (lazy && (moved?.changed || lazy.value === url.source)) replace(lazy, moved?.changed ? moved.legacy : url.legacy);
+  }
+  const added = await newAttributes(url.source, url.legacy, first, attr, options, report);
+  if (added.length) {
+    edits.push({ start: tag.insertAt, end: tag.insertAt, text: added.map(([k, v]) => ` ${k}="${escapeAttribute(v)}"`).join('') });
+    report.enriched++;
+  }
+  return edits;
+}
+
+type Lookup = (name: string) => TagAttribute | undefined;
+
+async function newAttributes(source: string, legacy: string, first: boolean, attr: Lookup, options: RewriteOptions,
+  report: BodyReport): Promise<Array<[string, string]>> {
+  const added: Array<[string, string]> = [];
+  const size = sizeFromTag(attr) ?? await options.sizeOf?.(source).catch(() => undefined);
+  if (!size) report.unsized.push(source);
+  if (size && !attr('width') && !attr('height')) added.push(['width', `${size.width}`], ['height', `${size.height}`]);
+  if (size && !attr('srcset')) {
+    const candidates = options.widths.filter((w) => w < size.width).sort((a, b) => a - b)
+      .map((w) => `${widthUrl(options.policy.base, source, w)} ${w}w`);
+    if (candidates.length) {
+      added.push(['srcset', [...candidates, `${legacy} ${size.width}w`].join(', ')]);
+      if (!attr('sizes')) added.push(['sizes', options.sizes ?? `(max-width: ${size.width}px) 100vw, ${size.width}px`]);
+    }
+  }
+  if (!first && !attr('loading')) added.push(['loading', 'lazy']);
+  if (!first && !attr('decoding')) added.push(['decoding', 'async']);
+  return added;
+}
+
+function sizeFromTag(attr: Lookup): ImageSize | undefined {
+  const int = (name: string) => {
+    const value = attr(name)?.value.trim();
+    return value && /^\d{1,5}$/.test(value) && Number(value) > 0 ? Number(value) : undefined;
+  };
+  const width = int('data-width') ?? int('width');
+  const height = int('data-height') ?? int('height');
+  return width && height ? { width, height } : undefined;
+}
+
+export function applyEdits(text: string, edits: Edit[]): string {
+  let out = text;
+  for (const edit of [...edits].sort((a, b) => b.start - a.start)) out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  return out;
+}
