@@ -3,7 +3,8 @@
  * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
  * with the edge's own parts: a fetch-based source fetcher, a passthrough transformer, the Cache API (and R2 when
  * the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate memory tier, and transform
- * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none. With R2 bound,
+ * requests run through the Images binding when it is bound (edge-images.ts), else — and for what it cannot do —
+ * forwarded to the Node origin (IMGRELAY_ORIGIN_URL), or answered 501 when there is none. With R2 bound,
  * the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
  *
  * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
@@ -32,7 +33,8 @@ import { FENCED_CACHE_MAX_TTL_S, PURGE_LOG_RETENTION_MS, PurgeFollower } from '.
 import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
 import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
-import { type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
+import { edgeHeaderRules } from './edge-header-rules.js';
+import { createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike } from './edge-images.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
@@ -46,6 +48,8 @@ import type { ImageRequest } from './url/request.js';
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
 export interface WorkerEnv {
   IMGRELAY_R2?: R2BucketLike;
+  /** Cloudflare's Images binding (`[images] binding = "IMAGES"`): transforms run at the edge (edge-images.ts). */
+  IMAGES?: ImagesBindingLike;
   [name: string]: unknown;
 }
 
@@ -61,6 +65,8 @@ export interface Edge {
   /** Where entries are kept besides memory: `cache-api`, `r2`, `cache-api+r2` or `none`. */
   storeKind: string;
   memory: MemoryTier;
+  /** Source bytes in flight in this isolate (edge-inflight.ts). */
+  budget: ByteBudget;
   /** Reads the Node admin's purge log from R2 (present when IMGRELAY_R2 is bound and the store is not `none`). */
   purges?: PurgeFollower;
   handle(request: Request): Promise<Response>;
@@ -94,20 +100,20 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const policy = createSourcePolicy(config, logger);
   const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
   const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
-  const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy,
-    budget });
+  const transformer = env.IMAGES ? createImagesTransformer(env.IMAGES, config) : createPassthroughTransformer();
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy, budget });
   // The app relays legacy URLs untouched; legacy options are a transform, so only the forwarder applies them.
   const app = createApp({ config, images, logger, lifecycle: { draining: false } });
   const forwarder = config.originUrl
-    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch })
+    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch, budget })
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
   const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
   const signatures = signaturePolicy(config.signing);
-  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute, signatures };
+  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute, signatures, atEdge: !!env.IMAGES };
   return {
-    config, memory, purges, storeKind: store?.kind ?? 'none',
+    config, memory, budget, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
   };
@@ -135,6 +141,8 @@ interface Route {
   purgeRoute: EdgePurgeRouteDeps;
   /** Checked here too: the forwarder and the edge cache serve transforms without passing through the image route. */
   signatures: SignaturePolicy;
+  /** The Images binding is bound: what it can do runs here, through the app (edge-images.ts). */
+  atEdge: boolean;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
@@ -147,7 +155,9 @@ async function handle(route: Route, request: Request): Promise<Response> {
   const refused = await route.signatures.check(image).then(() => undefined,
     (error: unknown) => problemResponse(error, { negativeTtlS: route.config.negativeTtlS }));
   if (refused) return refused;
-  if (!route.forwarder) return refuseTransform(route, image);
+  const blocker = route.atEdge ? edgeImagesBlocker(image.options.spec) : 'binding';
+  if (!blocker && image.form !== 'legacy') return route.app.fetch(request);
+  if (!route.forwarder) return refuseTransform(route, image, route.atEdge ? blocker : undefined);
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
   if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
@@ -163,10 +173,10 @@ function refuseLoop(route: Route): Response {
 }
 
 /** No origin: a transform is a clear 501 (after the same source checks, so a forbidden source is still a 403). */
-function refuseTransform(route: Route, image: ImageRequest): Response {
+function refuseTransform(route: Route, image: ImageRequest, option?: string): Response {
   try {
     route.policy.check(image.source);
-    throw transformsNeedOrigin();
+    throw transformsNeedOrigin(option);
   } catch (error) {
     return problemResponse(error, { negativeTtlS: route.config.negativeTtlS });
   }
@@ -274,21 +284,4 @@ function r2Store(bucket: R2BucketLike, config: Config): Store {
 
 function defaultCache(): CacheLike | undefined {
   return (globalThis as { caches?: { default?: CacheLike } }).caches?.default;
-}
-
-/** No file system at the edge: IMGRELAY_HEADER_RULES holds the rules themselves, as JSON. */
-function edgeHeaderRules(config: Config): readonly HeaderRule[] | undefined {
-  const raw = config.headerRulesFile?.trim();
-  if (!raw) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new ConfigError([`IMGRELAY_HEADER_RULES: on Workers this holds the rules as JSON (there is no file to read)`]);
-  }
-  try {
-    return loadHeaderRules(json);
-  } catch (error) {
-    throw new ConfigError([(error as Error).message]);
-  }
 }
