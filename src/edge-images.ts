@@ -11,13 +11,21 @@
 import { RelayError } from './errors.js';
 import type { Fit, ImageFormat, OutputFormat, TransformJob, TransformResult, Transformer, TransformSpec }
   from './transform/types.js';
-import { normaliseSpec } from './url/options.js';
+import { normaliseSpec, OPTIONS } from './url/options.js';
 import { readBodyCapped } from './fetch/fetch-fetcher.js';
 
 /** The part of the Workers Images binding used here (Cloudflare: "Images binding", `env.IMAGES`). */
 export interface ImagesBindingLike {
-  info(stream: ReadableStream<Uint8Array>): Promise<{ format: string; fileSize?: number; width?: number; height?: number }>;
+  info(stream: ReadableStream<Uint8Array>): Promise<ImagesInfo>;
   input(stream: ReadableStream<Uint8Array>): ImagesTransformerLike;
+}
+
+/** `info()`: SVG has no size. */
+export interface ImagesInfo {
+  format: string;
+  fileSize?: number;
+  width?: number;
+  height?: number;
 }
 
 export interface ImagesTransformerLike {
@@ -36,7 +44,8 @@ export interface EdgeImagesLimits {
 
 /** imgrelay's fits (sharp's words) → Cloudflare's, without and with "never enlarge" (url/options.ts maps back). */
 const CF_FITS: Partial<Record<Fit, readonly [string, string | undefined]>> = {
-  inside: ['contain', 'scale-down'], cover: ['cover', 'crop'], contain: ['pad', undefined], fill: ['squeeze', undefined],
+  inside: ['contain', 'scale-down'], cover: ['cover', 'crop'],
+  contain: ['pad', undefined], fill: ['squeeze', undefined],
 };
 
 /** Gravities with the same meaning on Cloudflare (`attention` is saliency on both: Cloudflare calls it `auto`). */
@@ -66,6 +75,14 @@ export function edgeImagesBlocker(spec: TransformSpec): string | undefined {
   if (normal.gravity && normal.gravity !== 'center' && !CF_GRAVITIES[normal.gravity]) return 'gravity';
   if (normal.pages !== undefined && normal.pages !== -1) return 'pages';
   return undefined;
+}
+
+/** A spec field as the client spelled it in `form` (`il` for interlace in the query form), for the 501's detail. */
+export function optionName(field: string, form: string): string {
+  type Spellings = { query?: { names: readonly string[] }; path?: { names: readonly string[] } };
+  const def = (OPTIONS as Record<string, Spellings>)[field];
+  const names = form === 'path' ? def?.path?.names : def?.query?.names;
+  return names?.[0] ?? field;
 }
 
 /** The binding's transform for a spec `edgeImagesBlocker` accepted (width/height already in output pixels). */
@@ -110,7 +127,9 @@ export function createImagesTransformer(binding: ImagesBindingLike, limits: Edge
         .output(bindingOutput(job)).catch((error: unknown) => { throw bindingError(error); });
       const body = await readBodyCapped(result.response(), limits.maxSourceBytes);
       // The binding does not report the output size; nothing downstream reads it (image-response.ts).
-      return { body, format: job.output, contentType: CONTENT_TYPES[job.output], width: 0, height: 0 } satisfies TransformResult;
+      const done: TransformResult = { body, format: job.output, contentType: CONTENT_TYPES[job.output],
+        width: 0, height: 0 };
+      return done;
     },
   };
 }

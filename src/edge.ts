@@ -34,7 +34,7 @@ import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './
 import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
 import { edgeHeaderRules } from './edge-header-rules.js';
-import { createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike } from './edge-images.js';
+import { createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike, optionName } from './edge-images.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
@@ -95,17 +95,18 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const fenced = fence && { fence, ready: () => purges?.complete ?? false };
   const { store, r2 } = edgeStore(config, env, cacheApi, logger, background.track, fenced);
   purges = fence && purgeFollower(config, env.IMGRELAY_R2!, { fence, memory, logger, background, r2 });
-  const writes = store && edgeWrites(store, fence, background.track);
+  const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
+  const writes = store && edgeWrites(store, fence, background.track, budget);
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
   const fetcher = createFetchFetcher(config, { logger, headerRules: edgeHeaderRules(config), fetch: options.fetch });
-  const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
   const transformer = env.IMAGES ? createImagesTransformer(env.IMAGES, config) : createPassthroughTransformer();
   const images = new ImageService({ config, fetcher, transformer, cache, memory, policy, budget });
   // The app relays legacy URLs untouched; legacy options are a transform, so only the forwarder applies them.
   const app = createApp({ config, images, logger, lifecycle: { draining: false } });
   const forwarder = config.originUrl
-    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch, budget })
+    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch,
+      budget })
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
@@ -119,13 +120,19 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   };
 }
 
-/** Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. */
-function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void) {
+/**
+ * Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. A write keeps its bytes
+ * alive until it ends, so it holds them in the in-flight budget as Node's queue does; one that does not fit is dropped.
+ */
+function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void,
+  budget: ByteBudget) {
   return {
     enqueue: (key: string, entry: StoredEntry) => {
       // Checked again as the write starts, like Node's write queue: a purge recorded since the load's ticket.
       if (fence && !fence.admits(entry, 'write')) return true;
-      defer(store.put(key, entry));
+      const bytes = entry.body.byteLength;
+      if (!budget.tryTake(bytes)) return false;
+      defer(store.put(key, entry).finally(() => budget.give(bytes)));
       return true;
     },
   };
@@ -155,9 +162,10 @@ async function handle(route: Route, request: Request): Promise<Response> {
   const refused = await route.signatures.check(image).then(() => undefined,
     (error: unknown) => problemResponse(error, { negativeTtlS: route.config.negativeTtlS }));
   if (refused) return refused;
-  const blocker = route.atEdge ? edgeImagesBlocker(image.options.spec) : 'binding';
-  if (!blocker && image.form !== 'legacy') return route.app.fetch(request);
-  if (!route.forwarder) return refuseTransform(route, image, route.atEdge ? blocker : undefined);
+  // With the Images binding, what it can do runs here through the app (edge-images.ts); the rest is forwarded.
+  const blocker = route.atEdge ? edgeImagesBlocker(image.options.spec) : undefined;
+  if (route.atEdge && !blocker && image.form !== 'legacy') return route.app.fetch(request);
+  if (!route.forwarder) return refuseTransform(route, image, blocker && optionName(blocker, image.form));
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
   if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
