@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RelayError } from './errors.js';
-import { bindingError, bindingOutput, bindingTransform, edgeImagesBlocker, optionName } from './edge-images.js';
+import { bindingError, bindingOutput, bindingTransform, createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike,
+  optionName } from './edge-images.js';
 import { parseCfOptions, parseQueryOptions } from './url/options.js';
 
 const query = (raw: string) => parseQueryOptions(new URLSearchParams(raw)).spec;
@@ -75,5 +76,22 @@ describe('bindingError', () => {
     expect(bindingError(new TypeError('network lost')).code).toBe('E_UPSTREAM');
     const mine = new RelayError('E_OVERLOADED', 'x');
     expect(bindingError(mine)).toBe(mine);
+  });
+});
+
+describe('the transform deadline', () => {
+  // A stand-in binding that never answers: the local (miniflare) binding cannot be made to hang, so this one is fake.
+  const hanging: ImagesBindingLike = {
+    info: () => new Promise(() => {}),
+    input: () => { throw new Error('not reached'); },
+  };
+
+  it('a binding that never answers is a 504 E_TRANSFORM_TIMEOUT after IMGRELAY_TRANSFORM_TIMEOUT_S, not a hung request', async () => {
+    const transformer = createImagesTransformer(hanging,
+      { maxSourcePixels: 1e6, maxSourceBytes: 1e6, transformTimeoutS: 0.2 });
+    const started = Date.now();
+    const job = { source: new Uint8Array([0xff, 0xd8, 0xff]), sourceFormat: 'jpeg', spec: { width: 10 }, output: 'jpeg' } as const;
+    await expect(transformer.transform(job)).rejects.toMatchObject({ code: 'E_TRANSFORM_TIMEOUT', status: 504 });
+    expect(Date.now() - started).toBeLessThan(5000); // generous: the deadline is 0.2 s
   });
 });

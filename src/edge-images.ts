@@ -40,6 +40,8 @@ export interface EdgeImagesLimits {
   maxSourcePixels: number;
   /** The output is read into the isolate: bounded like a source (IMGRELAY_MAX_SOURCE_BYTES). */
   maxSourceBytes: number;
+  /** IMGRELAY_TRANSFORM_TIMEOUT_S: the binding's info, transform and output read together, as sharp's job on Node. */
+  transformTimeoutS: number;
 }
 
 /** imgrelay's fits (sharp's words) → Cloudflare's, without and with "never enlarge" (url/options.ts maps back). */
@@ -122,16 +124,35 @@ export function createImagesTransformer(binding: ImagesBindingLike, limits: Edge
       if (!READABLE.has(job.sourceFormat)) {
         throw new RelayError('E_NOT_IMPLEMENTED', `The Images binding cannot transform ${job.sourceFormat} sources`);
       }
-      await checkPixels(binding, job, limits);
-      const result = await binding.input(streamOf(job.source)).transform(bindingTransform(job.spec))
-        .output(bindingOutput(job)).catch((error: unknown) => { throw bindingError(error); });
-      const body = await readBodyCapped(result.response(), limits.maxSourceBytes);
-      // The binding does not report the output size; nothing downstream reads it (image-response.ts).
-      const done: TransformResult = { body, format: job.output, contentType: CONTENT_TYPES[job.output],
-        width: 0, height: 0 };
-      return done;
+      return withDeadline(transformThrough(binding, job, limits), limits.transformTimeoutS);
     },
   };
+}
+
+async function transformThrough(binding: ImagesBindingLike, job: TransformJob, limits: EdgeImagesLimits)
+  : Promise<TransformResult> {
+  await checkPixels(binding, job, limits);
+  const result = await binding.input(streamOf(job.source)).transform(bindingTransform(job.spec))
+    .output(bindingOutput(job)).catch((error: unknown) => { throw bindingError(error); });
+  const body = await readBodyCapped(result.response(), limits.maxSourceBytes).catch((error: unknown) => {
+    throw bindingError(error);
+  });
+  // The binding does not report the output size; nothing downstream reads it (image-response.ts).
+  return { body, format: job.output, contentType: CONTENT_TYPES[job.output], width: 0, height: 0 };
+}
+
+/** A binding that does not answer is a 504 E_TRANSFORM_TIMEOUT after the transform deadline, as sharp's job is. */
+async function withDeadline<T>(work: Promise<T>, seconds: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RelayError('E_TRANSFORM_TIMEOUT',
+      `The Images binding did not finish within IMGRELAY_TRANSFORM_TIMEOUT_S (${seconds} s)`)), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Pixels from the binding's `info()` (the header), refused like sharp's limit before any decoding is paid for. */

@@ -73,6 +73,16 @@ describe('transforms through the Images binding, no origin', () => {
     expect(await originHits(source)).toBe(1);
   });
 
+  it('applies the allowed variants first: w=100 with IMGRELAY_ALLOWED_WIDTHS=160,320 is the 160 entry', async () => {
+    const source = `/photo.jpg?case=${unique('edge-variants')}`;
+    const edge = freshEdge({ ...AT_EDGE, IMGRELAY_ALLOWED_WIDTHS: '160,320' });
+    const path = (w: number) => `/?url=${encodeURIComponent(IMAGES + source)}&w=${w}&output=webp`;
+    const rounded = await viaEdge(edge, path(100));
+    expect(await infoOf(rounded)).toMatchObject({ format: 'image/webp', width: 160 });
+    const same = await viaEdge(edge, path(160));
+    expect(same.headers.get('x-cache')).toBe('HIT-MEMORY'); // one variant for both
+  });
+
   it('applies the same limits: over IMGRELAY_MAX_SOURCE_PIXELS (from the binding\'s info) is a 422', async () => {
     const source = `/photo.jpg?case=${unique('edge-pixels')}`; // 2560x1600
     const response = await viaEdge(freshEdge({ ...AT_EDGE, IMGRELAY_MAX_SOURCE_PIXELS: '1000000' }), autoPath(source));
