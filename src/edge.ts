@@ -3,9 +3,9 @@
  * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
  * with the edge's own parts: a fetch-based source fetcher, the Images binding or a passthrough transformer, the
  * Cache API (and R2 when the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate
- * memory tier, and transform requests run through the Images binding when it is bound (edge-images.ts), else — and for what it cannot do —
- * forwarded to the Node origin (IMGRELAY_ORIGIN_URL), or answered 501 when there is none. With R2 bound,
- * the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
+ * memory tier, and transform requests run through the Images binding when it is bound (edge-images.ts), else —
+ * and for what it cannot do — forwarded to the Node origin (IMGRELAY_ORIGIN_URL), or answered 501 when there is
+ * none. With R2 bound, the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
  *
  * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
  * enforces it on the bundle. This is not the Worker's main module because every export of that module is taken for
