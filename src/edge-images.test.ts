@@ -60,10 +60,12 @@ describe('bindingTransform / bindingOutput', () => {
   it('asks for the format the image service resolved, with quality and animation as on Node', () => {
     expect(bindingOutput({ spec: query('w=10&q=55&output=auto'), output: 'avif' }))
       .toEqual({ format: 'image/avif', quality: 55, anim: false });
-    expect(bindingOutput({ spec: query('w=10'), output: 'jpeg' })).toEqual({ format: 'image/jpeg', anim: false });
-    expect(bindingOutput({ spec: query('n=-1&w=10'), output: 'webp' })).toEqual({ format: 'image/webp', anim: true });
+    // imgrelay's default quality, not the binding's (Cloudflare's); none for lossless outputs.
+    expect(bindingOutput({ spec: query('w=10'), output: 'jpeg' })).toEqual({ format: 'image/jpeg', quality: 80, anim: false });
+    expect(bindingOutput({ spec: query('w=10&q=50'), output: 'png' })).toEqual({ format: 'image/png', anim: false });
+    expect(bindingOutput({ spec: query('n=-1&w=10'), output: 'webp' })).toEqual({ format: 'image/webp', quality: 80, anim: true });
     expect(bindingOutput({ spec: query('output=jpg&bg=ffffff'), output: 'jpeg' }))
-      .toEqual({ format: 'image/jpeg', background: '#ffffff', anim: false });
+      .toEqual({ format: 'image/jpeg', quality: 80, background: '#ffffff', anim: false });
   });
 });
 

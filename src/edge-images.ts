@@ -11,7 +11,7 @@
 import { RelayError } from './errors.js';
 import type { Fit, ImageFormat, OutputFormat, TransformJob, TransformResult, Transformer, TransformSpec }
   from './transform/types.js';
-import { normaliseSpec, OPTIONS } from './url/options.js';
+import { DEFAULTS, normaliseSpec, OPTIONS } from './url/options.js';
 import { readBodyCapped } from './fetch/fetch-fetcher.js';
 
 /** The part of the Workers Images binding used here (Cloudflare: "Images binding", `env.IMAGES`). */
@@ -106,12 +106,15 @@ export const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif',
 };
 
+const LOSSLESS: ReadonlySet<OutputFormat> = new Set(['png', 'gif']);
+
 /** The binding's output options: the format the image service resolved (Accept included), quality, animation. */
 export function bindingOutput(job: Pick<TransformJob, 'spec' | 'output'>) {
   const normal = normaliseSpec(job.spec);
   return {
     format: CONTENT_TYPES[job.output],
-    ...(normal.quality === undefined ? {} : { quality: normal.quality }),
+    // Always sent for lossy outputs: the binding's own default is Cloudflare's, not the origin's (DEFAULTS.quality).
+    ...(LOSSLESS.has(job.output) ? {} : { quality: normal.quality ?? DEFAULTS.quality }),
     // Flattening onto an explicit JPEG uses the background, as on Node (steps.ts).
     ...(job.output === 'jpeg' && normal.background ? { background: normal.background } : {}),
     anim: normal.pages === -1,
