@@ -22,6 +22,9 @@ export default defineConfig({
         bindings: { IMGRELAY_LOG_LEVEL: 'silent' },
         outboundService: labRouter(inject('lab')),
         r2Buckets: ['IMGRELAY_R2'],
+        // miniflare's local Images binding (sharp, in Node), under a name the edge does not read: only the tests that
+        // pass it as `IMAGES` (test/worker/edge-images.test.ts) transform at the edge; the others keep forwarding.
+        images: { binding: 'LAB_IMAGES' },
       },
     })),
   ],

@@ -1,10 +1,11 @@
 /**
  * The edge service (DESIGN.md "Edge", docs/edge.md), wired by src/worker.ts: the same Hono app as the Node service,
  * built from the Worker's `env` (the same IMGRELAY_* names, as wrangler `vars`, parsed by the same parseConfig),
- * with the edge's own parts: a fetch-based source fetcher, a passthrough transformer, the Cache API (and R2 when
- * the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate memory tier, and transform
- * requests forwarded to the Node origin (IMGRELAY_ORIGIN_URL) — or answered 501 when there is none. With R2 bound,
- * the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
+ * with the edge's own parts: a fetch-based source fetcher, the Images binding or a passthrough transformer, the
+ * Cache API (and R2 when the `IMGRELAY_R2` binding exists) as the persistent tier behind a small in-isolate
+ * memory tier, and transform requests run through the Images binding when it is bound (edge-images.ts), else —
+ * and for what it cannot do — forwarded to the Node origin (IMGRELAY_ORIGIN_URL), or answered 501 when there is
+ * none. With R2 bound, the Node admin's purges are followed through the purge log kept there (src/edge-purge.ts).
  *
  * Nothing here (or below) imports sharp, undici, pino, the AWS SDK or `node:` modules; test/worker-build.test.ts
  * enforces it on the bundle. This is not the Worker's main module because every export of that module is taken for
@@ -32,8 +33,10 @@ import { FENCED_CACHE_MAX_TTL_S, PURGE_LOG_RETENTION_MS, PurgeFollower } from '.
 import { type EdgePurgeRouteDeps, handleEdgePurge, isEdgePurgeRequest } from './edge-purge-route.js';
 import { PurgeLog } from './admin/purge-log.js';
 import { createFetchFetcher } from './fetch/fetch-fetcher.js';
-import { BUILTIN_HEADER_RULES, type HeaderRule, loadHeaderRules } from './fetch/header-rules.js';
+import { BUILTIN_HEADER_RULES } from './fetch/header-rules.js';
 import { guardPlaceholders } from './fetch/placeholder.js';
+import { edgeHeaderRules } from './edge-header-rules.js';
+import { createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike, optionName } from './edge-images.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
 import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
@@ -47,6 +50,8 @@ import type { ImageRequest } from './url/request.js';
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
 export interface WorkerEnv {
   IMGRELAY_R2?: R2BucketLike;
+  /** Cloudflare's Images binding (`[images] binding = "IMAGES"`): transforms run at the edge (edge-images.ts). */
+  IMAGES?: ImagesBindingLike;
   [name: string]: unknown;
 }
 
@@ -62,6 +67,8 @@ export interface Edge {
   /** Where entries are kept besides memory: `cache-api`, `r2`, `cache-api+r2` or `none`. */
   storeKind: string;
   memory: MemoryTier;
+  /** Source bytes in flight in this isolate (edge-inflight.ts). */
+  budget: ByteBudget;
   /** Reads the Node admin's purge log from R2 (present when IMGRELAY_R2 is bound and the store is not `none`). */
   purges?: PurgeFollower;
   handle(request: Request): Promise<Response>;
@@ -90,40 +97,47 @@ export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
   const fenced = fence && { fence, ready: () => purges?.complete ?? false };
   const { store, r2 } = edgeStore(config, env, cacheApi, logger, background.track, fenced);
   purges = fence && purgeFollower(config, env.IMGRELAY_R2!, { fence, memory, logger, background, r2 });
-  const writes = store && edgeWrites(store, fence, background.track);
+  const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
+  const writes = store && edgeWrites(store, fence, background.track, budget);
   const cache = new TieredCache({ memory, store, writes, logger, defer: background.track, fence });
   const policy = createSourcePolicy(config, logger);
   const headerRules = edgeHeaderRules(config);
   // No decoder at the edge: exact placeholder entries are checked, perceptual ones only by the Node origin.
   const fetcher = guardPlaceholders(createFetchFetcher(config, { logger, headerRules, fetch: options.fetch }),
     { rules: headerRules ?? BUILTIN_HEADER_RULES });
-  const budget = new ByteBudget(edgeInflightBytes(config)); // never unbounded in an isolate (edge-inflight.ts)
-  const images = new ImageService({ config, fetcher, transformer: createPassthroughTransformer(), cache, memory, policy,
-    budget });
+  const transformer = env.IMAGES ? createImagesTransformer(env.IMAGES, config) : createPassthroughTransformer();
+  const images = new ImageService({ config, fetcher, transformer, cache, memory, policy, budget });
   // The app relays legacy URLs untouched; legacy options are a transform, so only the forwarder applies them.
   const app = createApp({ config, images, logger, lifecycle: { draining: false } });
   const forwarder = config.originUrl
-    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch })
+    ? createForwarder({ config, originUrl: config.originUrl, cache, memory, policy, logger, fetch: options.fetch,
+      budget })
     : undefined;
   const legacyOptions = forwarder && config.legacyOptions ? edgeLegacyOptions(config) : undefined;
   if (!forwarder && config.legacyOptions) logger.warn({}, 'IMGRELAY_LEGACY_OPTIONS ignored: it needs IMGRELAY_ORIGIN_URL');
   const purgeRoute = { tokens: config.edgePurgeTokens, purges, pollMs: config.purgePollMs, legacyOptions };
   const signatures = signaturePolicy(config.signing);
-  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute, signatures };
+  const route = { app, forwarder, legacyOptions, policy, config, purges, purgeRoute, signatures, atEdge: !!env.IMAGES };
   return {
-    config, memory, purges, storeKind: store?.kind ?? 'none',
+    config, memory, budget, purges, storeKind: store?.kind ?? 'none',
     handle: (request) => handle(route, request),
     settled: () => background.settled(),
   };
 }
 
-/** Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. */
-function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void) {
+/**
+ * Write-behind through ctx.waitUntil: the response never waits for the Cache API or R2. A write keeps its bytes
+ * alive until it ends, so it holds them in the in-flight budget as Node's queue does; one that does not fit is dropped.
+ */
+function edgeWrites(store: Store, fence: PurgeFence | undefined, defer: (work: Promise<unknown>) => void,
+  budget: ByteBudget) {
   return {
     enqueue: (key: string, entry: StoredEntry) => {
       // Checked again as the write starts, like Node's write queue: a purge recorded since the load's ticket.
       if (fence && !fence.admits(entry, 'write')) return true;
-      defer(store.put(key, entry));
+      const bytes = entry.body.byteLength;
+      if (!budget.tryTake(bytes)) return false;
+      defer(store.put(key, entry).finally(() => budget.give(bytes)));
       return true;
     },
   };
@@ -139,6 +153,8 @@ interface Route {
   purgeRoute: EdgePurgeRouteDeps;
   /** Checked here too: the forwarder and the edge cache serve transforms without passing through the image route. */
   signatures: SignaturePolicy;
+  /** The Images binding is bound: what it can do runs here, through the app (edge-images.ts). */
+  atEdge: boolean;
 }
 
 async function handle(route: Route, request: Request): Promise<Response> {
@@ -151,7 +167,10 @@ async function handle(route: Route, request: Request): Promise<Response> {
   const refused = await route.signatures.check(image).then(() => undefined,
     (error: unknown) => problemResponse(error, { negativeTtlS: route.config.negativeTtlS }));
   if (refused) return refused;
-  if (!route.forwarder) return refuseTransform(route, image);
+  // With the Images binding, what it can do runs here through the app (edge-images.ts); the rest is forwarded.
+  const blocker = route.atEdge ? edgeImagesBlocker(image.options.spec) : undefined;
+  if (route.atEdge && !blocker && image.form !== 'legacy') return route.app.fetch(request);
+  if (!route.forwarder) return refuseTransform(route, image, blocker && optionName(blocker, image.form));
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
   if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
@@ -167,10 +186,10 @@ function refuseLoop(route: Route): Response {
 }
 
 /** No origin: a transform is a clear 501 (after the same source checks, so a forbidden source is still a 403). */
-function refuseTransform(route: Route, image: ImageRequest): Response {
+function refuseTransform(route: Route, image: ImageRequest, option?: string): Response {
   try {
     route.policy.check(image.source);
-    throw transformsNeedOrigin();
+    throw transformsNeedOrigin(option);
   } catch (error) {
     return problemResponse(error, { negativeTtlS: route.config.negativeTtlS });
   }
@@ -278,21 +297,4 @@ function r2Store(bucket: R2BucketLike, config: Config): Store {
 
 function defaultCache(): CacheLike | undefined {
   return (globalThis as { caches?: { default?: CacheLike } }).caches?.default;
-}
-
-/** No file system at the edge: IMGRELAY_HEADER_RULES holds the rules themselves, as JSON. */
-function edgeHeaderRules(config: Config): readonly HeaderRule[] | undefined {
-  const raw = config.headerRulesFile?.trim();
-  if (!raw) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new ConfigError([`IMGRELAY_HEADER_RULES: on Workers this holds the rules as JSON (there is no file to read)`]);
-  }
-  try {
-    return loadHeaderRules(json);
-  } catch (error) {
-    throw new ConfigError([(error as Error).message]);
-  }
 }

@@ -20,7 +20,7 @@ export interface WorkerContext {
 let current: { fingerprint: string; edge: Edge | ConfigError } | undefined;
 
 function edgeFor(env: WorkerEnv): Edge | ConfigError {
-  const fingerprint = JSON.stringify([imgrelayVars(env), Boolean(env.IMGRELAY_R2)]);
+  const fingerprint = JSON.stringify([imgrelayVars(env), Boolean(env.IMGRELAY_R2), Boolean(env.IMAGES)]);
   if (current?.fingerprint !== fingerprint) {
     let edge: Edge | ConfigError;
     try {

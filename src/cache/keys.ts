@@ -21,8 +21,24 @@ const hex = (buf: ArrayBuffer) => {
  * Digests of recent URLs and variants. One miss hashes its source URL three times (source key, variant key,
  * surrogate keys) and every store hit hashes both again; a Web Crypto digest costs tens of microseconds of
  * main-thread work, a lookup here almost nothing.
+ *
+ * Bounded in BYTES, not only in entries: a URL may be IMGRELAY_MAX_URL_BYTES long, so 20,000 long URLs would be
+ * hundreds of MB — an isolate has 128 MB in all (docs/edge.md). Each entry counts its key (UTF-16), its digest
+ * and the map's own overhead; the least recently used go first.
  */
-const digests = new LRUCache<string, Promise<string>>({ max: 20_000 });
+export const DIGEST_CACHE_MAX_BYTES = 4 * 1024 * 1024;
+/** Per entry besides the key: the 64-character hex digest (UTF-16), its promise and the LRU's slots. */
+const DIGEST_ENTRY_OVERHEAD_BYTES = 256;
+const digests = new LRUCache<string, Promise<string>>({
+  max: 20_000,
+  maxSize: DIGEST_CACHE_MAX_BYTES,
+  sizeCalculation: (_digest, text) => text.length * 2 + DIGEST_ENTRY_OVERHEAD_BYTES,
+});
+
+/** What the digest cache holds now (entries, counted bytes), for tests and stats. */
+export function digestCacheStats(): { entries: number; bytes: number } {
+  return { entries: digests.size, bytes: digests.calculatedSize };
+}
 
 /** Hex SHA-256 of a string. Portable default: `sha256Hex` (Web Crypto); Node wires node:crypto's (same value). */
 export type TextDigest = (text: string) => string | Promise<string>;

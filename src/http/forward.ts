@@ -29,6 +29,7 @@ import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/re
 import { cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
 import { imageResponse } from './image-response.js';
 import { failure } from './image-route.js';
+import { ByteBudget } from '../limits/byte-budget.js';
 
 export interface ForwarderDeps {
   config: Config;
@@ -40,6 +41,8 @@ export interface ForwarderDeps {
   logger: Logger;
   fetch?: typeof fetch;
   now?: () => number;
+  /** The isolate's in-flight budget: an origin answer being read holds its bytes (503 E_OVERLOADED over it). */
+  budget?: ByteBudget;
 }
 
 export interface Forwarder {
@@ -65,7 +68,7 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   const now = deps.now ?? Date.now;
   const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
   const base = deps.originUrl.replace(/\/+$/, '');
-  const origin = { fetchImpl, config: deps.config, now };
+  const origin = { fetchImpl, config: deps.config, now, budget: deps.budget ?? new ByteBudget(0) };
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   return {
     async handle(raw, image) {
@@ -103,6 +106,7 @@ interface Origin {
   fetchImpl: typeof fetch;
   config: Config;
   now: () => number;
+  budget: ByteBudget;
 }
 
 /** A miss asks the origin; an expired entry is revalidated with If-None-Match (a 304 keeps the bytes). */
@@ -155,7 +159,7 @@ async function originFailure(response: Response): Promise<RelayError> {
 }
 
 async function toEntry(origin: Origin, response: Response, source: URL): Promise<StoredEntry> {
-  const body = await readBodyCapped(response, origin.config.maxSourceBytes);
+  const body = await readBodyHeld(origin, response);
   const etag = await etagOf(body);
   const now = origin.now();
   const expiresAt = expiryOf(origin, response);
@@ -168,6 +172,22 @@ async function toEntry(origin: Origin, response: Response, source: URL): Promise
       varyAccept: (response.headers.get('vary') ?? '').toLowerCase().includes('accept'),
     },
   };
+}
+
+/** The answer's bytes, held against the budget while they stream in (refused before reading when it is spent). */
+async function readBodyHeld(origin: Origin, response: Response): Promise<Uint8Array> {
+  let hold;
+  try {
+    hold = origin.budget.open();
+  } catch (error) {
+    await response.body?.cancel();
+    throw error;
+  }
+  try {
+    return await readBodyCapped(response, origin.config.maxSourceBytes, hold);
+  } finally {
+    hold.release();
+  }
 }
 
 /**

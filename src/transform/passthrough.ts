@@ -8,8 +8,10 @@ import type { Transformer } from './types.js';
 
 export const TRANSFORMS_NEED_ORIGIN = 'Transforms need the Node origin (IMGRELAY_ORIGIN_URL)';
 
-export function transformsNeedOrigin(): RelayError {
-  return new RelayError('E_NOT_IMPLEMENTED', TRANSFORMS_NEED_ORIGIN);
+/** `option`: the one the Images binding cannot do, when the edge has one (edge-images.ts `edgeImagesBlocker`). */
+export function transformsNeedOrigin(option?: string): RelayError {
+  return new RelayError('E_NOT_IMPLEMENTED', option === undefined ? TRANSFORMS_NEED_ORIGIN
+    : `The Images binding cannot do the option \`${option}\` as the Node service does; it needs the Node origin (IMGRELAY_ORIGIN_URL)`);
 }
 
 export function createPassthroughTransformer(): Transformer {

@@ -9,6 +9,28 @@ import { LAB_PRESETS } from './lab-hosts.js';
 import { fixture } from '../helpers/images.js';
 import { IMAGE_HOST } from './lab-hosts.js';
 
+const BIG_BYTES = 25 * 1024 * 1024 - 4096;
+const BIG_CHUNK = 1024 * 1024;
+
+/** A JPEG-looking body of BIG_BYTES (sniffed as JPEG; the relay never decodes it), one MiB every 40 ms. */
+function bigBody(declared: boolean): Handler {
+  return (_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/jpeg', ...(declared ? { 'content-length': String(BIG_BYTES) } : {}) });
+    const chunk = Buffer.alloc(BIG_CHUNK);
+    chunk.set([0xff, 0xd8, 0xff, 0xe0]);
+    let sent = 0;
+    const next = () => {
+      if (res.destroyed) return;
+      const size = Math.min(BIG_CHUNK, BIG_BYTES - sent);
+      res.write(sent === 0 ? chunk.subarray(0, size) : Buffer.alloc(size));
+      sent += size;
+      if (sent < BIG_BYTES) setTimeout(next, 40).unref();
+      else res.end();
+    };
+    next();
+  };
+}
+
 export default async function setup(project: TestProject) {
   const origin = await startOrigin();
   origin.serve('/202107/abc_1024.jpg', fixture('photo-wood.jpg'), 'image/jpeg', { 'cache-control': 'max-age=3600' });
@@ -46,6 +68,12 @@ export default async function setup(project: TestProject) {
   origin.route('/origin-stale/', asOrigin({ 'cache-control': 'public, max-age=60', 'x-cache': 'STALE' }));
   origin.route('/origin-30s/', asOrigin({ 'cache-control': 'public, max-age=30', 'x-cache': 'HIT-MEMORY' }));
   origin.route('/origin-1s/', asOrigin({ 'cache-control': 'public, max-age=1', 'x-cache': 'HIT-MEMORY' }));
+  // 25 MiB sources (just under wrangler.toml's IMGRELAY_MAX_SOURCE_BYTES) streamed over ~1 s, with and without a
+  // Content-Length, so that concurrent relays overlap in the isolate (edge-inflight.test.ts).
+  origin.route('/big-declared.jpg', bigBody(true));
+  origin.route('/big-chunked.jpg', bigBody(false));
+  // …and a stand-in Node origin whose every transform is such a body (IMGRELAY_ORIGIN_URL = <image host>/big-origin).
+  origin.route('/big-origin/', bigBody(true));
   // The suite counts origin hits through this route (tests in workerd cannot read Node objects).
   origin.route('/__hits', (req, res) => {
     const path = new URL(req.url ?? '/', 'http://lab').searchParams.get('path') ?? '';
