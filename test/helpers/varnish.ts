@@ -1,18 +1,21 @@
 /**
  * A real Varnish (Debian's varnishd) on loopback for tests, running deploy/varnish/default.vcl with its backend
- * pointed at a test imgrelay. Listens on port 0; the port it got is read back with `varnishadm debug.listen_address`.
+ * pointed at a test imgrelay, or deploy/varnish/cluster.vcl with its backends pointed at several (`startVarnishCluster`).
+ * Listens on port 0; the port it got is read back with `varnishadm debug.listen_address`. The VCL's siblings
+ * (imgrelay.vcl, which both include) are copied next to the rendered file.
  * No varnishd is a failure, not a skip: .ci/run installs it (.ci/apt-packages).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 export const DEFAULT_VCL = fileURLToPath(new URL('../../deploy/varnish/default.vcl', import.meta.url));
+export const CLUSTER_VCL = fileURLToPath(new URL('../../deploy/varnish/cluster.vcl', import.meta.url));
 
 export interface TestVarnish {
   /** `http://127.0.0.1:<port>` */
@@ -37,15 +40,44 @@ function findBinary(name: string): string {
 
 /** Starts varnishd with `vclPath` (its backend at `backendPort`, or at a placeholder until `useBackend`). */
 export async function startVarnish(backendPort = 9, vclPath = DEFAULT_VCL): Promise<TestVarnish> {
+  const template = await readFile(vclPath, 'utf8');
+  if (!/\.port = "8080";/.test(template)) throw new Error(`${vclPath}: expected a backend with .port = "8080"`);
+  return runVarnish(vclPath, (port) => template.replace(/\.port = "8080";/, `.port = "${port}";`), backendPort);
+}
+
+export interface ClusterOptions {
+  /** The probe's `.interval` and `.timeout` (production values in the VCL are seconds; tests need them short). */
+  probeIntervalMs: number;
+}
+
+/**
+ * Starts varnishd with deploy/varnish/cluster.vcl, its backends (as many as `ports`, in the VCL's order) at
+ * 127.0.0.1:<port>, the probe interval shortened (`useBackend` only loads the same VCL again: the ports are fixed).
+ */
+export async function startVarnishCluster(ports: number[], options: ClusterOptions, vclPath = CLUSTER_VCL): Promise<TestVarnish> {
+  const template = await readFile(vclPath, 'utf8');
+  const backends = template.match(/^backend \w+ \{[^}]*\}/gm) ?? [];
+  if (backends.length !== ports.length) throw new Error(`${vclPath}: ${backends.length} backends, the test runs ${ports.length}`);
+  let index = 0;
+  const rendered = template
+    .replace(/^backend \w+ \{[^}]*\}/gm, (block) => block.replace(/\.host = "[^"]*";/, '.host = "127.0.0.1";')
+      .replace(/\.port = "\d+";/, `.port = "${ports[index++]}";`))
+    .replace(/(probe \w+ \{[^}]*?)\.timeout = [^;]+;/, `$1.timeout = ${options.probeIntervalMs}ms;`)
+    .replace(/(probe \w+ \{[^}]*?)\.interval = [^;]+;/, `$1.interval = ${options.probeIntervalMs}ms;`);
+  return runVarnish(vclPath, () => rendered, 0);
+}
+
+/** varnishd running `render(backendPort)` (written beside copies of the VCL's siblings, for its includes). */
+async function runVarnish(vclPath: string, render: (port: number) => string, backendPort: number): Promise<TestVarnish> {
   const varnishd = findBinary('varnishd');
   const varnishadm = findBinary('varnishadm');
   const dir = await mkdtemp(join(tmpdir(), 'imgrelay-varnish-'));
   await chmod(dir, 0o755); // varnishd compiles the VCL as its own unprivileged user
-  const template = await readFile(vclPath, 'utf8');
-  if (!/\.port = "8080";/.test(template)) throw new Error(`${vclPath}: expected a backend with .port = "8080"`);
+  const siblings = (await readdir(dirname(vclPath))).filter((name) => name.endsWith('.vcl'));
+  for (const name of siblings) await copyFile(join(dirname(vclPath), name), join(dir, name));
   const vclFor = async (port: number) => {
     const path = join(dir, `backend-${port}.vcl`);
-    await writeFile(path, template.replace(/\.port = "8080";/, `.port = "${port}";`), { mode: 0o644 });
+    await writeFile(path, render(port), { mode: 0o644 });
     return path;
   };
   const vcl = await vclFor(backendPort);
