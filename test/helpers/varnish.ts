@@ -28,7 +28,16 @@ export interface TestVarnish {
    * and Varnish needs imgrelay's, so one of them learns the other's after both listen on port 0.
    */
   useBackend(port: number): Promise<void>;
+  /** `varnishstat -1` counters whose names start with one of `prefixes` (e.g. `MAIN.backend_retry`, `VBE.`). */
+  counters(...prefixes: string[]): Promise<Record<string, number>>;
   close(): Promise<void>;
+}
+
+export interface TestVarnishCluster extends TestVarnish {
+  /** Points the cluster's backends at `ports`, in the VCL's order (loads and activates the VCL again). */
+  useBackends(ports: number[]): Promise<void>;
+  /** Backend names the probes currently call healthy (`varnishadm backend.list`). */
+  healthy(): Promise<string[]>;
 }
 
 function findBinary(name: string): string {
@@ -42,45 +51,58 @@ function findBinary(name: string): string {
 export async function startVarnish(backendPort = 9, vclPath = DEFAULT_VCL): Promise<TestVarnish> {
   const template = await readFile(vclPath, 'utf8');
   if (!/\.port = "8080";/.test(template)) throw new Error(`${vclPath}: expected a backend with .port = "8080"`);
-  return runVarnish(vclPath, (port) => template.replace(/\.port = "8080";/, `.port = "${port}";`), backendPort);
+  return runVarnish(vclPath, ([port]) => template.replace(/\.port = "8080";/, `.port = "${port}";`), [backendPort]);
 }
 
 export interface ClusterOptions {
-  /** The probe's `.interval` and `.timeout` (production values in the VCL are seconds; tests need them short). */
+  /** The probe's `.interval` and `.timeout` (the VCL's production values are seconds; tests need them short). */
   probeIntervalMs: number;
 }
 
 /**
- * Starts varnishd with deploy/varnish/cluster.vcl, its backends (as many as `ports`, in the VCL's order) at
- * 127.0.0.1:<port>, the probe interval shortened (`useBackend` only loads the same VCL again: the ports are fixed).
+ * Starts varnishd with deploy/varnish/cluster.vcl, its backends at 127.0.0.1:<port> for `ports` (as many as the VCL
+ * lists, in its order; placeholders until `useBackends`), the probe interval shortened.
  */
-export async function startVarnishCluster(ports: number[], options: ClusterOptions, vclPath = CLUSTER_VCL): Promise<TestVarnish> {
+export async function startVarnishCluster(ports: number[], options: ClusterOptions, vclPath = CLUSTER_VCL)
+  : Promise<TestVarnishCluster> {
   const template = await readFile(vclPath, 'utf8');
-  const backends = template.match(/^backend \w+ \{[^}]*\}/gm) ?? [];
-  if (backends.length !== ports.length) throw new Error(`${vclPath}: ${backends.length} backends, the test runs ${ports.length}`);
-  let index = 0;
-  const rendered = template
-    .replace(/^backend \w+ \{[^}]*\}/gm, (block) => block.replace(/\.host = "[^"]*";/, '.host = "127.0.0.1";')
-      .replace(/\.port = "\d+";/, `.port = "${ports[index++]}";`))
-    .replace(/(probe \w+ \{[^}]*?)\.timeout = [^;]+;/, `$1.timeout = ${options.probeIntervalMs}ms;`)
-    .replace(/(probe \w+ \{[^}]*?)\.interval = [^;]+;/, `$1.interval = ${options.probeIntervalMs}ms;`);
-  return runVarnish(vclPath, () => rendered, 0);
+  const count = (template.match(/^backend \w+ \{[^}]*\}/gm) ?? []).length;
+  if (count !== ports.length) throw new Error(`${vclPath}: ${count} backends, the test runs ${ports.length}`);
+  const render = (to: number[]) => {
+    let index = 0;
+    return template
+      .replace(/^backend \w+ \{[^}]*\}/gm, (block) => block.replace(/\.host = "[^"]*";/, '.host = "127.0.0.1";')
+        .replace(/\.port = "\d+";/, `.port = "${to[index++]}";`))
+      .replace(/(probe \w+ \{[^}]*?)\.timeout = [^;]+;/, `$1.timeout = ${options.probeIntervalMs}ms;`)
+      .replace(/(probe \w+ \{[^}]*?)\.interval = [^;]+;/, `$1.interval = ${options.probeIntervalMs}ms;`);
+  };
+  const varnish = await runVarnish(vclPath, render, ports);
+  return {
+    ...varnish,
+    useBackends: (to) => varnish.load(to),
+    // Rows are `<vcl>.<backend>  <admin>  <probe>  <health> …`; only the active VCL's count.
+    healthy: async () => (await varnish.admin('backend.list')).split('\n').map((line) => line.split(/\s+/))
+      .filter((cols) => cols[0].startsWith(`${varnish.active()}.`) && cols[3] === 'healthy')
+      .map((cols) => cols[0].slice(varnish.active().length + 1)),
+  };
 }
 
-/** varnishd running `render(backendPort)` (written beside copies of the VCL's siblings, for its includes). */
-async function runVarnish(vclPath: string, render: (port: number) => string, backendPort: number): Promise<TestVarnish> {
+/** varnishd running `render(ports)` (written beside copies of the VCL's siblings, for its includes). */
+async function runVarnish(vclPath: string, render: (ports: number[]) => string, ports: number[])
+  : Promise<TestVarnish & { load(ports: number[]): Promise<void>; active(): string }> {
   const varnishd = findBinary('varnishd');
   const varnishadm = findBinary('varnishadm');
+  const varnishstat = findBinary('varnishstat');
   const dir = await mkdtemp(join(tmpdir(), 'imgrelay-varnish-'));
   await chmod(dir, 0o755); // varnishd compiles the VCL as its own unprivileged user
   const siblings = (await readdir(dirname(vclPath))).filter((name) => name.endsWith('.vcl'));
   for (const name of siblings) await copyFile(join(dirname(vclPath), name), join(dir, name));
-  const vclFor = async (port: number) => {
-    const path = join(dir, `backend-${port}.vcl`);
-    await writeFile(path, render(port), { mode: 0o644 });
+  const vclFor = async (to: number[]) => {
+    const path = join(dir, `backend-${to.join('-')}.vcl`);
+    await writeFile(path, render(to), { mode: 0o644 });
     return path;
   };
-  const vcl = await vclFor(backendPort);
+  const vcl = await vclFor(ports);
   const workdir = join(dir, 'n');
   const child = spawn(varnishd, ['-F', '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', vcl, '-n', workdir,
     '-s', 'malloc,32m', '-p', 'ban_lurker_sleep=0.05'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,15 +110,29 @@ async function runVarnish(vclPath: string, render: (port: number) => string, bac
   child.stdout?.on('data', (chunk) => { output += chunk; });
   child.stderr?.on('data', (chunk) => { output += chunk; });
   const admin = async (...args: string[]) => (await run(varnishadm, ['-n', workdir, ...args], { timeout: 10_000 })).stdout;
+  let loads = 0;
+  let active = 'boot';
+  const load = async (to: number[]) => {
+    const name = `vcl${++loads}`;
+    await admin('vcl.load', name, await vclFor(to));
+    await admin('vcl.use', name);
+    await admin('vcl.discard', active).catch(() => {}); // its backends' probes stop with it (busy: later)
+    active = name;
+  };
+  const counters = async (...prefixes: string[]) => {
+    const { stdout } = await run(varnishstat, ['-n', workdir, '-1'], { timeout: 10_000 });
+    const out: Record<string, number> = {};
+    for (const line of stdout.split('\n')) {
+      const [name, value] = line.split(/\s+/);
+      if (name && prefixes.some((p) => name.startsWith(p))) out[name] = Number(value);
+    }
+    return out;
+  };
   try {
     const port = await listenPort(child, admin, () => output);
     return {
-      url: `http://127.0.0.1:${port}`, port, admin,
-      useBackend: async (backend) => {
-        const name = `backend${backend}`;
-        await admin('vcl.load', name, await vclFor(backend));
-        await admin('vcl.use', name);
-      },
+      url: `http://127.0.0.1:${port}`, port, admin, counters, load, active: () => active,
+      useBackend: (backend) => load([backend]),
       close: async () => {
         await stop(child);
         await rm(dir, { recursive: true, force: true });
