@@ -124,6 +124,10 @@ export class PromMetrics implements Metrics {
       () => sources.transformer?.stats().timeouts);
     gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
     gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
+    // The budgets beside their usage, so alert rules divide by what this instance was given (deploy/prometheus).
+    gauge('imgrelay_memory_max_bytes', 'Memory tier budget (IMGRELAY_MEMORY_CACHE_MB)', () => sources.memory.stats().maxBytes);
+    gauge('imgrelay_inflight_limit_bytes', 'Budget of source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB)',
+      () => sources.budget?.stats().limitBytes);
     gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);
     counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',
       () => sources.store?.writes.stats().dropped);
