@@ -100,7 +100,9 @@ describe('three instances, one bucket, Varnish in front', () => {
       await delay(1500);
       stop = true;
       await Promise.all([running, directRun]);
-      const newBytesLanded = await until(async () => watcher.landedAt(PURGED, 2, settle.lastAt) !== undefined, 15_000);
+      // What the last settle pass deleted comes back with the next miss of an instance that no longer holds it.
+      const settled = await until(async () => watcher.landedAt(PURGED, 2, settle.lastAt) !== undefined
+        || sources.count(PURGED, 2, settle.lastAt) === 0, 15_000);
       await watcher.stop();
 
       const report = await reportOf({ load, direct, drain, purge, settle, watcher, retries: await retryCount() - retriesBefore });
@@ -118,11 +120,12 @@ describe('three instances, one bucket, Varnish in front', () => {
         if (i !== PURGED) expect(sources.count(i, 2)).toBe(0);
       }
       // The changed source: fetched again after its purge; the settle passes delete what landed while an instance
-      // could still hold the old bytes, so it may be fetched again until then; after its new bytes landed past the
-      // last pass, never.
-      expect(newBytesLanded).toBe(true);
+      // could still hold the old bytes, so it may be fetched again until then; once its new bytes are in the bucket
+      // past the last pass (or while the instances still hold them), never.
+      expect(settled).toBe(true);
       expect(sources.count(PURGED, 2)).toBeGreaterThanOrEqual(1);
-      expect(sources.count(PURGED, 2, watcher.landedAt(PURGED, 2, settle.lastAt)!), 'fetched after its new bytes were in the bucket').toBe(0);
+      const stableSince = watcher.landedAt(PURGED, 2, settle.lastAt) ?? settle.lastAt;
+      expect(sources.count(PURGED, 2, stableSince), 'fetched after its new bytes were in the bucket').toBe(0);
       // No old bytes: from the instances past one poll (+ its duration), through Varnish past the settle pass's ban.
       expect(purge.answer.cdn.every((c) => c.ok)).toBe(true);
       expect(report.purge.lastOldDirectMs).toBeLessThanOrEqual(POLL_MS + SLACK_MS);
@@ -136,7 +139,8 @@ describe('three instances, one bucket, Varnish in front', () => {
   }, 120_000);
 });
 
-const retryCount = async () => (await varnish.counters('MAIN.backend_retry'))['MAIN.backend_retry'] ?? 0;
+/** Backend fetches that failed: each was retried on another instance (vcl_backend_error), as no client saw one. */
+const retryCount = async () => (await varnish.counters('MAIN.fetch_failed'))['MAIN.fetch_failed'] ?? 0;
 
 /** Waits (bounded) for the purging instance's settle passes (src/admin/purge.ts) to end; when the first and last did. */
 async function settlePasses(service: ChildService) {
@@ -163,7 +167,7 @@ async function reportOf({ load, direct, drain, purge, settle, watcher, retries }
   const backends = await varnish.counters('VBE.');
   return {
     requests: load.answers.length + load.failures.length, failures: load.failures.length,
-    edgeHits: load.answers.filter((a) => a.edge === 'HIT').length, varnishRetries: retries,
+    edgeHits: load.answers.filter((a) => a.edge === 'HIT').length, failedFetchesRetried: retries,
     perBackend: Object.fromEntries(Object.entries(backends).filter(([k]) => k.endsWith('.req')).map(([k, v]) => [k.split('.')[2], v])),
     drain: { exitCode: drain.exitCode, stoppedInMs: drain.stoppedInMs, downForMs: drain.downForMs,
       requestsDuring: load.answers.filter((a) => a.sentAt >= drain.sigtermAt && a.sentAt <= drain.backAt).length },

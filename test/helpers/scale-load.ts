@@ -84,11 +84,16 @@ export class BucketWatcher {
     })();
   }
 
+  /** The version in the object's meta; undefined when it went meanwhile (a purge deleting it mid-read cuts the body). */
   private async versionStored(key: string, source: number): Promise<number | undefined> {
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
-    const text = Buffer.from(await object?.Body?.transformToByteArray() ?? []).toString('latin1');
-    const match = new RegExp(`s${source}v(\\d+)`).exec(text);
-    return match ? Number(match[1]) : undefined;
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const text = Buffer.from(await object.Body?.transformToByteArray() ?? []).toString('latin1');
+      const match = new RegExp(`s${source}v(\\d+)`).exec(text);
+      return match ? Number(match[1]) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** When `version` of `source` was first seen in the bucket in a listing sent after `after`, if it was. */

@@ -28,6 +28,8 @@ export interface TestVarnish {
    * and Varnish needs imgrelay's, so one of them learns the other's after both listen on port 0.
    */
   useBackend(port: number): Promise<void>;
+  /** `varnishlog -d <args…>`: the log so far (for a failing test's message). */
+  log(...args: string[]): Promise<string>;
   /** `varnishstat -1` counters whose names start with one of `prefixes` (e.g. `MAIN.backend_retry`, `VBE.`). */
   counters(...prefixes: string[]): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -119,6 +121,8 @@ async function runVarnish(vclPath: string, render: (ports: number[]) => string, 
     await admin('vcl.discard', active).catch(() => {}); // its backends' probes stop with it (busy: later)
     active = name;
   };
+  const log = async (...args: string[]) =>
+    (await run(findBinary('varnishlog'), ['-n', workdir, '-d', ...args], { timeout: 10_000, maxBuffer: 64 << 20 })).stdout;
   const counters = async (...prefixes: string[]) => {
     const { stdout } = await run(varnishstat, ['-n', workdir, '-1'], { timeout: 10_000 });
     const out: Record<string, number> = {};
@@ -131,7 +135,7 @@ async function runVarnish(vclPath: string, render: (ports: number[]) => string, 
   try {
     const port = await listenPort(child, admin, () => output);
     return {
-      url: `http://127.0.0.1:${port}`, port, admin, counters, load, active: () => active,
+      url: `http://127.0.0.1:${port}`, port, admin, counters, log, load, active: () => active,
       useBackend: (backend) => load([backend]),
       close: async () => {
         await stop(child);
