@@ -77,67 +77,79 @@ describe('three instances, one bucket, Varnish in front', () => {
     const watcher = new BucketWatcher(new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true,
       credentials: S3_CREDENTIALS }), s3.bucket);
     await watcher.start();
-    const random = seededRandom(17);
-    const load = new LoadDriver(() => varnish.url, () => mixedRequest(random));
-    const direct = new LoadDriver(() => '', () => ({ ...directRequest(random), source: PURGED }));
     try {
-      // Prime: one request per source; then each source object lands in the bucket.
-      for (let i = 0; i < SOURCE_COUNT; i++) await load.one({ path: `/?${sourceUrl(i)}`, accept: 'image/*', source: i });
-      expect(await until(async () => range(SOURCE_COUNT).every((i) => watcher.landedAt(i, 1) !== undefined), 15_000)).toBe(true);
-      const retriesBefore = await retryCount();
-
-      let stop = false;
-      const running = load.run(CONCURRENCY, () => stop);
-      await delay(1500);
-      const drain = await drainAndRestart(1);
-      await delay(1000);
-      const purge = await purgeChanged(2);
-      // Straight to every instance, past the instances' bound, while the load goes on through Varnish.
-      let stopDirect = false;
-      const directRun = direct.run(INSTANCES, () => stopDirect);
-      const settle = await settlePasses(services[2]);
-      stopDirect = true;
-      await delay(1500);
-      stop = true;
-      await Promise.all([running, directRun]);
-      // What the last settle pass deleted comes back with the next miss of an instance that no longer holds it.
-      const settled = await until(async () => watcher.landedAt(PURGED, 2, settle.lastAt) !== undefined
-        || sources.count(PURGED, 2, settle.lastAt) === 0, 15_000);
-      await watcher.stop();
-
-      const report = await reportOf({ load, direct, drain, purge, settle, watcher, retries: await retryCount() - retriesBefore });
+      const run = await scenario(watcher);
+      const report = await reportOf(run);
       console.log(`scale-out: ${JSON.stringify(report)}`);
-
       // No client error, before, during or after the drain: Varnish retried or routed around.
-      expect(load.failures.slice(0, 5)).toEqual([]);
-      expect(direct.failures.slice(0, 5)).toEqual([]);
+      expect(run.load.failures.slice(0, 5)).toEqual([]);
+      expect(run.direct.failures.slice(0, 5)).toEqual([]);
       expect(report.drain.requestsDuring).toBeGreaterThan(20);
-      expect(drain.exitCode).toBe(0);
-      // One origin fetch per source once it is in the bucket (the restarted instance and new variants read it there).
-      for (let i = 0; i < SOURCE_COUNT; i++) {
-        expect(sources.count(i, 1), `source ${i}: fetches of its first bytes`).toBe(1);
-        expect(sources.count(i, 1, watcher.landedAt(i, 1)!), `source ${i}: fetched after it was in the bucket`).toBe(0);
-        if (i !== PURGED) expect(sources.count(i, 2)).toBe(0);
-      }
-      // The changed source: fetched again after its purge; the settle passes delete what landed while an instance
-      // could still hold the old bytes, so it may be fetched again until then; once its new bytes are in the bucket
-      // past the last pass (or while the instances still hold them), never.
-      expect(settled).toBe(true);
-      expect(sources.count(PURGED, 2)).toBeGreaterThanOrEqual(1);
-      const stableSince = watcher.landedAt(PURGED, 2, settle.lastAt) ?? settle.lastAt;
-      expect(sources.count(PURGED, 2, stableSince), 'fetched after its new bytes were in the bucket').toBe(0);
-      // No old bytes: from the instances past one poll (+ its duration), through Varnish past the settle pass's ban.
-      expect(purge.answer.cdn.every((c) => c.ok)).toBe(true);
-      expect(report.purge.lastOldDirectMs).toBeLessThanOrEqual(POLL_MS + SLACK_MS);
-      expect(report.purge.lastOldViaVarnishMs).toBeLessThanOrEqual(settle.firstAt - purge.answeredAt);
-      // … and the checks had something to see: answers for the purged source past each bound.
-      expect(direct.answers.filter((a) => a.sentAt > purge.answeredAt + POLL_MS + SLACK_MS).length).toBeGreaterThan(5);
-      expect(load.answers.filter((a) => a.source === PURGED && a.sentAt > settle.firstAt).length).toBeGreaterThan(5);
+      expect(run.drain.exitCode).toBe(0);
+      expectOneOriginFetchPerSource(run);
+      expectNoOldBytesPastTheBounds(run);
     } finally {
       await watcher.stop();
     }
   }, 120_000);
 });
+
+/** Prime, then the mixed load through Varnish while instance 1 drains and restarts and instance 2 takes a purge. */
+async function scenario(watcher: BucketWatcher): Promise<Run> {
+  const random = seededRandom(17);
+  const load = new LoadDriver(() => varnish.url, () => mixedRequest(random));
+  const direct = new LoadDriver(() => '', () => ({ ...directRequest(random), source: PURGED }));
+  // Prime: one request per source; then each source object lands in the bucket.
+  for (let i = 0; i < SOURCE_COUNT; i++) await load.one({ path: `/?${sourceUrl(i)}`, accept: 'image/*', source: i });
+  expect(await until(async () => range(SOURCE_COUNT).every((i) => watcher.landedAt(i, 1) !== undefined), 15_000)).toBe(true);
+  const retriesBefore = await retryCount();
+  let stop = false;
+  const running = load.run(CONCURRENCY, () => stop);
+  await delay(1500);
+  const drain = await drainAndRestart(1);
+  await delay(1000);
+  const purge = await purgeChanged(2);
+  // Straight to every instance, past the instances' bound, while the load goes on through Varnish.
+  let stopDirect = false;
+  const directRun = direct.run(INSTANCES, () => stopDirect);
+  const settle = await settlePasses(services[2]);
+  stopDirect = true;
+  await delay(1500);
+  stop = true;
+  await Promise.all([running, directRun]);
+  // What the last settle pass deleted comes back with the next miss of an instance that no longer holds it.
+  const settled = await until(async () => watcher.landedAt(PURGED, 2, settle.lastAt) !== undefined
+    || sources.count(PURGED, 2, settle.lastAt) === 0, 15_000);
+  await watcher.stop();
+  return { load, direct, drain, purge, settle, settled, watcher, retries: await retryCount() - retriesBefore };
+}
+
+/** Once a source is in the bucket, no instance fetches it again (the restarted one and new variants read it there). */
+function expectOneOriginFetchPerSource({ watcher, settle, settled }: Run): void {
+  for (let i = 0; i < SOURCE_COUNT; i++) {
+    expect(sources.count(i, 1), `source ${i}: fetches of its first bytes`).toBe(1);
+    expect(sources.count(i, 1, watcher.landedAt(i, 1)!), `source ${i}: fetched after it was in the bucket`).toBe(0);
+    if (i !== PURGED) expect(sources.count(i, 2)).toBe(0);
+  }
+  // The changed source: fetched again after its purge; the settle passes delete what landed while an instance could
+  // still hold the old bytes, so it may be fetched again until then; once its new bytes are in the bucket past the
+  // last pass (or while the instances still hold them), never.
+  expect(settled).toBe(true);
+  expect(sources.count(PURGED, 2)).toBeGreaterThanOrEqual(1);
+  const stableSince = watcher.landedAt(PURGED, 2, settle.lastAt) ?? settle.lastAt;
+  expect(sources.count(PURGED, 2, stableSince), 'fetched after its new bytes were in the bucket').toBe(0);
+}
+
+/** From the instances past one poll (+ its duration), through Varnish past the settle pass's ban: new bytes only. */
+function expectNoOldBytesPastTheBounds({ load, direct, purge, settle }: Run): void {
+  const lastOld = (answers: Answer[]) => Math.max(...answers.filter((a) => a.source === PURGED && a.version === 1).map((a) => a.sentAt));
+  expect(purge.answer.cdn.every((c) => c.ok)).toBe(true);
+  expect(lastOld(direct.answers)).toBeLessThanOrEqual(purge.answeredAt + POLL_MS + SLACK_MS);
+  expect(lastOld(load.answers)).toBeLessThanOrEqual(settle.firstAt);
+  // … and the checks had something to see: answers for the purged source past each bound.
+  expect(direct.answers.filter((a) => a.sentAt > purge.answeredAt + POLL_MS + SLACK_MS).length).toBeGreaterThan(5);
+  expect(load.answers.filter((a) => a.source === PURGED && a.sentAt > settle.firstAt).length).toBeGreaterThan(5);
+}
 
 /** Backend fetches that failed: each was retried on another instance (vcl_backend_error), as no client saw one. */
 const retryCount = async () => (await varnish.counters('MAIN.fetch_failed'))['MAIN.fetch_failed'] ?? 0;
@@ -155,7 +167,7 @@ async function settlePasses(service: ChildService) {
 }
 
 interface Run {
-  load: LoadDriver; direct: LoadDriver; watcher: BucketWatcher; retries: number;
+  load: LoadDriver; direct: LoadDriver; watcher: BucketWatcher; retries: number; settled: boolean;
   drain: Awaited<ReturnType<typeof drainAndRestart>>; purge: Awaited<ReturnType<typeof purgeChanged>>;
   settle: Awaited<ReturnType<typeof settlePasses>>;
 }
