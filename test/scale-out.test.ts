@@ -45,7 +45,9 @@ const envFor = (varnishUrl: string): Record<string, string> => ({
   ...zakerAt(origin.port), IMGRELAY_STORE: 's3', IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint,
   IMGRELAY_S3_FORCE_PATH_STYLE: 'true', IMGRELAY_PURGE_POLL_MS: String(POLL_MS), IMGRELAY_ADMIN_TOKENS: TOKEN_A,
   IMGRELAY_CDN_PURGE: `varnish+${varnishUrl}`, IMGRELAY_WORKERS: '1', IMGRELAY_MEMORY_CACHE_MB: '32',
-  IMGRELAY_SHUTDOWN_TIMEOUT_MS: '5000', IMGRELAY_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS),
+  // /readyz fails this long after SIGTERM while the instance still serves (15 probes: Varnish routes around it). A
+  // version without the drain delay ignores it and closes its listener at once: Varnish's retries carry that case.
+  IMGRELAY_DRAIN_DELAY_MS: '1500', IMGRELAY_SHUTDOWN_TIMEOUT_MS: '5000', IMGRELAY_STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS),
   AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 });
