@@ -123,11 +123,8 @@ export class PromMetrics implements Metrics {
     counter('imgrelay_transform_timeouts_total', 'Transforms that ran past TRANSFORM_TIMEOUT_S (504)',
       () => sources.transformer?.stats().timeouts);
     gauge('imgrelay_memory_bytes', 'Memory tier size (bodies plus overhead)', () => sources.memory.stats().bytes);
-    gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
-    // The budgets beside their usage, so alert rules divide by what this instance was given (deploy/prometheus).
     gauge('imgrelay_memory_max_bytes', 'Memory tier budget (IMGRELAY_MEMORY_CACHE_MB)', () => sources.memory.stats().maxBytes);
-    gauge('imgrelay_inflight_limit_bytes', 'Budget of source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB)',
-      () => sources.budget?.stats().limitBytes);
+    gauge('imgrelay_memory_entries', 'Memory tier entries', () => sources.memory.stats().entries);
     gauge('imgrelay_store_write_queue', 'Store writes waiting or in flight', () => sources.store?.writes.stats().queued);
     counter('imgrelay_store_writes_dropped_total', 'Store writes dropped (queue full)',
       () => sources.store?.writes.stats().dropped);
@@ -136,6 +133,9 @@ export class PromMetrics implements Metrics {
       () => (sources.fence ? Object.values(sources.fence.stats().fenced).reduce((a, b) => a + b, 0) : undefined));
     gauge('imgrelay_inflight_bytes', 'Source bytes in flight (fetching, held for transforms, queued for writes)',
       () => sources.budget?.stats().usedBytes);
+    // Its budget beside it, so alert rules divide by what this instance was given (deploy/prometheus/alerts.yml).
+    gauge('imgrelay_inflight_limit_bytes', 'Budget of source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB)',
+      () => sources.budget?.stats().limitBytes);
     counter('imgrelay_inflight_refused_total', 'Misses and store writes refused over IMGRELAY_MAX_INFLIGHT_MB',
       () => sources.budget?.stats().refused);
     gauge('imgrelay_store_breaker_open', '1 while the store circuit breaker is open',
