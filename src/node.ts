@@ -82,15 +82,17 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     // A counter step per hit; the line (and its id) is built only for the sampled ones.
     if (requestLog.wants(hit.state)) logFastHit(requestLog, hit, bytesOut, seconds);
   });
-  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.port, config.host);
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
-  const admin = await startAdmin({ config, logger, memory, store, fence, images, transformer, metrics, legacyOptions })
+  // The admin first: its start reads the purge log (bounded), and until then this instance's store reads are misses,
+  // so a balancer probing /readyz of an open listener would send it requests that fetch the origin again.
+  const admin = await startAdmin({ config, logger, memory, store, fence, images, transformer, metrics, legacyOptions });
+  core.purges.known = () => admin.purgeLog?.complete ?? true;
+  const { server, stats: sockets } = await listenHardened(listener, config.sockets, config.port, config.host)
     .catch(async (error: unknown) => {
-      await drainServer(server, lifecycle, { delayMs: 0, deadlineMs: 0 });
+      await admin.close();
       throw error;
     });
-  core.purges.known = () => admin.purgeLog?.complete ?? true;
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, store: config.store, workers: core.workers }, 'imgrelay listening');
   return {
     url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`, port, config, memory, store, transformer, lifecycle,
     budget: core.budget,

@@ -157,6 +157,9 @@ export class PromMetrics implements Metrics {
       () => (sources.fence ? Object.values(sources.fence.stats().fenced).reduce((a, b) => a + b, 0) : undefined));
     gauge('imgrelay_inflight_bytes', 'Source bytes in flight (fetching, held for transforms, queued for writes)',
       () => sources.budget?.stats().usedBytes);
+    // Its budget beside it, so alert rules divide by what this instance was given (deploy/prometheus/alerts.yml).
+    gauge('imgrelay_inflight_limit_bytes', 'Budget of source bytes in flight (IMGRELAY_MAX_INFLIGHT_MB)',
+      () => sources.budget?.stats().limitBytes);
     counter('imgrelay_inflight_refused_total', 'Misses and store writes refused over IMGRELAY_MAX_INFLIGHT_MB',
       () => sources.budget?.stats().refused);
     gauge('imgrelay_store_breaker_open', '1 while the store circuit breaker is open',

@@ -17,6 +17,10 @@ export interface ChildService {
   url: string;
   /** VmRSS and VmHWM (peak RSS since start) in MiB, from /proc/<pid>/status. */
   memory(): { rssMiB: number; peakMiB: number };
+  /** `http://127.0.0.1:<admin port>`, once the admin listens (after the purge log's first poll). */
+  adminUrl: Promise<string>;
+  /** How many JSON log lines so far had `msg` equal to `message` (e.g. `purge settle pass done`). */
+  logCount(message: string): number;
   stop(): Promise<void>;
 }
 
@@ -54,9 +58,13 @@ export async function startChildService(env: Record<string, string>, outDir = DE
       IMGRELAY_DRAIN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const messages = collectMessages(child);
+  const adminUrl = logged(child, 'imgrelay admin listening').then((line) => `http://127.0.0.1:${line.port as number}`);
+  adminUrl.catch(() => {}); // a child that exits before its admin listens rejects both; the caller sees listeningPort's
   const port = await listeningPort(child);
   return {
-    child, port, url: `http://127.0.0.1:${port}`,
+    child, port, url: `http://127.0.0.1:${port}`, adminUrl,
+    logCount: (message) => messages.get(message) ?? 0,
     memory: () => procMemory(child.pid!),
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -90,4 +98,37 @@ function listeningPort(child: ChildProcess): Promise<number> {
     });
     child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
   });
+}
+
+/** The first JSON log line whose message is `message` (watched on stdout next to listeningPort's reader). */
+function logged(child: ChildProcess, message: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const lines = out.split('\n');
+      out = lines.pop() ?? '';
+      const line = lines.find((l) => l.includes(`"${message}"`));
+      if (!line) return;
+      child.stdout!.off('data', onData);
+      resolve(JSON.parse(line) as Record<string, unknown>);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited ${code} before logging ${message}`)));
+  });
+}
+
+/** Counts of the log lines' `msg` values (not the lines: a long run would hold them all). */
+function collectMessages(child: ChildProcess): Map<string, number> {
+  const counts = new Map<string, number>();
+  let rest = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const msg = /"msg":"([^"]*)"/.exec(line)?.[1];
+      if (msg) counts.set(msg, (counts.get(msg) ?? 0) + 1);
+    }
+  });
+  return counts;
 }
