@@ -36,6 +36,8 @@ export interface TransformSpec {
   background?: string;
   /** Keep EXIF/ICC metadata (Cloudflare `metadata=keep`); default strips. */
   keepMetadata?: boolean;
+  /** Answer the image's metadata as JSON instead of the image: weserv `output=json`, Cloudflare `format=json`. */
+  describe?: 'weserv' | 'cloudflare';
 }
 
 /** The concrete format a request resolves to once Accept and the source are known. */
