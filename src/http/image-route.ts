@@ -40,12 +40,13 @@ export function imageRoute(deps: ImageRouteDeps) {
     const started = performance.now();
     const raw = c.req.raw;
     const url = raw.url;
+    let request: ImageRequest | undefined;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
       // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
       if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
-      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
+      request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
         ?? fail('E_NOT_FOUND', 'No such route');
       await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
       const allowed = applyVariantRules(request, deps.config.variants);
@@ -57,7 +58,7 @@ export function imageRoute(deps: ImageRouteDeps) {
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
-      const response = failure(deps, error, url, raw.signal.aborted);
+      const response = redirectOnError(request, error) ?? failure(deps, error, url, raw.signal.aborted);
       report(deps, 'error', response, undefined, started, 0);
       return response;
     }
@@ -71,6 +72,17 @@ function learn(
   deps.hits?.remember(pathAndQuery, {
     form: request.form, source: request.source.href, canonicalSpec: result.canonicalSpec,
     varyAccept: result.varyAccept, caching, headerOptions: { filename: request.options.response.filename },
+  });
+}
+
+/**
+ * Cloudflare `onerror=redirect`: a source failure answers 302 to the source itself, so the browser shows the
+ * original. `no-store`: the failure may be brief, and a cached redirect would bypass this service for its lifetime.
+ */
+function redirectOnError(request: ImageRequest | undefined, error: unknown): Response | undefined {
+  if (!request?.options.response.onErrorRedirect || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) return undefined;
+  return new Response(null, {
+    status: 302, headers: { location: request.source.href, 'cache-control': 'no-store', 'x-imgrelay-error': error.code },
   });
 }
 
