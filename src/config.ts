@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
+import { CLIENT_HINT_VARS, type ClientHintsConfig, toClientHintsConfig } from './policy/client-hints-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 
@@ -95,6 +96,7 @@ const VARS = {
   MAX_INFLIGHT_MB: [int(0, 1_048_576), '128'],
   ...SIGNATURE_VARS,
   ...VARIANT_VARS,
+  ...CLIENT_HINT_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -143,6 +145,8 @@ export interface Config {
   signing: SignatureConfig;
   /** Allowed widths/heights/qualities and presets (src/policy/variants-config.ts). */
   variants: VariantRules;
+  /** IMGRELAY_CLIENT_HINTS (src/policy/client-hints.ts). */
+  clientHints: ClientHintsConfig;
 }
 
 export class ConfigError extends Error {
@@ -232,6 +236,7 @@ function toConfig(v: Parsed): Config {
     maxInflightBytes: v.MAX_INFLIGHT_MB * MiB,
     signing: toSignatureConfig(v),
     variants: toVariantRules(v),
+    clientHints: toClientHintsConfig(v),
   };
 }
 

@@ -9,6 +9,7 @@ import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
 import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
 import { applyVariantRules } from '../policy/variants.js';
+import { type HintedRequest, applyClientHints } from '../policy/client-hints.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
@@ -49,12 +50,14 @@ export function imageRoute(deps: ImageRouteDeps) {
       request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
         ?? fail('E_NOT_FOUND', 'No such route');
       await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
-      const allowed = applyVariantRules(request, deps.config.variants);
+      const hinted = applyClientHints(request, raw.headers, deps.config.clientHints, deps.config.variants);
+      const allowed = applyVariantRules(hinted.request, deps.config.variants);
       const accept = raw.headers.get('accept') ?? undefined;
       const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client: clientAddress(c) });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
-      const response = respond(raw, request, result, policy, started);
-      if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
+      const response = respond(raw, request, result, policy, started, hinted);
+      // A hint-eligible URL's response depends on request headers the fast path does not key on: never learned.
+      if (!result.fallbackFor && !hinted.acceptCh) learn(deps, pathAndQuery, request, result, policy);
       report(deps, request.form, response, result.state, started, raw.method === 'HEAD' ? 0 : result.entry.body.byteLength);
       return response;
     } catch (error) {
@@ -109,7 +112,8 @@ async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, acce
   }
 }
 
-function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number): Response {
+function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number,
+  hinted: HintedRequest): Response {
   const fallback = result.fallbackFor;
   // A stand-in keeps its own short lifetime: it says nothing about the real source's freshness.
   const freshness = fallback ? { cacheControl: `public, max-age=${FALLBACK_MAX_AGE_S}`, age: undefined }
@@ -122,8 +126,15 @@ function respond(raw: Request, request: ImageRequest, result: Served, caching: C
     ...freshness,
     filename: request.options.response.filename,
     serverTiming: `cache;desc=${result.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
-    extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,
+    extra: { ...(fallback ? { 'x-imgrelay-fallback': fallback.code } : {}), ...hintHeaders(hinted, result.varyAccept) },
   });
+}
+
+/** `Accept-CH` on eligible responses; `Vary` naming exactly the hints used (and Accept when the format followed it). */
+function hintHeaders(hinted: HintedRequest, varyAccept: boolean): Record<string, string> {
+  if (!hinted.acceptCh) return {};
+  const vary = [...(varyAccept ? ['Accept'] : []), ...hinted.vary];
+  return { 'accept-ch': hinted.acceptCh, ...(vary.length > 0 ? { vary: vary.join(', ') } : {}) };
 }
 
 /** Metrics for one request (the image service's sink: a no-op unless the entry wired one). */

@@ -32,13 +32,12 @@ describe('signed string', () => {
 
   it('is one string for equivalent spellings: parameter order, path aliases, query vs path form', () => {
     const spellings = [
-      `/?url=${encodeURIComponent(SRC)}&w=800&q=70&n=-1`, `/?q=70&n=-1&w=800&url=${encodeURIComponent(SRC)}`,
+      `/?url=${encodeURIComponent(SRC)}&w=800&q=70`, `/?q=70&w=800&url=${encodeURIComponent(SRC)}`,
       `/cdn-cgi/image/width=800,quality=70/${SRC}`, `/cdn-cgi/image/q=70,w=800/${SRC}`,
-      `/cdn-cgi/image/w=800,q=70,sig=anything/${SRC}`, `/?url=${encodeURIComponent(SRC)}&w=800&q=70&n=-1&s=x`,
+      `/cdn-cgi/image/w=800,q=70,sig=anything/${SRC}`, `/?url=${encodeURIComponent(SRC)}&w=800&q=70&s=x`,
     ];
-    // The path form carries Cloudflare's default anim=true: the query form spells it n=-1.
     const strings = new Set(spellings.map((url) => signedString(parse(url))));
-    expect([...strings]).toEqual(['https://images.example.com/a%20b.jpg?x=1\npages=-1&quality=70&width=800']);
+    expect([...strings]).toEqual(['https://images.example.com/a%20b.jpg?x=1\nquality=70&width=800']);
   });
 
   it('differs when an option or the source differs, and never contains the signature', () => {
@@ -55,7 +54,7 @@ describe('parsing', () => {
     const query = parse(`/?url=${encodeURIComponent(SRC)}&w=800&s=abc_-9`);
     const path = parse(`/cdn-cgi/image/width=800,sig=abc_-9/${SRC}`);
     expect(query.options.spec).toEqual({ width: 800 });
-    expect(path.options.spec).toEqual({ width: 800, quality: 85, pages: -1 }); // Cloudflare's defaults
+    expect(path.options.spec).toEqual({ width: 800, quality: 85, pages: -1 }); // Cloudflare's defaults, never signed
     for (const request of [query, path]) expect(request.options.signature).toBe('abc_-9');
     expect(parse(`/?url=${encodeURIComponent(SRC)}&w=800`).options.signature).toBeUndefined();
     // The path form's own query belongs to the source: an `s=` there is part of the source URL, not a signature.
@@ -66,7 +65,7 @@ describe('parsing', () => {
 describe('signer', () => {
   it('matches a plain node:crypto HMAC-SHA256 base64url of the signed string (what a page template computes)', async () => {
     const request = parse(`/cdn-cgi/image/width=800,format=auto/${SRC}`);
-    const expected = hmac(KEY_A, 'https://images.example.com/a%20b.jpg?x=1\nformat=auto&pages=-1&quality=85&width=800');
+    const expected = hmac(KEY_A, 'https://images.example.com/a%20b.jpg?x=1\nformat=auto&width=800');
     expect(await createSigner([KEY_A, KEY_B]).sign(request)).toBe(expected);
   });
 

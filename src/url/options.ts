@@ -27,6 +27,8 @@ export interface RequestOptions {
   response: ResponseOptions;
   /** The URL's signature (`s=` query, `sig=` path): policy only, never in the spec or a cache key (policy/signature.ts). */
   signature?: string;
+  /** The spec as the URL wrote it, before the path form's Cloudflare defaults: what a signature covers. */
+  signedSpec?: TransformSpec;
 }
 
 export const MAX_DIMENSION = 16_383;
@@ -186,7 +188,7 @@ export function parseCfOptions(segment: string): RequestOptions {
  */
 export function withCfDefaults(options: RequestOptions): RequestOptions {
   if (isIdentity(options.spec)) return options;
-  return { ...options, spec: { ...CF_DEFAULTS, ...options.spec } };
+  return { ...options, spec: { ...CF_DEFAULTS, ...options.spec }, signedSpec: options.spec };
 }
 
 /** The output box: width/height × dpr, rounded (dpr is folded in, so `w=300&dpr=2` and `w=600` are one variant). */

@@ -43,13 +43,12 @@ describe('expansion while parsing', () => {
   it('the query form p= and the path form preset= give the options spelled out: one key', () => {
     const spelled = keyOf(queryForm('w=300&h=300&fit=cover'));
     expect(keyOf(queryForm('p=thumb'))).toBe(spelled);
-    // The path form adds Cloudflare's defaults (quality 85, animation kept) under the preset.
-    expect(keyOf(pathForm('preset=thumb'))).toBe(keyOf(queryForm('w=300&h=300&fit=cover&q=85&n=-1')));
+    expect(keyOf(pathForm('preset=thumb'))).toBe(spelled);
   });
 
   it('explicit options override the preset wherever they stand (preset first, then the URL)', () => {
     expect(queryForm('w=400&p=thumb').options.spec).toEqual({ width: 400, height: 300, fit: 'cover' });
-    expect(pathForm('preset=hero,format=webp').options.spec).toEqual({ width: 1600, format: 'webp', quality: 85, pages: -1 });
+    expect(pathForm('preset=hero,format=webp').options.spec).toEqual({ width: 1600, format: 'webp' });
   });
 
   it('an unknown preset is a 400 naming it and the known ones', () => {
