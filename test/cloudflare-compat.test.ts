@@ -14,13 +14,16 @@ const FIXTURES = { 'photo-wood.jpg': 'image/jpeg', 'animated-aero.gif': 'image/g
 
 let origin: TestOrigin;
 let relay: RunningNode;
+/** A service whose animation budget the aero GIF (56 frames × 350 × 189 = 3.7 MP) exceeds. */
+let tight: RunningNode;
 beforeAll(async () => {
   origin = await startOrigin();
   for (const [name, type] of Object.entries(FIXTURES)) origin.serve(`/img/${name}`, fixture(name), type);
   relay = await bootImgrelay(zakerAt(origin.port));
+  tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
 afterAll(async () => {
-  await relay.close();
+  await Promise.all([relay.close(), tight.close()]);
   await origin.close();
 });
 
@@ -144,6 +147,9 @@ const ROWS: Record<string, () => Promise<void>> = {
     expect([kept.meta.format, kept.meta.pages]).toEqual(['gif', 56]);
     const still = await image(await cf('width=100,anim=false', 'animated-aero.gif'));
     expect(still.meta.pages ?? 1).toBe(1);
+    // The default keeps the animation only within the budget: over it, the first frame rather than an error.
+    const overBudget = await fetch(`${tight.url}/cdn-cgi/image/width=350/${src('animated-aero.gif')}`);
+    expect((await image(overBudget)).meta.pages ?? 1).toBe(1);
   },
   '`metadata`': async () => {
     expect((await image(await cf('width=64,metadata=keep'))).meta.exif).toBeDefined();
@@ -216,6 +222,14 @@ const ROWS: Record<string, () => Promise<void>> = {
     expect(await response.json()).toMatchObject({ format: 'gif', width: 350, height: 189, pages: 56, bytes: 35_480 });
     // Other options do not change weserv's JSON: one entry.
     expect((await weserv('output=json', 'animated-aero.gif')).headers.get('x-cache')).toBe('HIT-MEMORY');
+    // A decompression bomb is described from its header alone: answered at once, nothing decoded.
+    origin.serve('/img/bomb.jpg', fixture('bomb-64250x64250.jpg'), 'image/jpeg');
+    const rssBefore = process.memoryUsage().rss;
+    const started = performance.now();
+    const bomb = await (await weserv('output=json', 'bomb.jpg')).json();
+    expect(bomb).toMatchObject({ format: 'jpeg', width: 64_250, height: 64_250 });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(200 * 1024 * 1024); // 4 GP decoded would be > 12 GB
     const photo = await (await weserv('output=json')).json();
     expect(photo).toMatchObject({ format: 'jpeg', width: 2560, height: 1920, pages: 1, bytes: 525_520, hasAlpha: false });
   },

@@ -5,7 +5,7 @@ import { ACCEPT_CH, LADDER, applyClientHints, hintedWidth } from './client-hints
 const SRC = 'https://images.example.com/a.jpg';
 const query = (q: string) => parseImageRequest('/', `url=${encodeURIComponent(SRC)}&${q}`)!;
 const ON = { enabled: true };
-const NO_RULES = { widths: [] as number[] };
+const NO_RULES = { widths: [] as number[], presetsOnly: false };
 
 describe('hintedWidth', () => {
   it('takes Sec-CH-Width (device pixels) first, then legacy Width, then viewport × DPR', () => {
@@ -29,6 +29,8 @@ describe('applyClientHints', () => {
     expect(applyClientHints(query(''), headers, ON, NO_RULES).acceptCh).toBeUndefined();
     expect(applyClientHints(query('output=json'), headers, ON, NO_RULES).acceptCh).toBeUndefined();
     expect(applyClientHints(query('w=10&q=70'), headers, ON, NO_RULES).acceptCh).toBeUndefined();
+    // IMGRELAY_PRESETS_ONLY: a hinted width would make a preset an ad-hoc (refused) variant.
+    expect(applyClientHints(query('q=70'), headers, ON, { widths: [], presetsOnly: true }).request.options.spec).toEqual({ quality: 70 });
   });
 
   it('rounds every hinted width up to the ladder, so at most LADDER.length variants come from hints', () => {

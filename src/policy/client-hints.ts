@@ -68,9 +68,10 @@ export function hintedWidth(headers: Headers): { width: number; used: string[] }
 }
 
 export function applyClientHints(
-  request: ImageRequest, headers: Headers, config: ClientHintsConfig, rules: Pick<VariantRules, 'widths'>,
+  request: ImageRequest, headers: Headers, config: ClientHintsConfig, rules: Pick<VariantRules, 'widths' | 'presetsOnly'>,
 ): HintedRequest {
-  if (!config.enabled || !isHintEligible(request)) return NOT_HINTED(request);
+  // Under IMGRELAY_PRESETS_ONLY a hinted width would turn a preset into an ad-hoc variant (refused): no hints.
+  if (!config.enabled || rules.presetsOnly || !isHintEligible(request)) return NOT_HINTED(request);
   const spec = request.options.spec;
   if (spec.width !== undefined || spec.height !== undefined) return withDprHint(request, headers);
   const hint = hintedWidth(headers);

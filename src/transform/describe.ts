@@ -22,7 +22,8 @@ export interface SourceFacts {
 }
 
 export async function readFacts(job: Pick<TransformJob, 'source' | 'sourceFormat'>): Promise<SourceFacts> {
-  const meta = await sharp(job.source, { pages: -1 }).metadata();
+  // A header read decodes no pixels, so the pixel limit (which would refuse describing a bomb) does not apply.
+  const meta = await sharp(job.source, { pages: -1, limitInputPixels: false }).metadata();
   if (!meta.width || !meta.height) fail('E_IMAGE_INVALID', 'The source image has no dimensions');
   const pages = meta.pages ?? 1;
   const height = meta.pageHeight ?? (pages > 1 ? Math.round(meta.height / pages) : meta.height);
