@@ -19,6 +19,7 @@ let tight: RunningNode;
 beforeAll(async () => {
   origin = await startOrigin();
   for (const [name, type] of Object.entries(FIXTURES)) origin.serve(`/img/${name}`, fixture(name), type);
+  origin.serve('/img/quadrants.png', await quadrants(), 'image/png');
   relay = await bootImgrelay(zakerAt(origin.port));
   tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
@@ -38,6 +39,16 @@ async function image(response: Response) {
   return { body, meta: await sharp(body, { pages: -1 }).metadata() };
 }
 const size = ({ meta }: { meta: Metadata }) => [meta.width, meta.pageHeight ?? meta.height];
+
+/** 40×40: red top-left, blue top-right, green bottom-left, white bottom-right. */
+async function quadrants(): Promise<Buffer> {
+  const raw = Buffer.alloc(40 * 40 * 3);
+  const colours = [[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]];
+  for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) raw.set(colours[(y < 20 ? 0 : 2) + (x < 20 ? 0 : 1)], (y * 40 + x) * 3);
+  return sharp(raw, { raw: { width: 40, height: 40, channels: 3 } }).png().toBuffer();
+}
+const colourAt = ([r, g, b]: number[]) =>
+  ({ '100': 'red', '001': 'blue', '010': 'green', '111': 'white' } as Record<string, string>)[[r, g, b].map((c) => (c > 128 ? 1 : 0)).join('')];
 
 async function pixel(response: Response, x: number, y: number): Promise<number[]> {
   const { data, info } = await sharp(await bytes(response)).raw().toBuffer({ resolveWithObject: true });
@@ -188,9 +199,20 @@ const ROWS: Record<string, () => Promise<void>> = {
   '`brightness`, `contrast`, `gamma`, `saturation`': async () => {
     for (const name of ['brightness', 'contrast', 'gamma', 'saturation']) await refused(`width=64,${name}=0.5`, name);
   },
-  '`rotate`, `flip`': async () => {
-    await refused('width=64,rotate=90', 'rotate');
-    await refused('width=64,flip=h', 'flip');
+  '`rotate`': async () => {
+    expect(size(await image(await cf('width=120,rotate=90')))).toEqual([120, 160]); // 2560×1920 turned: 1920×2560
+    expect(size(await image(await cf('width=120,rotate=180')))).toEqual([120, 90]);
+    // A quarter turn clockwise brings the bottom-left (green) quadrant to the top left.
+    expect(colourAt(await pixel(await cf('rotate=90,format=png', 'quadrants.png'), 5, 5))).toBe('green');
+    expect((await cf('width=64,rotate=45')).status).toBe(400);
+    const animated = await image(await cf('width=100,rotate=90', 'animated-aero.gif'));
+    expect([animated.meta.pages ?? 1, animated.meta.width]).toEqual([1, 100]);
+  },
+  '`flip`': async () => {
+    expect(colourAt(await pixel(await cf('flip=h,format=png', 'quadrants.png'), 5, 5))).toBe('blue');
+    expect(colourAt(await pixel(await cf('flip=v,format=png', 'quadrants.png'), 5, 5))).toBe('green');
+    expect(colourAt(await pixel(await cf('flip=hv,format=png', 'quadrants.png'), 5, 5))).toBe('white');
+    expect((await cf('width=64,flip=x')).status).toBe(400);
   },
   '`trim`': async () => {
     await refused('width=64,trim=10', 'trim');

@@ -27,6 +27,14 @@ export function decode(source: Uint8Array, plan: Plan): Sharp {
 /** (b) EXIF orientation applied to the pixels (and the tag removed), so every viewer shows the same thing. */
 const orient: Step = (image) => image.autoOrient();
 
+/** Cloudflare `rotate` then `flip`, after orientation and before resizing (the box refers to the turned axes). */
+const turn: Step = (image, plan) => {
+  let out = plan.spec.rotate ? image.rotate(plan.spec.rotate) : image;
+  if (plan.spec.flip === 'v' || plan.spec.flip === 'hv') out = out.flip();
+  if (plan.spec.flip === 'h' || plan.spec.flip === 'hv') out = out.flop();
+  return out;
+};
+
 const ALPHA_OUTPUTS: ReadonlySet<OutputFormat> = new Set(['png', 'webp', 'avif', 'gif']);
 
 const POSITIONS: Record<Gravity, string> = {
@@ -121,6 +129,7 @@ const encode: Step = (image, plan, limits) => {
 /** The named steps, in order. The names appear in debug logs and make the order reviewable at a glance. */
 export const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ['orient', orient],
+  ['turn', turn],
   ['resize', resize],
   ['effects', effects],
   ['flatten', flatten],

@@ -69,7 +69,7 @@ export const CF_DEFAULTS = { quality: 85, pages: -1 } as const;
  * migrated page never silently gets a different image. `trim.*` and `border.*` sub-options count as their parent.
  */
 export const CF_UNSUPPORTED: ReadonlySet<string> = new Set([
-  'brightness', 'contrast', 'gamma', 'saturation', 'rotate', 'flip', 'trim', 'border', 'compression', 'zoom',
+  'brightness', 'contrast', 'gamma', 'saturation', 'trim', 'border', 'compression', 'zoom',
   'segment', 'slow-connection-quality', 'draw', 'origin-auth',
 ]);
 
@@ -85,3 +85,7 @@ export function parseOnError(raw: string): boolean {
   if (raw.trim().toLowerCase() !== 'redirect') badOption('onerror', 'redirect', raw);
   return true;
 }
+
+/** `rotate`: quarter turns only (Cloudflare documents 90, 180 and 270; 0 is no rotation). */
+export const cfRotate: Parser<0 | 90 | 180 | 270> = oneOf({ '0': 0, '90': 90, '180': 180, '270': 270 } as const);
+export const cfFlip: Parser<'h' | 'v' | 'hv'> = oneOf({ h: 'h', v: 'v', hv: 'hv', vh: 'hv' } as const);
