@@ -20,6 +20,7 @@ beforeAll(async () => {
   origin = await startOrigin();
   for (const [name, type] of Object.entries(FIXTURES)) origin.serve(`/img/${name}`, fixture(name), type);
   origin.serve('/img/quadrants.png', await quadrants(), 'image/png');
+  origin.serve('/img/gradient.png', await gradient(), 'image/png');
   relay = await bootImgrelay(zakerAt(origin.port));
   tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
@@ -46,6 +47,12 @@ async function quadrants(): Promise<Buffer> {
   const colours = [[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]];
   for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) raw.set(colours[(y < 20 ? 0 : 2) + (x < 20 ? 0 : 1)], (y * 40 + x) * 3);
   return sharp(raw, { raw: { width: 40, height: 40, channels: 3 } }).png().toBuffer();
+}
+/** 256×16 grey ramp, 64…191: room on both sides for a contrast stretch. */
+async function gradient(): Promise<Buffer> {
+  const raw = Buffer.alloc(256 * 16);
+  for (let y = 0; y < 16; y++) for (let x = 0; x < 256; x++) raw[y * 256 + x] = 64 + (x >> 1);
+  return sharp(raw, { raw: { width: 256, height: 16, channels: 1 } }).png().toBuffer();
 }
 const colourAt = ([r, g, b]: number[]) =>
   ({ '100': 'red', '001': 'blue', '010': 'green', '111': 'white' } as Record<string, string>)[[r, g, b].map((c) => (c > 128 ? 1 : 0)).join('')];
@@ -196,9 +203,25 @@ const ROWS: Record<string, () => Promise<void>> = {
     expect([r > 230, g < 30, b < 30]).toEqual([true, true, true]);
     expect((await cf('width=64,background=rgb(1 2 3)', 'palette-alpha.png')).status).toBe(400);
   },
-  '`brightness`, `contrast`, `gamma`, `saturation`': async () => {
-    for (const name of ['brightness', 'contrast', 'gamma', 'saturation']) await refused(`width=64,${name}=0.5`, name);
+  '`brightness`': async () => {
+    const mean = async (options: string) => (await sharp(await bytes(await cf(options))).stats()).channels[0].mean;
+    const plain = await mean('width=64');
+    expect(await mean('width=64,brightness=1.5')).toBeGreaterThan(plain + 10);
+    expect(await mean('width=64,brightness=0.5')).toBeLessThan(plain - 10);
+    expect((await cf('width=64,brightness=1')).headers.get('etag')).toBe((await cf('width=64')).headers.get('etag'));
   },
+  '`contrast`': async () => {
+    const spread = async (options: string) =>
+      (await sharp(await bytes(await cf(options, 'gradient.png'))).stats()).channels[0].stdev;
+    expect(await spread('width=64,contrast=2')).toBeGreaterThan(await spread('width=64') * 1.3);
+    expect(await spread('width=64,contrast=0.5')).toBeLessThan(await spread('width=64') * 0.8);
+  },
+  '`saturation`': async () => {
+    const grey = await pixel(await cf('width=64,saturation=0,format=png', 'quadrants.png'), 5, 5);
+    expect(Math.max(...grey) - Math.min(...grey)).toBeLessThan(3); // red became a grey
+    expect((await cf('width=64,saturation=11')).status).toBe(400);
+  },
+  '`gamma`': async () => refused('width=64,gamma=0.5', 'gamma'),
   '`rotate`': async () => {
     expect(size(await image(await cf('width=120,rotate=90')))).toEqual([120, 160]); // 2560×1920 turned: 1920×2560
     expect(size(await image(await cf('width=120,rotate=180')))).toEqual([120, 90]);

@@ -75,8 +75,23 @@ const resize: Step = (image, plan) => {
   });
 };
 
-const effects: Step = (image, plan) => {
+/**
+ * Cloudflare's colour factors: brightness and saturation through libvips' LCh modulate, contrast as a linear
+ * stretch around mid-grey (128), which keeps mid-tones where they are.
+ */
+function adjust(image: Sharp, plan: Plan): Sharp {
+  const { brightness, contrast, saturation } = plan.spec;
   let out = image;
+  if (brightness !== undefined || saturation !== undefined) {
+    // sharp refuses an `undefined` key: only the factors asked for.
+    out = out.modulate({ ...(brightness === undefined ? {} : { brightness }), ...(saturation === undefined ? {} : { saturation }) });
+  }
+  if (contrast !== undefined) out = out.linear(contrast, 128 * (1 - contrast));
+  return out;
+}
+
+const effects: Step = (image, plan) => {
+  let out = adjust(image, plan);
   if (plan.spec.blur !== undefined) out = out.blur(Math.max(0.3, plan.spec.blur));
   if (plan.spec.sharpen !== undefined) out = out.sharpen({ sigma: plan.spec.sharpen });
   return out;

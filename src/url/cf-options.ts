@@ -5,7 +5,7 @@
  */
 import { fail } from '../errors.js';
 import type { Gravity, OutputFormat, TransformSpec } from '../transform/types.js';
-import { type Parser, badOption, flag, oneOf, parseOrFail } from './option-parsers.js';
+import { type Parser, badOption, flag, float, oneOf, parseOrFail } from './option-parsers.js';
 
 /** Cloudflare `fit` → our fit, plus "never enlarge" where Cloudflare implies it. */
 export const CF_FITS: Record<string, Partial<TransformSpec>> = {
@@ -69,7 +69,7 @@ export const CF_DEFAULTS = { quality: 85, pages: -1 } as const;
  * migrated page never silently gets a different image. `trim.*` and `border.*` sub-options count as their parent.
  */
 export const CF_UNSUPPORTED: ReadonlySet<string> = new Set([
-  'brightness', 'contrast', 'gamma', 'saturation', 'trim', 'border', 'compression', 'zoom',
+  'gamma', 'trim', 'border', 'compression', 'zoom',
   'segment', 'slow-connection-quality', 'draw', 'origin-auth',
 ]);
 
@@ -89,3 +89,9 @@ export function parseOnError(raw: string): boolean {
 /** `rotate`: quarter turns only (Cloudflare documents 90, 180 and 270; 0 is no rotation). */
 export const cfRotate: Parser<0 | 90 | 180 | 270> = oneOf({ '0': 0, '90': 90, '180': 180, '270': 270 } as const);
 export const cfFlip: Parser<'h' | 'v' | 'hv'> = oneOf({ h: 'h', v: 'v', hv: 'hv', vh: 'hv' } as const);
+
+/** `brightness`, `contrast`, `saturation`: factors, 1 = no change (dropped from the key), bounded so none is absurd. */
+export const cfFactor = (field: 'brightness' | 'contrast' | 'saturation') => (raw: string, name: string): Partial<TransformSpec> => {
+  const value = parseOrFail(float(field === 'saturation' ? 0 : 0.01, 10), raw, name);
+  return { [field]: value === 1 ? undefined : value };
+};

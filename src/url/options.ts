@@ -7,7 +7,7 @@
  * module has no Config; the sharp pipeline then CLAMPS the target box to IMGRELAY_MAX_OUTPUT_DIMENSION (keeping
  * its aspect ratio), so an over-large request degrades gracefully instead of breaking a page.
  */
-import { CF_DEFAULTS, CF_FITS, cfAnim, cfDimension, cfFormat, cfGravity, cfMetadata, cfFlip, cfRotate, parseOnError, refuseUnsupported } from './cf-options.js';
+import { CF_DEFAULTS, CF_FITS, cfAnim, cfDimension, cfFormat, cfGravity, cfMetadata, cfFactor, cfFlip, cfRotate, parseOnError, refuseUnsupported } from './cf-options.js';
 import { type Parser, badOption, colour, flag, float, int, oneOf, pageCount, parseOrFail, sigma } from './option-parsers.js';
 export { badOption } from './option-parsers.js';
 import type { Fit, Gravity, OutputFormat, TransformSpec } from '../transform/types.js';
@@ -94,6 +94,9 @@ export const OPTIONS = {
   background: { field: 'background', query: { names: ['bg'], apply: set('background', colour) },
     path: { names: ['background'], apply: set('background', colour) } },
   keepMetadata: { field: 'keepMetadata', path: { names: ['metadata'], apply: cfMetadata } },
+  brightness: { field: 'brightness', path: { names: ['brightness'], apply: cfFactor('brightness') } },
+  contrast: { field: 'contrast', path: { names: ['contrast'], apply: cfFactor('contrast') } },
+  saturation: { field: 'saturation', path: { names: ['saturation'], apply: cfFactor('saturation') } },
   rotate: { field: 'rotate', path: { names: ['rotate'], apply: (raw, name) => {
     const turns = parseOrFail(cfRotate, raw, name);
     return { rotate: turns === 0 ? undefined : turns };
@@ -239,6 +242,7 @@ export function normaliseSpec(spec: TransformSpec): TransformSpec {
     blur: spec.blur, sharpen: spec.sharpen, background: usesBackground(spec, sized, fit) ? spec.background : undefined,
     keepMetadata: spec.keepMetadata ? true : undefined,
     rotate: spec.rotate, flip: spec.flip,
+    brightness: spec.brightness, contrast: spec.contrast, saturation: spec.saturation,
     describe: spec.describe,
   };
   for (const key of Object.keys(out) as (keyof TransformSpec)[]) if (out[key] === undefined) delete out[key];
