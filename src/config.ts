@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { type ResolveRule, parseDnsServer } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
+import { CLIENT_HINT_VARS, type ClientHintsConfig, toClientHintsConfig } from './policy/client-hints-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { type DrainConfig, DRAIN_VARS, toDrainConfig } from './http/drain-config.js';
 import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
@@ -101,6 +102,7 @@ const VARS = {
   ...MISS_LIMIT_VARS,
   ...OBSERVE_VARS,
   ...DRAIN_VARS,
+  ...CLIENT_HINT_VARS,
 } as const satisfies Record<string, VarSpec>;
 
 type Vars = typeof VARS;
@@ -155,6 +157,8 @@ export interface Config {
   observe: ObserveConfig;
   /** SIGTERM: how the public listener drains (src/http/drain.ts). */
   drain: DrainConfig;
+  /** IMGRELAY_CLIENT_HINTS (src/policy/client-hints.ts). */
+  clientHints: ClientHintsConfig;
 }
 
 export class ConfigError extends Error {
@@ -248,6 +252,7 @@ function toConfig(v: Parsed): Config {
     missLimit: missLimitConfig(v),
     observe: observeConfig(v),
     drain: toDrainConfig(v),
+    clientHints: toClientHintsConfig(v),
   };
 }
 

@@ -42,7 +42,8 @@ describe('the three URL forms', () => {
     expect(query.headers.get('x-cache')).toBe('MISS');
     const meta = await metadataOf(query);
     expect([meta.format, meta.width]).toEqual(['webp', 320]);
-    const path = await get(`/cdn-cgi/image/width=320,format=webp/${src('photo-wood.jpg')}`);
+    // The path form with the query form's defaults spelled out (its own are quality 85 and anim=true).
+    const path = await get(`/cdn-cgi/image/width=320,format=webp,quality=80,anim=false/${src('photo-wood.jpg')}`);
     expect(path.headers.get('x-cache')).toBe('HIT-MEMORY');
     const legacy = await get(`/?${src('photo-wood.jpg')}`);
     expect(legacy.headers.get('x-cache')).toBe('HIT-MEMORY');

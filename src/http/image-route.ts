@@ -9,6 +9,7 @@ import { VIA_HEADER_VALUE, viaNamesImgrelay } from '../fetch/loop-guard.js';
 import type { ImageResult, ImageService, RequestContext } from '../images.js';
 import type { Logger } from '../logger.js';
 import { applyVariantRules } from '../policy/variants.js';
+import { type HintedRequest, applyClientHints } from '../policy/client-hints.js';
 import type { RequestOptions } from '../url/options.js';
 import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
 import type { HitPath } from './hit-path.js';
@@ -49,22 +50,25 @@ export function imageRoute(deps: ImageRouteDeps) {
     const url = raw.url;
     const requestId = crypto.randomUUID();
     const timings: StageTimings = {};
+    let request: ImageRequest | undefined;
     try {
       if (url.length > deps.config.maxUrlBytes) fail('E_URL_TOO_LONG', `The URL is longer than ${deps.config.maxUrlBytes} bytes`);
       // An imgrelay (this one or another) fetching from us: refused before any work (loop-guard.ts).
       if (viaNamesImgrelay(raw.headers.get('via'))) fail('E_LOOP', 'The request came through an imgrelay: a proxy loop');
       const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
-      const request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
+      request = parseImageRequest(pathname, rawQuery, deps.legacyOptions, deps.config.variants.presets)
         ?? fail('E_NOT_FOUND', 'No such route');
       await signatures.check(request); // before any work: a refused URL costs no fetch (policy/signature.ts)
-      const allowed = applyVariantRules(request, deps.config.variants);
+      const hinted = applyClientHints(request, raw.headers, deps.config.clientHints, deps.config.variants);
+      const allowed = applyVariantRules(hinted.request, deps.config.variants);
       const accept = raw.headers.get('accept') ?? undefined;
       const client = clientIdentity(peerAddress(c), raw.headers, trusted);
       const result = await getWithFallback(deps, allowed, accept, { signal: raw.signal, client, timings });
       const policy = withRequestMaxAge(caching, request.options.response.maxAgeS);
-      const response = respond(raw, request, result, policy, started, timings);
+      const response = respond(raw, request, result, policy, started, timings, hinted);
       response.headers.set('x-request-id', requestId);
-      if (!result.fallbackFor) learn(deps, pathAndQuery, request, result, policy);
+      // A hint-eligible URL's response depends on request headers the fast path does not key on: never learned.
+      if (!result.fallbackFor && !hinted.acceptCh) learn(deps, pathAndQuery, request, result, policy);
       const bytes = raw.method === 'HEAD' || response.status !== 200 ? 0 : result.entry.body.byteLength;
       report(deps, request.form, response, result.state, started, bytes);
       if (requestLog.wants(result.state)) {
@@ -73,7 +77,8 @@ export function imageRoute(deps: ImageRouteDeps) {
       }
       return response;
     } catch (error) {
-      const response = failure(deps, error, url, { clientLeft: raw.signal.aborted, requestId, logged: true });
+      const response = redirectOnError(request, error)
+        ?? failure(deps, error, url, { clientLeft: raw.signal.aborted, requestId, logged: true });
       report(deps, 'error', response, undefined, started, 0);
       requestLog.write({ requestId, ...formAndHost(url, deps.legacyOptions), status: response.status,
         bytes: 0, ms: performance.now() - started, stages: timings, code: toRelayError(error).code });
@@ -86,8 +91,8 @@ export function imageRoute(deps: ImageRouteDeps) {
 function formAndHost(url: string, legacyOptions?: RequestOptions): { form: string; host?: string } {
   try {
     const { pathname, rawQuery } = splitRequestUrl(url);
-    const request = parseImageRequest(pathname, rawQuery, legacyOptions);
-    return request ? { form: request.form, host: request.source.host } : { form: 'error' };
+    const parsed = parseImageRequest(pathname, rawQuery, legacyOptions);
+    return parsed ? { form: parsed.form, host: parsed.source.host } : { form: 'error' };
   } catch {
     return { form: 'error' };
   }
@@ -100,6 +105,17 @@ function learn(
   deps.hits?.remember(pathAndQuery, {
     form: request.form, source: request.source.href, canonicalSpec: result.canonicalSpec,
     varyAccept: result.varyAccept, caching, headerOptions: { filename: request.options.response.filename },
+  });
+}
+
+/**
+ * Cloudflare `onerror=redirect`: a source failure answers 302 to the source itself, so the browser shows the
+ * original. `no-store`: the failure may be brief, and a cached redirect would bypass this service for its lifetime.
+ */
+function redirectOnError(request: ImageRequest | undefined, error: unknown): Response | undefined {
+  if (!request?.options.response.onErrorRedirect || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) return undefined;
+  return new Response(null, {
+    status: 302, headers: { location: request.source.href, 'cache-control': 'no-store', 'x-imgrelay-error': error.code },
   });
 }
 
@@ -127,7 +143,7 @@ async function getWithFallback(deps: ImageRouteDeps, request: ImageRequest, acce
 }
 
 function respond(raw: Request, request: ImageRequest, result: Served, caching: CachePolicy, started: number,
-  timings: StageTimings): Response {
+  timings: StageTimings, hinted: HintedRequest): Response {
   const fallback = result.fallbackFor;
   // A stand-in keeps its own short lifetime: it says nothing about the real source's freshness.
   const freshness = fallback ? { cacheControl: `public, max-age=${FALLBACK_MAX_AGE_S}`, age: undefined }
@@ -140,8 +156,15 @@ function respond(raw: Request, request: ImageRequest, result: Served, caching: C
     ...freshness,
     filename: request.options.response.filename,
     serverTiming: serverTiming(result.state, timings, performance.now() - started),
-    extra: fallback ? { 'x-imgrelay-fallback': fallback.code } : undefined,
+    extra: { ...(fallback ? { 'x-imgrelay-fallback': fallback.code } : {}), ...hintHeaders(hinted, result.varyAccept) },
   });
+}
+
+/** `Accept-CH` on eligible responses; `Vary` naming exactly the hints used (and Accept when the format followed it). */
+function hintHeaders(hinted: HintedRequest, varyAccept: boolean): Record<string, string> {
+  if (!hinted.acceptCh) return {};
+  const vary = [...(varyAccept ? ['Accept'] : []), ...hinted.vary];
+  return { 'accept-ch': hinted.acceptCh, ...(vary.length > 0 ? { vary: vary.join(', ') } : {}) };
 }
 
 /** Metrics for one request (the image service's sink: a no-op unless the entry wired one). */

@@ -19,9 +19,12 @@ import type { SignatureConfig } from './signature-config.js';
 
 const encoder = new TextEncoder();
 
-/** The option string: `name=value` pairs of the parsed options, sorted by name (module comment). */
+/**
+ * The option string: `name=value` pairs of the parsed options, sorted by name (module comment). The path form's
+ * Cloudflare defaults are not signed (`signedSpec`): a page template signs what it writes in the URL.
+ */
 export function signedOptionString(options: RequestOptions): string {
-  const fields: Record<string, unknown> = { ...options.spec, ...options.response };
+  const fields: Record<string, unknown> = { ...(options.signedSpec ?? options.spec), ...options.response };
   return Object.keys(fields).filter((name) => fields[name] !== undefined).sort()
     .map((name) => `${name}=${encodeURIComponent(String(fields[name]))}`).join('&');
 }

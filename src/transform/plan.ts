@@ -75,7 +75,7 @@ export async function probe(job: TransformJob, limits: PipelineLimits, gate: Hea
   }
   const output = familyDependsOnAlpha(job.spec, job.sourceFormat, job.output)
     ? familyOutput(job.sourceFormat, meta.hasAlpha) : job.output;
-  const upright = orientedSize(frame, meta.orientation);
+  const upright = turned(orientedSize(frame, meta.orientation), job.spec.rotate);
   const density = meta.format === 'svg' ? svgDensity(job.spec, upright, limits) : undefined;
   const scale = density === undefined ? 1 : density / 72;
   const rendered = { width: upright.width * scale, height: upright.height * scale };
@@ -163,6 +163,11 @@ function frameSize(meta: Header): { width: number; height: number } {
   return { width: meta.width, height: meta.pageHeight ?? meta.height };
 }
 
+/** A quarter turn (rotate=90/270) swaps width and height too. */
+function turned(frame: Size, rotate?: number): Size {
+  return rotate === 90 || rotate === 270 ? { width: frame.height, height: frame.width } : frame;
+}
+
 /** EXIF orientations 5–8 swap width and height. */
 function orientedSize(frame: Size, orientation?: number): Size {
   return orientation !== undefined && orientation >= 5 ? { width: frame.height, height: frame.width } : frame;
@@ -180,6 +185,7 @@ function pagesToKeep(spec: TransformSpec, output: OutputFormat, meta: Header, fr
   const wanted = spec.pages ?? DEFAULTS.pages;
   if (wanted === 1 || available <= 1 || !isAnimatedOutput(output)) return 1;
   if (meta.orientation !== undefined && meta.orientation >= 5) return 1;
+  if (spec.rotate === 90 || spec.rotate === 270) return 1; // the same libvips limit as orientations 5–8
   const pages = wanted === -1 ? available : Math.min(wanted, available);
   const largest = Math.max(framePixels, produced.width * produced.height);
   return largest * pages <= limits.maxAnimationPixels ? pages : 1;

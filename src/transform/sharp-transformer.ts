@@ -17,6 +17,7 @@ import { createProbeGate, type ProbeStats } from './probe-gate.js';
 import { checkAffordableOptions } from './cost.js';
 import { applySteps, decode } from './steps.js';
 import { toImageError } from './sharp-errors.js';
+import { cloudflareJson, readFacts, weservJson } from './describe.js';
 
 export const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif',
@@ -61,6 +62,11 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
   const counts = { timeouts: 0, overBudget: 0 };
   const transform = async (job: TransformJob): Promise<TransformResult> => {
     const gate = <T>(read: () => Promise<T>) => probes.run(read, { signal: job.signal, client: job.client });
+    if (job.spec.describe) return describe(job, gate, transformImage);
+    return transformImage(job);
+  };
+  const transformImage = async (job: TransformJob): Promise<TransformResult> => {
+    const gate = <T>(read: () => Promise<T>) => probes.run(read, { signal: job.signal, client: job.client });
     const plan = await probe(job, limits, gate).catch((error: unknown) => {
       // A caller that left while its probe waited: its abort, never a verdict on the image (that would be cached).
       if (job.signal?.aborted && !(error instanceof RelayError)) throw error;
@@ -77,6 +83,18 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
     transform,
     stats: () => ({ ...pool.stats(), ...counts, probes: probes.stats() }),
   };
+}
+
+/**
+ * JSON instead of the image (describe.ts): weserv's describes the source from its header (a bounded read, like a
+ * probe); Cloudflare's runs the request's transform to report the output size.
+ */
+async function describe(job: TransformJob, gate: <T>(read: () => Promise<T>) => Promise<T>,
+  transformImage: (job: TransformJob) => Promise<TransformResult>): Promise<TransformResult> {
+  const facts = await gate(() => readFacts(job)).catch((error: unknown) => { throw toImageError(error); });
+  if (job.spec.describe === 'weserv') return weservJson(facts);
+  const output = await transformImage({ ...job, spec: { ...job.spec, describe: undefined } });
+  return cloudflareJson(facts, output);
 }
 
 /** A job refused (from its header, before any slot) or failed (while running): counted and logged in one place. */

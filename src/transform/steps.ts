@@ -27,6 +27,14 @@ export function decode(source: Uint8Array, plan: Plan): Sharp {
 /** (b) EXIF orientation applied to the pixels (and the tag removed), so every viewer shows the same thing. */
 const orient: Step = (image) => image.autoOrient();
 
+/** Cloudflare `rotate` then `flip`, after orientation and before resizing (the box refers to the turned axes). */
+const turn: Step = (image, plan) => {
+  let out = plan.spec.rotate ? image.rotate(plan.spec.rotate) : image;
+  if (plan.spec.flip === 'v' || plan.spec.flip === 'hv') out = out.flip();
+  if (plan.spec.flip === 'h' || plan.spec.flip === 'hv') out = out.flop();
+  return out;
+};
+
 const ALPHA_OUTPUTS: ReadonlySet<OutputFormat> = new Set(['png', 'webp', 'avif', 'gif']);
 
 const POSITIONS: Record<Gravity, string> = {
@@ -67,8 +75,23 @@ const resize: Step = (image, plan) => {
   });
 };
 
-const effects: Step = (image, plan) => {
+/**
+ * Cloudflare's colour factors: brightness and saturation through libvips' LCh modulate, contrast as a linear
+ * stretch around mid-grey (128), which keeps mid-tones where they are.
+ */
+function adjust(image: Sharp, plan: Plan): Sharp {
+  const { brightness, contrast, saturation } = plan.spec;
   let out = image;
+  if (brightness !== undefined || saturation !== undefined) {
+    // sharp refuses an `undefined` key: only the factors asked for.
+    out = out.modulate({ ...(brightness === undefined ? {} : { brightness }), ...(saturation === undefined ? {} : { saturation }) });
+  }
+  if (contrast !== undefined) out = out.linear(contrast, 128 * (1 - contrast));
+  return out;
+}
+
+const effects: Step = (image, plan) => {
+  let out = adjust(image, plan);
   if (plan.spec.blur !== undefined) out = out.blur(Math.max(0.3, plan.spec.blur));
   if (plan.spec.sharpen !== undefined) out = out.sharpen({ sigma: plan.spec.sharpen });
   return out;
@@ -121,6 +144,7 @@ const encode: Step = (image, plan, limits) => {
 /** The named steps, in order. The names appear in debug logs and make the order reviewable at a glance. */
 export const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ['orient', orient],
+  ['turn', turn],
   ['resize', resize],
   ['effects', effects],
   ['flatten', flatten],

@@ -36,6 +36,16 @@ export interface TransformSpec {
   background?: string;
   /** Keep EXIF/ICC metadata (Cloudflare `metadata=keep`); default strips. */
   keepMetadata?: boolean;
+  /** Colour adjustments by factor, 1 = no change (Cloudflare `brightness`, `contrast`, `saturation`; 0 = grey). */
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+  /** Clockwise quarter turns after EXIF orientation, before resizing (Cloudflare `rotate`: 90, 180, 270). */
+  rotate?: 90 | 180 | 270;
+  /** Mirror after rotation: h (left-right), v (top-bottom), hv (both) (Cloudflare `flip`). */
+  flip?: 'h' | 'v' | 'hv';
+  /** Answer the image's metadata as JSON instead of the image: weserv `output=json`, Cloudflare `format=json`. */
+  describe?: 'weserv' | 'cloudflare';
 }
 
 /** The concrete format a request resolves to once Accept and the source are known. */

@@ -55,7 +55,7 @@ describe('path form (Cloudflare names): every option parses valid values', () =>
 
 describe('invalid values are 400 with one message shape', () => {
   const queryCases = ['w=abc', 'w=0', 'w=16384', 'w=-5', 'w=1.5', 'h=', 'dpr=0.5', 'dpr=9', 'dpr=x', 'fit=stretch',
-    'we=maybe', 'a=focal', 'q=0', 'q=101', 'output=tiff', 'output=json', 'n=0', 'n=-2', 'il=2', 'blur=0.1',
+    'we=maybe', 'a=focal', 'q=0', 'q=101', 'output=tiff', 'output=xml', 'n=0', 'n=-2', 'il=2', 'blur=0.1',
     'blur=2000', 'sharp=11', 'bg=nope', 'bg=12345'];
   it.each(queryCases)('query %s', (q) => {
     const error = rejection(() => querySpec(q));
@@ -65,7 +65,7 @@ describe('invalid values are 400 with one message shape', () => {
     expect(error.message).toContain(`"${q.split('=')[0]}"`);
   });
 
-  const pathCases = ['width=abc', 'fit=inside', 'format=json', 'format=tiff', 'gravity=face', 'gravity=0.5x0.5',
+  const pathCases = ['width=abc', 'fit=inside', 'format=tiff', 'gravity=face', 'gravity=0.3x0.7',
     'anim=yes-please', 'metadata=all', 'quality=high', 'dpr=10'];
   it.each(pathCases)('path %s', (segment) => {
     const error = rejection(() => pathSpec(segment));
@@ -76,8 +76,9 @@ describe('invalid values are 400 with one message shape', () => {
   it('says the range and what was received, sharp style', () => {
     expect(rejection(() => querySpec('w=abc')).message)
       .toBe('Invalid option "w": expected an integer between 1 and 16383, received "abc"');
-    expect(rejection(() => pathSpec('format=json')).message)
-      .toBe('Invalid option "format": expected an image format (json is not supported), received "json"');
+    expect(rejection(() => pathSpec('gravity=0.3x0.7')).message).toBe('Invalid option "gravity": expected auto, left, '
+      + 'right, top, bottom, center, or XxY coordinates with X and Y each 0, 0.5 or 1 (other coordinates and face are '
+      + 'not supported), received "0.3x0.7"');
   });
 
   it('truncates a huge received value', () => {
@@ -117,7 +118,7 @@ describe('canonicalSpec: one request, three spellings, one key', () => {
     const plain = canonicalSpec(querySpec('w=300&output=png'));
     const noisy = query('utm_source=x&w=300&foo=bar&output=png&filename=pic&maxage=7d&default=example.com/a.png&_=123');
     expect(canonicalSpec(noisy.spec)).toBe(plain);
-    expect(canonicalSpec(pathSpec('width=300,format=png,onerror=redirect,trim=10'))).toBe(plain);
+    expect(canonicalSpec(pathSpec('width=300,format=png,onerror=redirect,utm=1'))).toBe(plain);
   });
 
   it('a repeated option: the last one wins', () => {
@@ -152,8 +153,11 @@ describe('the table', () => {
   it('has one row per TransformSpec field, each reachable from at least one form', () => {
     for (const [key, def] of Object.entries(OPTIONS)) {
       expect(def.field).toBe(key);
-      expect('query' in def || 'path' in def).toBe(true);
+      // `describe` is spelled by the format options (`output=json`, `format=json`).
+      expect('query' in def || 'path' in def || key === 'describe').toBe(true);
     }
+    expect(querySpec('output=json')).toEqual({ describe: 'weserv' });
+    expect(pathSpec('format=json')).toEqual({ describe: 'cloudflare' });
   });
 });
 

@@ -7,7 +7,9 @@
  * module has no Config; the sharp pipeline then CLAMPS the target box to IMGRELAY_MAX_OUTPUT_DIMENSION (keeping
  * its aspect ratio), so an over-large request degrades gracefully instead of breaking a page.
  */
-import { fail } from '../errors.js';
+import { CF_DEFAULTS, CF_FITS, cfAnim, cfDimension, cfFormat, cfGravity, cfMetadata, cfFactor, cfFlip, cfRotate, parseOnError, refuseUnsupported } from './cf-options.js';
+import { type Parser, badOption, colour, flag, float, int, oneOf, pageCount, parseOrFail, sigma } from './option-parsers.js';
+export { badOption } from './option-parsers.js';
 import type { Fit, Gravity, OutputFormat, TransformSpec } from '../transform/types.js';
 
 /** Options that change only the response (never the bytes, never the cache key). */
@@ -16,6 +18,8 @@ export interface ResponseOptions {
   maxAgeS?: number;
   /** weserv `default`: an image URL to serve when the source fails. */
   fallback?: string;
+  /** Cloudflare `onerror=redirect`: a source error answers 302 to the source URL. */
+  onErrorRedirect?: boolean;
 }
 
 export interface RequestOptions {
@@ -23,73 +27,13 @@ export interface RequestOptions {
   response: ResponseOptions;
   /** The URL's signature (`s=` query, `sig=` path): policy only, never in the spec or a cache key (policy/signature.ts). */
   signature?: string;
+  /** The spec as the URL wrote it, before the path form's Cloudflare defaults: what a signature covers. */
+  signedSpec?: TransformSpec;
 }
 
 export const MAX_DIMENSION = 16_383;
 /** Defaults that are dropped from the canonical form (the pipeline applies the same ones). */
 export const DEFAULTS = { dpr: 1, fit: 'inside', gravity: 'center', quality: 80, pages: 1 } as const;
-
-/** A parser turns the raw text into a value, or returns undefined; `expected` is said when it fails. */
-interface Parser<T> {
-  expected: string;
-  parse(raw: string): T | undefined;
-}
-
-const int = (min: number, max: number): Parser<number> => ({
-  expected: `an integer between ${min} and ${max}`,
-  parse: (raw) => {
-    if (!/^[+-]?\d+(\.0*)?$/.test(raw.trim())) return undefined;
-    const n = Number.parseInt(raw, 10);
-    return n >= min && n <= max ? n : undefined;
-  },
-});
-
-const float = (min: number, max: number): Parser<number> => ({
-  expected: `a number between ${min} and ${max}`,
-  parse: (raw) => {
-    if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw.trim())) return undefined;
-    const n = Number(raw);
-    return n >= min && n <= max ? Math.round(n * 1000) / 1000 : undefined;
-  },
-});
-
-const oneOf = <T>(mapping: Record<string, T>): Parser<T> => ({
-  expected: `one of ${Object.keys(mapping).join(', ')}`,
-  parse: (raw) => (Object.hasOwn(mapping, raw.toLowerCase()) ? mapping[raw.toLowerCase()] : undefined),
-});
-
-/** weserv flags: present without a value (`&we`) means true. */
-const flag: Parser<boolean> = {
-  expected: 'true, false, 1, 0 or no value',
-  parse: (raw) => oneOf({ '': true, true: true, '1': true, false: false, '0': false }).parse(raw),
-};
-
-/** weserv `blur`/`sharp` without a value mean "a mild one": sigma 1. */
-const sigma = (min: number, max: number): Parser<number> => ({
-  expected: `${float(min, max).expected} or no value`,
-  parse: (raw) => (raw === '' ? 1 : float(min, max).parse(raw)),
-});
-
-const NAMED_COLOURS: Record<string, string> = { black: '#000000', white: '#ffffff', transparent: '#00000000' };
-
-/** Hex colours (3, 4, 6 or 8 digits, `#` optional) and a few names → `#rrggbb` or `#rrggbbaa`, lower case. */
-const colour: Parser<string> = {
-  expected: 'a hex colour (#rgb, #rgba, #rrggbb, #rrggbbaa) or black, white, transparent',
-  parse: (raw) => {
-    const value = raw.trim().toLowerCase();
-    if (Object.hasOwn(NAMED_COLOURS, value)) return NAMED_COLOURS[value];
-    const hex = /^#?([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/.exec(value)?.[1];
-    if (!hex) return undefined;
-    const full = hex.length <= 4 ? [...hex].map((c) => c + c).join('') : hex;
-    return `#${full.endsWith('ff') && full.length === 8 ? full.slice(0, 6) : full}`;
-  },
-};
-
-/** weserv `n`: -1 = every page, or a count of pages from the first. */
-const pageCount: Parser<number> = {
-  expected: '-1 (all) or an integer between 1 and 1000',
-  parse: (raw) => (raw.trim() === '-1' ? -1 : int(1, 1000).parse(raw)),
-};
 
 const dimension = int(1, MAX_DIMENSION);
 const quality = int(1, 100);
@@ -97,16 +41,10 @@ const dpr = float(1, 8);
 const GRAVITIES: Gravity[] = ['center', 'top', 'right', 'bottom', 'left', 'top-left', 'top-right', 'bottom-left',
   'bottom-right', 'attention', 'entropy'];
 const FITS: Fit[] = ['inside', 'outside', 'cover', 'fill', 'contain'];
+const QUERY_FORMATS: Record<string, OutputFormat | 'auto' | 'json'> = {
+  jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif', gif: 'gif', auto: 'auto', json: 'json',
+};
 const identity = <T extends string>(values: T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<string, T>;
-
-/** Cloudflare `fit` → our fit, plus "never enlarge" where Cloudflare implies it. */
-const CF_FITS: Record<string, Partial<TransformSpec>> = {
-  'scale-down': { fit: 'inside', withoutEnlargement: true }, contain: { fit: 'inside' }, cover: { fit: 'cover' },
-  crop: { fit: 'cover', withoutEnlargement: true }, pad: { fit: 'contain' },
-};
-const CF_FORMATS: Record<string, OutputFormat | 'auto' | 'json'> = {
-  auto: 'auto', avif: 'avif', webp: 'webp', jpeg: 'jpeg', 'baseline-jpeg': 'jpeg', png: 'png', gif: 'gif', json: 'json',
-};
 
 /** One form's spelling of an option: its names and how to read a value into spec fields. */
 interface Spelling {
@@ -129,27 +67,25 @@ interface OptionDef<K extends keyof TransformSpec> {
  */
 export const OPTIONS = {
   width: { field: 'width', query: { names: ['w'], apply: set('width', dimension) },
-    path: { names: ['width', 'w'], apply: set('width', dimension) } },
+    path: { names: ['width', 'w'], apply: cfDimension('width', dimension) } },
   height: { field: 'height', query: { names: ['h'], apply: set('height', dimension) },
-    path: { names: ['height', 'h'], apply: set('height', dimension) } },
+    path: { names: ['height', 'h'], apply: cfDimension('height', dimension) } },
   dpr: { field: 'dpr', query: { names: ['dpr'], apply: set('dpr', dpr) }, path: { names: ['dpr'], apply: set('dpr', dpr) } },
   fit: { field: 'fit', query: { names: ['fit'], apply: set('fit', oneOf(identity(FITS))) },
     path: { names: ['fit'], apply: (raw, name) => parseOrFail(oneOf(CF_FITS), raw, name) } },
   withoutEnlargement: { field: 'withoutEnlargement', query: { names: ['we'], apply: set('withoutEnlargement', flag) } },
   gravity: { field: 'gravity', query: { names: ['a'], apply: set('gravity', oneOf(identity(GRAVITIES))) },
-    path: { names: ['gravity', 'g'], apply: set('gravity', oneOf({ auto: 'attention', center: 'center', centre: 'center',
-      left: 'left', right: 'right', top: 'top', bottom: 'bottom' } as Record<string, Gravity>)) } },
+    path: { names: ['gravity', 'g'], apply: set('gravity', cfGravity) } },
   quality: { field: 'quality', query: { names: ['q'], apply: set('quality', quality) },
     path: { names: ['quality', 'q'], apply: set('quality', quality) } },
   format: { field: 'format',
-    query: { names: ['output'], apply: set('format', oneOf({ jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp',
-      avif: 'avif', gif: 'gif', auto: 'auto' } as Record<string, OutputFormat | 'auto'>)) },
-    path: { names: ['format', 'f'], apply: (raw, name) => {
-      const format = parseOrFail(oneOf(CF_FORMATS), raw, name);
-      return format === 'json' ? badOption(name, 'an image format (json is not supported)', raw) : { format };
-    } } },
+    query: { names: ['output'], apply: (raw, name) => {
+      const format = parseOrFail(oneOf(QUERY_FORMATS), raw, name);
+      return format === 'json' ? { describe: 'weserv' } : { format };
+    } },
+    path: { names: ['format', 'f'], apply: cfFormat } },
   pages: { field: 'pages', query: { names: ['n'], apply: set('pages', pageCount) },
-    path: { names: ['anim'], apply: (raw, name) => ({ pages: parseOrFail(flag, raw, name) ? -1 : 1 }) } },
+    path: { names: ['anim'], apply: cfAnim } },
   interlace: { field: 'interlace', query: { names: ['il'], apply: set('interlace', flag) } },
   blur: { field: 'blur', query: { names: ['blur'], apply: set('blur', sigma(0.3, 1000)) },
     path: { names: ['blur'], apply: set('blur', float(0.3, 250)) } },
@@ -157,8 +93,17 @@ export const OPTIONS = {
     path: { names: ['sharpen'], apply: set('sharpen', float(0.01, 10)) } },
   background: { field: 'background', query: { names: ['bg'], apply: set('background', colour) },
     path: { names: ['background'], apply: set('background', colour) } },
-  keepMetadata: { field: 'keepMetadata', path: { names: ['metadata'], apply: (raw, name) =>
-    ({ keepMetadata: parseOrFail(oneOf({ keep: true, copyright: false, none: false }), raw, name) }) } },
+  keepMetadata: { field: 'keepMetadata', path: { names: ['metadata'], apply: cfMetadata } },
+  brightness: { field: 'brightness', path: { names: ['brightness'], apply: cfFactor('brightness') } },
+  contrast: { field: 'contrast', path: { names: ['contrast'], apply: cfFactor('contrast') } },
+  saturation: { field: 'saturation', path: { names: ['saturation'], apply: cfFactor('saturation') } },
+  rotate: { field: 'rotate', path: { names: ['rotate'], apply: (raw, name) => {
+    const turns = parseOrFail(cfRotate, raw, name);
+    return { rotate: turns === 0 ? undefined : turns };
+  } } },
+  flip: { field: 'flip', path: { names: ['flip'], apply: set('flip', cfFlip) } },
+  /** Spelled by `format` above (`output=json`, `format=json`). */
+  describe: { field: 'describe' },
 } as const satisfies { [K in keyof Required<TransformSpec>]: OptionDef<K> };
 
 type Form = 'query' | 'path';
@@ -174,16 +119,6 @@ function spellingIndex(form: Form): Map<string, Spelling> {
 
 const QUERY_INDEX = spellingIndex('query');
 const PATH_INDEX = spellingIndex('path');
-
-export function badOption(name: string, expected: string, received: string): never {
-  const shown = received.length > 64 ? `${received.slice(0, 64)}…` : received;
-  return fail('E_BAD_REQUEST', `Invalid option "${name}": expected ${expected}, received ${JSON.stringify(shown)}`);
-}
-
-function parseOrFail<T>(parser: Parser<T>, raw: string, name: string): T {
-  const value = parser.parse(raw);
-  return value === undefined ? badOption(name, parser.expected, raw) : value;
-}
 
 /** Applies pairs in order (a repeated option: the last wins); names not in the index are ignored. */
 function applyPairs(pairs: Iterable<[string, string]>, index: Map<string, Spelling>): TransformSpec {
@@ -238,14 +173,30 @@ export function parseLegacyOptions(str: string): RequestOptions {
   return parseQueryOptions(new URLSearchParams(str.replace(/^\?/, '')));
 }
 
-/** Path form (Cloudflare): `width=300,quality=80,format=auto` (already percent-decoded). */
+/**
+ * Path form (Cloudflare): `width=300,quality=80,format=auto` (already percent-decoded). Options Cloudflare documents
+ * but imgrelay lacks are refused by name; unknown ones are ignored. Cloudflare's defaults come later
+ * (`withCfDefaults`), once a preset is expanded.
+ */
 export function parseCfOptions(segment: string): RequestOptions {
   const pairs = segment.split(',').map((part) => part.trim()).filter(Boolean).map((part): [string, string] => {
     const eq = part.indexOf('=');
     return eq < 0 ? [part, ''] : [part.slice(0, eq).trim(), part.slice(eq + 1).trim()];
   });
+  for (const [name] of pairs) refuseUnsupported(name);
+  const onError = pairs.findLast(([name]) => name === 'onerror');
+  const response: ResponseOptions = onError ? { onErrorRedirect: parseOnError(onError[1]) } : {};
   const signature = pairs.findLast(([name]) => name === 'sig')?.[1];
-  return withSignature({ spec: applyPairs(pairs, PATH_INDEX), response: {} }, signature);
+  return withSignature({ spec: applyPairs(pairs, PATH_INDEX), response }, signature);
+}
+
+/**
+ * Cloudflare's defaults (quality 85, animation kept) under the request's own options. A request that asks for no
+ * change at all stays the original bytes (no re-encode can improve on them).
+ */
+export function withCfDefaults(options: RequestOptions): RequestOptions {
+  if (isIdentity(options.spec)) return options;
+  return { ...options, spec: { ...CF_DEFAULTS, ...options.spec }, signedSpec: options.spec };
 }
 
 /** The output box: width/height × dpr, rounded (dpr is folded in, so `w=300&dpr=2` and `w=600` are one variant). */
@@ -274,6 +225,8 @@ const usesBackground = (spec: TransformSpec, sized: boolean, fit: Fit) => (sized
  * applied before, by the image service (output-limit.ts), which knows IMGRELAY_MAX_OUTPUT_DIMENSION.
  */
 export function normaliseSpec(spec: TransformSpec): TransformSpec {
+  // weserv's JSON describes the source itself: no other option changes it.
+  if (spec.describe === 'weserv') return { describe: 'weserv' };
   const { width, height } = targetSize(spec);
   const sized = width !== undefined || height !== undefined;
   const fit = spec.fit ?? DEFAULTS.fit;
@@ -288,6 +241,9 @@ export function normaliseSpec(spec: TransformSpec): TransformSpec {
     interlace: spec.interlace ? true : undefined,
     blur: spec.blur, sharpen: spec.sharpen, background: usesBackground(spec, sized, fit) ? spec.background : undefined,
     keepMetadata: spec.keepMetadata ? true : undefined,
+    rotate: spec.rotate, flip: spec.flip,
+    brightness: spec.brightness, contrast: spec.contrast, saturation: spec.saturation,
+    describe: spec.describe,
   };
   for (const key of Object.keys(out) as (keyof TransformSpec)[]) if (out[key] === undefined) delete out[key];
   return out;

@@ -3,7 +3,7 @@
  * canonical request: the same image through any form is the same cache entry. Portable.
  */
 import { fail } from '../errors.js';
-import { type RequestOptions, parseCfOptions } from './options.js';
+import { type RequestOptions, parseCfOptions, withCfDefaults } from './options.js';
 import { type PresetTable, parseQueryWithPreset, pathPresetName, withPreset } from './presets.js';
 
 export type RequestForm = 'legacy' | 'query' | 'path';
@@ -49,7 +49,11 @@ function parsePathForm(rest: string, rawQuery: string, presets?: PresetTable): I
   const slash = rest.indexOf('/');
   if (slash <= 0) fail('E_BAD_REQUEST', 'Expected /cdn-cgi/image/<options>/<source URL>');
   const segment = safeDecode(rest.slice(0, slash));
-  const options = withPreset(parseCfOptions(segment), pathPresetName(segment), presets);
+  const parsed = parseCfOptions(segment);
+  const preset = withPreset(parsed, pathPresetName(segment), presets);
+  // Cloudflare's defaults fill what the URL leaves open, unless an operator's preset defines the variant: then
+  // `preset=thumb` is exactly `p=thumb` (one entry, and IMGRELAY_PRESETS_ONLY admits it).
+  const options = preset === parsed ? withCfDefaults(parsed) : preset;
   let source = rest.slice(slash + 1) + (rawQuery === '' ? '' : `?${rawQuery}`);
   // The source may arrive percent-encoded as one path segment (`https%3A%2F%2F…`).
   if (/^https?%3a/i.test(source)) source = safeDecode(source);

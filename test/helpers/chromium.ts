@@ -18,7 +18,8 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<TestBrowser> {
+/** `deviceScaleFactor`: the screen's DPR (client hints, srcset); 1 unless given. */
+export async function launchChromium(options: { deviceScaleFactor?: number } = {}): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: apt-get install chromium (it is listed in .ci/apt-packages)`);
   }
@@ -26,7 +27,7 @@ export async function launchChromium(): Promise<TestBrowser> {
   const profile = await mkdtemp(join(tmpdir(), 'imgrelay-chromium-'));
   try {
     const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000,
+      executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000, ...options,
     });
     return {
       context,
