@@ -10,7 +10,8 @@ import type { RunningNode } from '../src/node.js';
 import { expectContractHeaders } from './helpers/contract.js';
 
 const fixtures = new URL('./fixtures/', import.meta.url);
-const corpus = readdirSync(fixtures).filter((name) => !name.endsWith('.md'));
+const corpus = readdirSync(fixtures, { withFileTypes: true })
+  .filter((entry) => entry.isFile() && !entry.name.endsWith('.md')).map((entry) => entry.name);
 const read = (name: string) => new Uint8Array(readFileSync(new URL(name, fixtures)));
 
 let origin: TestOrigin;

@@ -10,7 +10,8 @@ const EXPECTED: Record<string, string> = {
 };
 
 describe('sniff', () => {
-  for (const name of readdirSync(fixtures).filter((n) => !n.endsWith('.md'))) {
+  for (const name of readdirSync(fixtures, { withFileTypes: true })
+    .filter((e) => e.isFile() && !e.name.endsWith('.md')).map((e) => e.name)) {
     const ext = name.split('.').pop()!;
     it(`recognises ${name} as ${EXPECTED[ext]}`, () => {
       expect(sniff(read(name))).toBe(EXPECTED[ext]);

@@ -18,7 +18,8 @@ export interface Fixture {
 
 /** Every image fixture, decodable or not (the bombs, the truncated and unsupported ones are inputs worth mutating). */
 export function loadFixtures(): Fixture[] {
-  return readdirSync(FIXTURES_DIR).filter((name) => !name.endsWith('.md')).sort()
+  return readdirSync(FIXTURES_DIR, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && !entry.name.endsWith('.md')).map((entry) => entry.name).sort()
     .map((name) => ({ name, bytes: new Uint8Array(readFileSync(new URL(name, FIXTURES_DIR))) }));
 }
 
