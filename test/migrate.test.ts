@@ -10,7 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, relative, resolve } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli.js';
 import type { RunningNode } from '../src/node.js';
@@ -33,8 +32,6 @@ const IMAGES: Record<string, string> = {
 
 let origin: TestOrigin;
 let relay: RunningNode;
-let metadataStub: Server;
-let stubUrl: string;
 const site = mkdtempSync(join(tmpdir(), 'imgrelay-hexo-'));
 const posts = join(site, 'source/_posts');
 
@@ -50,40 +47,18 @@ beforeAll(async () => {
     });
   }
   relay = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_ADMIN_TOKENS: TOKEN_A });
-  ({ server: metadataStub, url: stubUrl } = await startMetadataStub());
   await cp(FIXTURE, site, { recursive: true });
   for (const file of await listFiles(site)) {
     const text = await readFile(file, 'utf8');
     if (text.includes(PLACEHOLDER)) await writeFile(file, text.replaceAll(PLACEHOLDER, relay.url));
   }
-  await writeFile(join(site, '_config.yml'), `${await readFile(join(site, '_config.yml'), 'utf8')}  metadata: ${stubUrl}\n`);
 });
 
 afterAll(async () => {
   await relay?.close();
   await origin?.close();
-  metadataStub?.close();
   rmSync(site, { recursive: true, force: true });
 });
-
-/**
- * STAND-IN for the service's `output=json` (issue #18 part 3, being added to the query form by another change): a
- * loopback server answering `/?url=<source>&output=json` in that contract's shape from the real test images. The
- * lead switches this to the real service once both land.
- */
-async function startMetadataStub(): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const params = new URL(req.url ?? '/', 'http://stub').searchParams;
-    const file = params.get('output') === 'json' ? IMAGES[new URL(params.get('url') ?? 'http://x/').pathname] : undefined;
-    if (!file) return void res.writeHead(404).end();
-    void sharp(join(REPO, 'test/fixtures', file)).metadata().then((m) => {
-      res.writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ width: m.width, height: m.height, format: m.format, pages: m.pages ?? 1, bytes: m.size }));
-    });
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
@@ -101,7 +76,7 @@ function cli(args: string[], env: Record<string, string> = {}, tty = false) {
 }
 
 const rewrite = (...paths: string[]) =>
-  cli(['rewrite', ...paths, '--base', relay.url, '--widths', '480,800', '--metadata', stubUrl]);
+  cli(['rewrite', ...paths, '--base', relay.url, '--widths', '480,800']);
 
 describe('imgrelay rewrite on the fixture blog', () => {
   it('moves every old URL, refuses the broken post untouched, keeps untouched posts byte for byte; a second run changes nothing', async () => {
@@ -144,7 +119,7 @@ describe('imgrelay rewrite on the fixture blog', () => {
     const text = await readFile(broken, 'utf8');
     await writeFile(broken, text.replace('.jpg referrerpolicy', '.jpg" referrerpolicy'));
     const fixed = await readFile(broken, 'utf8');
-    const dry = await cli(['rewrite', broken, '--base', relay.url, '--widths', '480,800', '--metadata', stubUrl, '--dry-run']);
+    const dry = await cli(['rewrite', broken, '--base', relay.url, '--widths', '480,800', '--dry-run']);
     expect(dry.code).toBe(0);
     expect(dry.text).toContain(`-<img class="lazy" data-width="2560" data-height="1920" src="https://${OLD}/?`);
     expect(dry.text).toMatch(/\n\+<img class="lazy" [^\n]*src="http:\/\/127\.0\.0\.1:\d+\/\?http:\/\/zkres2/);
