@@ -8,6 +8,7 @@
  * synchronous stdout write each and fill the disk; the next line of that code says how many were left out
  * (`suppressed`), and the metrics still count every one. Portable.
  */
+import type { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type StageTimings, roundedStages } from './stage-timings.js';
 
@@ -26,6 +27,14 @@ export interface RequestLine {
   stages?: StageTimings;
   /** The E_* code of an error. */
   code?: string;
+  /** An error's detail (and its cause's message): the one line of a classified failure, so it needs no stack. */
+  detail?: string;
+}
+
+/** An error's `detail` for its request line, bounded (details may quote URLs). */
+export function errorDetail(error: RelayError): string {
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.detail}${cause}`.slice(0, 500);
 }
 
 /** Error lines of one code written per second; the rest of that second are counted into the next line's `suppressed`. */
