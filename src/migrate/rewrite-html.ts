@@ -47,7 +47,11 @@ export async function rewriteBody(body: string, options: RewriteOptions): Promis
     : body.search(/!\[[^\]\n]*\]\(/));
   const report: BodyReport = { text: body, moved: 0, enriched: 0, unsized: [] };
   const edits: Edit[] = [];
-  for (const tag of tags) edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report));
+  for (const tag of tags) {
+    const replaced = new Set<TagAttribute>();
+    edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report, replaced));
+    edits.push(...attributeTokenEdits(body, tag, replaced, options.policy, report));
+  }
   let cursor = 0;
   for (const tag of tags) {
     edits.push(...textEdits(body, cursor, tag.start, options.policy, report));
@@ -64,7 +68,24 @@ function textEdits(body: string, start: number, end: number, policy: UrlPolicy, 
   return moved ? [{ start, end, text }] : [];
 }
 
-async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, report: BodyReport): Promise<Edit[]> {
+/**
+ * Old URLs in the tag's other attributes (an existing `srcset`, `data-srcset`, a `title`, a lazy attribute of an image
+ * whose src stays): moved token by token, in the attribute's own source text (entities kept as written).
+ */
+function attributeTokenEdits(body: string, tag: ImgTag, replaced: Set<TagAttribute>, policy: UrlPolicy,
+  report: BodyReport): Edit[] {
+  const edits: Edit[] = [];
+  for (const a of tag.attributes) {
+    if (replaced.has(a) || a.valueStart === a.valueEnd) continue;
+    const { text, moved } = rewriteTokens(body.slice(a.valueStart, a.valueEnd), policy);
+    if (moved) edits.push({ start: a.valueStart, end: a.valueEnd, text });
+    report.moved += moved;
+  }
+  return edits;
+}
+
+async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, report: BodyReport,
+  replaced: Set<TagAttribute>): Promise<Edit[]> {
   const attr = (name: string) => tag.attributes.find((a) => a.name === name);
   const src = attr('src');
   const url = src && classify(src.value, options.policy);
@@ -72,6 +93,7 @@ async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, 
   const edits: Edit[] = [];
   const replace = (a: TagAttribute, value: string) => {
     edits.push({ start: a.valueStart, end: a.valueEnd, text: escapeAttribute(value) });
+    replaced.add(a);
     report.moved++;
   };
   if (url.changed) replace(src, url.legacy);

@@ -88,6 +88,20 @@ describe('rewriteFile', () => {
   });
 });
 
+describe('old URLs in the other attributes of an <img>', () => {
+  it('are moved too: an existing srcset, data-srcset, a title, the lazy attribute of an image whose src stays', async () => {
+    const old = `https://cors.zfour.workers.dev/?${SRC}`;
+    const text = `<img src="${old}" srcset="${old} 1x, ${old}?2x 2x" data-srcset="${old}&amp;x=1 800w" title="from ${old}" `
+      + `data-width="800" data-height="600">\n<img src="http://other.example/x.jpg" data-original="${old}">\n`;
+    const { text: out } = await rewriteFile(text, options);
+    expect(out).not.toContain('cors.zfour.workers.dev');
+    expect(out).toContain(`srcset="${BASE}/?${SRC} 1x, ${BASE}/?${SRC}?2x 2x" data-srcset="${BASE}/?${SRC}&amp;x=1 800w"`);
+    expect(out).toContain(`title="from ${BASE}/?${SRC}"`);
+    expect(out).toContain(`<img src="http://other.example/x.jpg" data-original="${BASE}/?${SRC}">`);
+    expect((await rewriteFile(out, options)).changed).toBe(false);
+  });
+});
+
 describe('helpers', () => {
   it('diff shows the changed line with context', () => {
     expect(unifiedDiff('p.md', 'a\nb\nc\n', 'a\nB\nc\n')).toBe('--- a/p.md\n+++ b/p.md\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n');
