@@ -43,13 +43,17 @@ interface Edit {
 
 export async function rewriteBody(body: string, options: RewriteOptions): Promise<BodyReport> {
   const tags = findImgTags(body);
-  const firstImage = Math.min(tags[0]?.start ?? Infinity, body.search(/!\[[^\]\n]*\]\(/) === -1 ? Infinity
-    : body.search(/!\[[^\]\n]*\]\(/));
+  const code = fencedCode(body);
+  const isCode = (tag: ImgTag) => code.some(([start, end]) => tag.start >= start && tag.start < end);
+  const markdownImage = body.search(/!\[[^\]\n]*\]\(/);
+  const firstImage = Math.min(tags.find((tag) => !isCode(tag))?.start ?? Infinity,
+    markdownImage === -1 ? Infinity : markdownImage);
   const report: BodyReport = { text: body, moved: 0, enriched: 0, unsized: [] };
   const edits: Edit[] = [];
   for (const tag of tags) {
     const replaced = new Set<TagAttribute>();
-    edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report, replaced));
+    // A tag shown as code is text: its old URLs move like any other text, nothing is added to it.
+    if (!isCode(tag)) edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report, replaced));
     edits.push(...attributeTokenEdits(body, tag, replaced, options.policy, report));
   }
   let cursor = 0;
@@ -60,6 +64,21 @@ export async function rewriteBody(body: string, options: RewriteOptions): Promis
   edits.push(...textEdits(body, cursor, body.length, options.policy, report));
   report.text = applyEdits(body, edits);
   return report;
+}
+
+/** Markdown's fenced code blocks (``` or ~~~, closed by a bare fence at least as long), as [start, end) ranges. */
+export function fencedCode(body: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let open: { marker: string; start: number } | undefined;
+  for (const m of body.matchAll(/^ {0,3}(`{3,}|~{3,})([^\n]*)$/gm)) {
+    if (!open) open = { marker: m[1], start: m.index };
+    else if (m[1][0] === open.marker[0] && m[1].length >= open.marker.length && m[2].trim() === '') {
+      ranges.push([open.start, m.index + m[0].length]);
+      open = undefined;
+    }
+  }
+  if (open) ranges.push([open.start, body.length]);
+  return ranges;
 }
 
 function textEdits(body: string, start: number, end: number, policy: UrlPolicy, report: BodyReport): Edit[] {

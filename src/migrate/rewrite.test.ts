@@ -102,6 +102,20 @@ describe('old URLs in the other attributes of an <img>', () => {
   });
 });
 
+describe('an <img> inside a fenced code block', () => {
+  it('is text: its old URL moves, nothing is added to it, and the first image after it is the first image', async () => {
+    const old = `https://cors.zfour.workers.dev/?${SRC}`;
+    const text = `How the old posts looked:\r\n\r\n\`\`\`html\r\n<img src="${old}" data-width="800" data-height="600">\r\n\`\`\`\r\n\r\n`
+      + `~~~\n<img src="${old}">\n~~~\n<img src="${old}" data-width="800" data-height="600">\n`;
+    const { text: out } = await rewriteFile(text, options);
+    expect(out).toContain(`\`\`\`html\r\n<img src="${BASE}/?${SRC}" data-width="800" data-height="600">\r\n\`\`\``);
+    expect(out).toContain(`~~~\n<img src="${BASE}/?${SRC}">\n~~~`);
+    // The real image is the first one: sized and given a srcset, not lazy.
+    expect(out).toMatch(/~~~\n<img src="[^"]+" data-width="800" data-height="600" width="800" height="600" srcset="[^"]+" sizes="[^"]+">\n$/);
+    expect((await rewriteFile(out, options)).changed).toBe(false);
+  });
+});
+
 describe('helpers', () => {
   it('diff shows the changed line with context', () => {
     expect(unifiedDiff('p.md', 'a\nb\nc\n', 'a\nB\nc\n')).toBe('--- a/p.md\n+++ b/p.md\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n');
