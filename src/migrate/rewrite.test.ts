@@ -102,6 +102,19 @@ describe('old URLs in the other attributes of an <img>', () => {
   });
 });
 
+describe('an empty front matter', () => {
+  it('is read as hexo reads it (not refused as never closed), and kept byte for byte', async () => {
+    for (const eol of ['\n', '\r\n']) {
+      const text = `---${eol}---${eol}![x](https://cors.zfour.workers.dev/?${SRC})${eol}`;
+      const { text: out } = await rewriteFile(text, options);
+      expect(out).toBe(`---${eol}---${eol}![x](${BASE}/?${SRC})${eol}`);
+    }
+    // A later `---` (a Markdown rule) does not make the body part of it.
+    const ruled = `---\n---\nNote: see: ![x](https://cors.zfour.workers.dev/?${SRC})\n\n---\n`;
+    expect((await rewriteFile(ruled, options)).text).toBe(`---\n---\nNote: see: ![x](${BASE}/?${SRC})\n\n---\n`);
+  });
+});
+
 describe('an <img> inside a fenced code block', () => {
   it('is text: its old URL moves, nothing is added to it, and the first image after it is the first image', async () => {
     const old = `https://cors.zfour.workers.dev/?${SRC}`;
