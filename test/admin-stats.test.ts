@@ -91,3 +91,13 @@ describe('GET /metrics', () => {
     expect(text).toContain('imgrelay_process_resident_memory_bytes');
   });
 });
+
+describe('GET /history purges', () => {
+  it('a purge naming 1000 hosts is kept as the first 10 and a count: the journal (50 purges) and the log line stay small', async () => {
+    const hosts = Array.from({ length: 1000 }, (_, i) => `h${i}.purge-test.example`);
+    await purge(node, { hosts });
+    const history = await (await adminFetch(node, '/history')).json() as { purges: Array<{ selectors: { hosts: string[] } }> };
+    expect(history.purges[0].selectors.hosts).toEqual([...hosts.slice(0, 10), '… 990 more']);
+    expect(JSON.stringify(history.purges[0]).length).toBeLessThan(2_000);
+  });
+});

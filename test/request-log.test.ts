@@ -13,6 +13,8 @@ import { ZAKER, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { eventually, solidPng } from './helpers/admin.js';
 import { buildService, type ChildService, startChildService } from './helpers/child-service.js';
+import { ERROR_LINES_PER_S } from '../src/observe/request-log.js';
+import { VIA_HEADER_VALUE } from '../src/fetch/loop-guard.js';
 
 let origin: TestOrigin;
 let service: ChildService;
@@ -53,7 +55,6 @@ describe('request log', () => {
     const body = new Uint8Array(await response.arrayBuffer());
     expect(response.status).toBe(200);
     const id = response.headers.get('x-request-id')!;
-    expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(await eventually(async () => requestLines().some((l) => l.requestId === id), 10_000)).toBe(true);
     const line = requestLines().find((l) => l.requestId === id)!;
     expect(line).toMatchObject({ level: 30, form: 'query', host: ZAKER, cache: 'MISS', status: 200, bytes: body.byteLength });
@@ -92,5 +93,54 @@ describe('request log', () => {
     expect(mine[3]).toMatchObject({ form: 'legacy', host: ZAKER, status: 404, bytes: 0 });
     // The refusal has no second line of its own: one line per request.
     expect(lines.filter((l) => l.requestId === id)).toHaveLength(1);
+  });
+
+  it('a flood of refused requests writes a bounded number of lines (the next one says how many were left out)', async () => {
+    const flood = 600;
+    const before = lines.length;
+    const started = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < flood) {
+        next += 1;
+        const refused = await fetch(`${service.url}/?url=ftp%3A%2F%2F${ZAKER}%2Fa.png`);
+        await refused.arrayBuffer();
+        expect(refused.status).toBe(403); // E_SOURCE_FORBIDDEN: refused before any fetch
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the child's last lines reach our pipe
+    const refusals = lines.slice(before).filter((l) => l.msg === 'request' && l.code === 'E_SOURCE_FORBIDDEN');
+    // At most ERROR_LINES_PER_S in each wall-clock second the flood touched, however many requests it made.
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals.length).toBeLessThanOrEqual(ERROR_LINES_PER_S * (Math.ceil(seconds) + 1));
+    if (seconds < 5) expect(refusals.length).toBeLessThan(flood / 2);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // a new second: the allowance is back
+    const late = await fetch(`${service.url}/?url=ftp%3A%2F%2F${ZAKER}%2Fc.png`);
+    const lateId = (await late.json() as { instance: string }).instance.replace('urn:request:', '');
+    expect(await eventually(async () => lines.some((l) => l.requestId === lateId), 10_000)).toBe(true);
+    const written = lines.slice(before).filter((l) => l.msg === 'request' && l.code === 'E_SOURCE_FORBIDDEN');
+    const counted = written.length + written.reduce((sum, l) => sum + (l.suppressed ?? 0), 0);
+    // Every refusal is either a line or counted in a later line's `suppressed`: the counts add up to the requests made.
+    expect(counted).toBe(flood + 1);
+  });
+
+  it('a flood of forged loop requests (508) writes no stack traces: each is told by its request line, code and detail', async () => {
+    const before = lines.length;
+    const answers = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+      const response = await fetch(`${service.url}/?http://${ZAKER}/log.png?loop=${i}`, { headers: { via: VIA_HEADER_VALUE } });
+      await response.arrayBuffer();
+      return response.status;
+    }));
+    expect(new Set(answers)).toEqual(new Set([508]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const mine = lines.slice(before);
+    expect(mine.filter((l) => l.level >= 50)).toEqual([]);
+    const loops = mine.filter((l) => l.msg === 'request' && l.code === 'E_LOOP');
+    expect(loops.length).toBeGreaterThan(0);
+    expect(loops.length).toBeLessThan(201);
+    expect(loops[0]).toMatchObject({ status: 508, form: 'legacy', host: ZAKER, detail: expect.stringContaining('loop') });
+    expect(mine.reduce((bytes, l) => bytes + JSON.stringify(l).length, 0)).toBeLessThan(200 * 1024);
   });
 });

@@ -153,9 +153,14 @@ async function readJson(c: Context<Env>): Promise<unknown> {
   }
 }
 
-/** Counts, not the lists (a purge of 1000 URLs makes one log line, not a megabyte). */
+/** Hosts named in a purge's log line and dashboard row: the first few, then how many more (a purge may name 1000). */
+const HOSTS_SHOWN = 10;
+
+/** Counts, not the lists (a purge of 1000 URLs or hosts makes one log line, not a megabyte). */
 function summarize(selectors: { sources: string[]; hosts: string[]; prefixes: string[]; tags: string[]; all: boolean }) {
+  const { hosts } = selectors;
+  const shown = hosts.length <= HOSTS_SHOWN ? hosts : [...hosts.slice(0, HOSTS_SHOWN), `… ${hosts.length - HOSTS_SHOWN} more`];
   return selectors.all ? { all: true } : {
-    sources: selectors.sources.length, hosts: selectors.hosts, prefixes: selectors.prefixes.length, tags: selectors.tags.length,
+    sources: selectors.sources.length, hosts: shown, prefixes: selectors.prefixes.length, tags: selectors.tags.length,
   };
 }

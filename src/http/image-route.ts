@@ -18,7 +18,7 @@ import { signaturePolicy } from '../policy/signature.js';
 import { imageResponse } from './image-response.js';
 import { problemResponse } from './problem.js';
 import { clientIdentity, trustedProxies } from '../policy/client.js';
-import { RequestLog } from '../observe/request-log.js';
+import { RequestLog, errorDetail } from '../observe/request-log.js';
 import { type StageTimings, serverTiming } from '../observe/stage-timings.js';
 
 export interface ImageRouteDeps {
@@ -80,8 +80,9 @@ export function imageRoute(deps: ImageRouteDeps) {
       const response = redirectOnError(request, error)
         ?? failure(deps, error, url, { clientLeft: raw.signal.aborted, requestId, logged: true });
       report(deps, 'error', response, undefined, started, 0);
-      requestLog.write({ requestId, ...formAndHost(url, deps.legacyOptions), status: response.status,
-        bytes: 0, ms: performance.now() - started, stages: timings, code: toRelayError(error).code });
+      const relayError = toRelayError(error);
+      requestLog.write({ requestId, ...formAndHost(url, deps.legacyOptions), status: response.status, bytes: 0,
+        ms: performance.now() - started, stages: timings, code: relayError.code, detail: errorDetail(relayError) });
       return response;
     }
   };
@@ -193,8 +194,11 @@ export function failure(deps: Pick<ImageRouteDeps, 'config' | 'logger'>, error: 
   // Refusals are expected traffic: their code is enough. Server-side failures keep the whole error for diagnosis.
   // A client that left while its image was queued aborts only its own wait (single-flight.ts): nothing failed.
   if (options.clientLeft) deps.logger.info(base, 'client left before its image was ready');
-  else if (status >= 500) deps.logger.error({ ...base, err: error }, 'image request failed');
-  else if (!options.logged) deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
+  // A classified 5xx (upstream, timeout, overload, loop) is told whole by the request line (code, detail): a stack per
+  // request would let a flood (a forged Via, an overload) write kilobytes each. Unclassified errors (bugs) keep theirs.
+  else if (status >= 500 && !(options.logged && error instanceof RelayError)) {
+    deps.logger.error({ ...base, err: error }, 'image request failed');
+  } else if (!options.logged) deps.logger.info({ ...base, code: (error as RelayError).code }, 'image request refused');
   const response = problemResponse(error, { negativeTtlS: deps.config.negativeTtlS, requestId });
   response.headers.set('x-request-id', requestId);
   // Our token on a loop refusal lets the imgrelay that asked recognise the loop too (508 instead of a generic 502).

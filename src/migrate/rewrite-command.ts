@@ -4,10 +4,9 @@
  * REFUSED (cannot be parsed: left untouched); `--dry-run` prints a unified diff instead of writing.
  * Exit 0 when every file was handled, 1 when any was refused, 2 on a usage error.
  */
-import { readFile } from 'node:fs/promises';
 import { MigrateUsageError, parseList, parseMigrateArgs, parseWidths } from './args.js';
 import { unifiedDiff } from './diff.js';
-import { postFiles, writeAtomically } from './files.js';
+import { NotUtf8, postFiles, readPost, writeAtomically } from './files.js';
 import { serviceSizeOf } from './metadata.js';
 import type { RewriteOptions } from './rewrite-html.js';
 import { Unparsable, rewriteFile } from './rewrite.js';
@@ -53,12 +52,13 @@ function rewriteOptions(values: Map<string, string>): RewriteOptions {
 }
 
 async function rewriteOne(file: string, options: RewriteOptions, dryRun: boolean, io: Io) {
-  const before = await readFile(file, 'utf8');
+  let before;
   let result;
   try {
+    before = await readPost(file);
     result = await rewriteFile(before, options);
   } catch (error) {
-    if (!(error instanceof Unparsable)) throw error;
+    if (!(error instanceof Unparsable || error instanceof NotUtf8)) throw error;
     io.out(`REFUSED    ${file}: ${error.message} (left untouched)\n`);
     return 'refused' as const;
   }

@@ -43,11 +43,19 @@ interface Edit {
 
 export async function rewriteBody(body: string, options: RewriteOptions): Promise<BodyReport> {
   const tags = findImgTags(body);
-  const firstImage = Math.min(tags[0]?.start ?? Infinity, body.search(/!\[[^\]\n]*\]\(/) === -1 ? Infinity
-    : body.search(/!\[[^\]\n]*\]\(/));
+  const code = fencedCode(body);
+  const isCode = (tag: ImgTag) => code.some(([start, end]) => tag.start >= start && tag.start < end);
+  const markdownImage = body.search(/!\[[^\]\n]*\]\(/);
+  const firstImage = Math.min(tags.find((tag) => !isCode(tag))?.start ?? Infinity,
+    markdownImage === -1 ? Infinity : markdownImage);
   const report: BodyReport = { text: body, moved: 0, enriched: 0, unsized: [] };
   const edits: Edit[] = [];
-  for (const tag of tags) edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report));
+  for (const tag of tags) {
+    const replaced = new Set<TagAttribute>();
+    // A tag shown as code is text: its old URLs move like any other text, nothing is added to it.
+    if (!isCode(tag)) edits.push(...await rewriteImg(tag, tag.start === firstImage, options, report, replaced));
+    edits.push(...attributeTokenEdits(body, tag, replaced, options.policy, report));
+  }
   let cursor = 0;
   for (const tag of tags) {
     edits.push(...textEdits(body, cursor, tag.start, options.policy, report));
@@ -58,13 +66,45 @@ export async function rewriteBody(body: string, options: RewriteOptions): Promis
   return report;
 }
 
+/** Markdown's fenced code blocks (``` or ~~~, closed by a bare fence at least as long), as [start, end) ranges. */
+export function fencedCode(body: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let open: { marker: string; start: number } | undefined;
+  for (const m of body.matchAll(/^ {0,3}(`{3,}|~{3,})([^\n]*)$/gm)) {
+    if (!open) open = { marker: m[1], start: m.index };
+    else if (m[1][0] === open.marker[0] && m[1].length >= open.marker.length && m[2].trim() === '') {
+      ranges.push([open.start, m.index + m[0].length]);
+      open = undefined;
+    }
+  }
+  if (open) ranges.push([open.start, body.length]);
+  return ranges;
+}
+
 function textEdits(body: string, start: number, end: number, policy: UrlPolicy, report: BodyReport): Edit[] {
   const { text, moved } = rewriteTokens(body.slice(start, end), policy);
   report.moved += moved;
   return moved ? [{ start, end, text }] : [];
 }
 
-async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, report: BodyReport): Promise<Edit[]> {
+/**
+ * Old URLs in the tag's other attributes (an existing `srcset`, `data-srcset`, a `title`, a lazy attribute of an image
+ * whose src stays): moved token by token, in the attribute's own source text (entities kept as written).
+ */
+function attributeTokenEdits(body: string, tag: ImgTag, replaced: Set<TagAttribute>, policy: UrlPolicy,
+  report: BodyReport): Edit[] {
+  const edits: Edit[] = [];
+  for (const a of tag.attributes) {
+    if (replaced.has(a) || a.valueStart === a.valueEnd) continue;
+    const { text, moved } = rewriteTokens(body.slice(a.valueStart, a.valueEnd), policy);
+    if (moved) edits.push({ start: a.valueStart, end: a.valueEnd, text });
+    report.moved += moved;
+  }
+  return edits;
+}
+
+async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, report: BodyReport,
+  replaced: Set<TagAttribute>): Promise<Edit[]> {
   const attr = (name: string) => tag.attributes.find((a) => a.name === name);
   const src = attr('src');
   const url = src && classify(src.value, options.policy);
@@ -72,6 +112,7 @@ async function rewriteImg(tag: ImgTag, first: boolean, options: RewriteOptions, 
   const edits: Edit[] = [];
   const replace = (a: TagAttribute, value: string) => {
     edits.push({ start: a.valueStart, end: a.valueEnd, text: escapeAttribute(value) });
+    replaced.add(a);
     report.moved++;
   };
   if (url.changed) replace(src, url.legacy);

@@ -88,6 +88,47 @@ describe('rewriteFile', () => {
   });
 });
 
+describe('old URLs in the other attributes of an <img>', () => {
+  it('are moved too: an existing srcset, data-srcset, a title, the lazy attribute of an image whose src stays', async () => {
+    const old = `https://cors.zfour.workers.dev/?${SRC}`;
+    const text = `<img src="${old}" srcset="${old} 1x, ${old}?2x 2x" data-srcset="${old}&amp;x=1 800w" title="from ${old}" `
+      + `data-width="800" data-height="600">\n<img src="http://other.example/x.jpg" data-original="${old}">\n`;
+    const { text: out } = await rewriteFile(text, options);
+    expect(out).not.toContain('cors.zfour.workers.dev');
+    expect(out).toContain(`srcset="${BASE}/?${SRC} 1x, ${BASE}/?${SRC}?2x 2x" data-srcset="${BASE}/?${SRC}&amp;x=1 800w"`);
+    expect(out).toContain(`title="from ${BASE}/?${SRC}"`);
+    expect(out).toContain(`<img src="http://other.example/x.jpg" data-original="${BASE}/?${SRC}">`);
+    expect((await rewriteFile(out, options)).changed).toBe(false);
+  });
+});
+
+describe('an empty front matter', () => {
+  it('is read as hexo reads it (not refused as never closed), and kept byte for byte', async () => {
+    for (const eol of ['\n', '\r\n']) {
+      const text = `---${eol}---${eol}![x](https://cors.zfour.workers.dev/?${SRC})${eol}`;
+      const { text: out } = await rewriteFile(text, options);
+      expect(out).toBe(`---${eol}---${eol}![x](${BASE}/?${SRC})${eol}`);
+    }
+    // A later `---` (a Markdown rule) does not make the body part of it.
+    const ruled = `---\n---\nNote: see: ![x](https://cors.zfour.workers.dev/?${SRC})\n\n---\n`;
+    expect((await rewriteFile(ruled, options)).text).toBe(`---\n---\nNote: see: ![x](${BASE}/?${SRC})\n\n---\n`);
+  });
+});
+
+describe('an <img> inside a fenced code block', () => {
+  it('is text: its old URL moves, nothing is added to it, and the first image after it is the first image', async () => {
+    const old = `https://cors.zfour.workers.dev/?${SRC}`;
+    const text = `How the old posts looked:\r\n\r\n\`\`\`html\r\n<img src="${old}" data-width="800" data-height="600">\r\n\`\`\`\r\n\r\n`
+      + `~~~\n<img src="${old}">\n~~~\n<img src="${old}" data-width="800" data-height="600">\n`;
+    const { text: out } = await rewriteFile(text, options);
+    expect(out).toContain(`\`\`\`html\r\n<img src="${BASE}/?${SRC}" data-width="800" data-height="600">\r\n\`\`\``);
+    expect(out).toContain(`~~~\n<img src="${BASE}/?${SRC}">\n~~~`);
+    // The real image is the first one: sized and given a srcset, not lazy.
+    expect(out).toMatch(/~~~\n<img src="[^"]+" data-width="800" data-height="600" width="800" height="600" srcset="[^"]+" sizes="[^"]+">\n$/);
+    expect((await rewriteFile(out, options)).changed).toBe(false);
+  });
+});
+
 describe('helpers', () => {
   it('diff shows the changed line with context', () => {
     expect(unifiedDiff('p.md', 'a\nb\nc\n', 'a\nB\nc\n')).toBe('--- a/p.md\n+++ b/p.md\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n');

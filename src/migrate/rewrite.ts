@@ -19,7 +19,7 @@ export interface FileRewrite {
 export class Unparsable extends Error {}
 
 /** `---` front matter: its YAML text and where it sits. */
-const FRONT_MATTER = /^(---[ \t]*\r?\n)([\s\S]*?)(\r?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/;
+const FRONT_MATTER = /^(---[ \t]*\r?\n)(?:([\s\S]*?)\r?\n)??(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/;
 
 export async function rewriteFile(text: string, options: RewriteOptions): Promise<FileRewrite> {
   const bom = text.startsWith('\ufeff') ? 1 : 0;
@@ -29,9 +29,10 @@ export async function rewriteFile(text: string, options: RewriteOptions): Promis
   if (/^---[ \t]*\r?\n/.test(rest)) {
     const match = FRONT_MATTER.exec(rest);
     if (!match) throw new Unparsable('front matter opened with --- is never closed');
-    const yaml = rewriteFrontMatter(match[2], options);
+    const source = match[2] ?? ''; // absent: an empty front matter (`---` right after `---`), as hexo reads it
+    const yaml = rewriteFrontMatter(source, options);
     moved += yaml.moved;
-    head += match[1] + yaml.text + rest.slice(match[1].length + match[2].length, match[0].length);
+    head += match[1] + yaml.text + rest.slice(match[1].length + source.length, match[0].length);
     rest = rest.slice(match[0].length);
   }
   let body;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestLog } from './request-log.js';
+import { ERROR_LINES_PER_S, RequestLog } from './request-log.js';
 
 const capture = () => {
   const lines: Array<Record<string, unknown>> = [];
@@ -28,5 +28,25 @@ describe('RequestLog', () => {
     expect(Array.from({ length: 5 }, () => all.wants('HIT-STORE')).every(Boolean)).toBe(true);
     all.write({ requestId: 'r', form: 'query', cache: 'HIT-MEMORY', status: 200, bytes: 1, ms: 0.04 });
     expect(lines[0]).not.toHaveProperty('sample');
+  });
+
+  it('a flood of refusals of one code writes at most ERROR_LINES_PER_S lines a second; the next line counts the rest', () => {
+    const { lines, logger } = capture();
+    let now = 5_000;
+    const log = new RequestLog(logger, 0.01, () => now);
+    const refuse = (code: string) => log.write({ requestId: 'x', form: 'legacy', status: 429, bytes: 0, ms: 0.1, code });
+    for (let i = 0; i < 5_000; i += 1) refuse('E_RATE_LIMITED');
+    expect(lines).toHaveLength(ERROR_LINES_PER_S);
+    expect(lines.some((l) => 'suppressed' in l)).toBe(false);
+    refuse('E_SIGNATURE'); // another code has its own allowance: a flood of one hides no other failure
+    expect(lines).toHaveLength(ERROR_LINES_PER_S + 1);
+    now += 1_000;
+    refuse('E_RATE_LIMITED');
+    expect(lines.at(-1)).toMatchObject({ code: 'E_RATE_LIMITED', suppressed: 5_000 - ERROR_LINES_PER_S });
+    refuse('E_RATE_LIMITED');
+    expect(lines.at(-1)).not.toHaveProperty('suppressed');
+    // Successful requests are never held back by it.
+    for (let i = 0; i < 100; i += 1) log.write({ requestId: 'm', form: 'query', cache: 'MISS', status: 200, bytes: 1, ms: 1 });
+    expect(lines).toHaveLength(ERROR_LINES_PER_S + 3 + 100);
   });
 });

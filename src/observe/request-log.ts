@@ -3,8 +3,12 @@
  * an error body carries as `instance: urn:request:<id>`, and a full-path response as `X-Request-Id`), the URL form,
  * the source host, X-Cache, status, bytes, total milliseconds and the stages (the same as `Server-Timing`).
  * Misses, stale answers and errors always get their line; hits only one in `round(1 / IMGRELAY_LOG_HIT_SAMPLE)`
- * (each such line says `sample`, so counts can be scaled back). Portable.
+ * (each such line says `sample`, so counts can be scaled back). Errors are logged up to ERROR_LINES_PER_S per code
+ * per second: a flood of refusals (429s of a rate-limited client, 403s of forged signatures) would otherwise cost a
+ * synchronous stdout write each and fill the disk; the next line of that code says how many were left out
+ * (`suppressed`), and the metrics still count every one. Portable.
  */
+import type { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type StageTimings, roundedStages } from './stage-timings.js';
 
@@ -23,7 +27,18 @@ export interface RequestLine {
   stages?: StageTimings;
   /** The E_* code of an error. */
   code?: string;
+  /** An error's detail (and its cause's message): the one line of a classified failure, so it needs no stack. */
+  detail?: string;
 }
+
+/** An error's `detail` for its request line, bounded (details may quote URLs). */
+export function errorDetail(error: RelayError): string {
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${error.detail}${cause}`.slice(0, 500);
+}
+
+/** Error lines of one code written per second; the rest of that second are counted into the next line's `suppressed`. */
+export const ERROR_LINES_PER_S = 20;
 
 export const isHit = (cache: string | undefined): boolean => cache === 'HIT-MEMORY' || cache === 'HIT-STORE';
 
@@ -32,8 +47,10 @@ export class RequestLog {
   private readonly every: number;
   private readonly sample: number;
   private hits = 0;
+  /** By E_* code (a closed set: the map stays small): the current second, lines written in it, lines left out. */
+  private readonly errors = new Map<string, { second: number; written: number; suppressed: number }>();
 
-  constructor(private readonly logger: Logger, hitSample: number) {
+  constructor(private readonly logger: Logger, hitSample: number, private readonly now = () => performance.now()) {
     this.every = hitSample > 0 ? Math.max(1, Math.round(1 / hitSample)) : 0;
     this.sample = this.every === 0 ? 0 : 1 / this.every;
   }
@@ -49,9 +66,31 @@ export class RequestLog {
 
   /** Writes the line; call only when `wants` said yes. */
   write(line: RequestLine): void {
+    const suppressed = line.code === undefined ? 0 : this.admitError(line.code);
+    if (suppressed === false) return;
     const stages = line.stages && roundedStages(line.stages);
     const ms = Math.round(line.ms * 10) / 10;
     const sampled = isHit(line.cache) && this.every > 1 ? { sample: this.sample } : undefined;
-    this.logger.info({ ...line, ms, ...(stages ? { stages } : {}), ...sampled }, 'request');
+    this.logger.info({ ...line, ms, ...(stages ? { stages } : {}), ...sampled, ...(suppressed ? { suppressed } : {}) },
+      'request');
+  }
+
+  /** False when this second already had its lines of `code`; else how many of that code were left out before it. */
+  private admitError(code: string): number | false {
+    const second = Math.floor(this.now() / 1000);
+    let state = this.errors.get(code);
+    if (!state) this.errors.set(code, state = { second, written: 0, suppressed: 0 });
+    if (state.second !== second) {
+      state.second = second;
+      state.written = 0;
+    }
+    if (state.written >= ERROR_LINES_PER_S) {
+      state.suppressed += 1;
+      return false;
+    }
+    state.written += 1;
+    const suppressed = state.suppressed;
+    state.suppressed = 0;
+    return suppressed;
   }
 }
