@@ -119,6 +119,35 @@ describe('policy', () => {
   });
 });
 
+describe('IMGRELAY_UNSIGNED_HOSTS in all mode', () => {
+  const policyFor = (globs: string) => signaturePolicy(parseConfig({ IMGRELAY_SIGNING_KEYS: KEY_A,
+    IMGRELAY_REQUIRE_SIGNATURE: 'all', IMGRELAY_UNSIGNED_HOSTS: globs }).signing);
+  const legacyOf = (source: string) => parse(`/?${source}`);
+
+  it('matches the source host whatever its case, port or trailing dot; never a look-alike host', async () => {
+    const policy = policyFor('ZKRES*.MyZaker.com');
+    for (const source of ['http://zkres3.myzaker.com/a.jpg', 'https://ZKRES3.MYZAKER.COM./a.jpg', 'http://zkres.myzaker.com:8080/a.jpg']) {
+      expect(await refusal(policy.check(legacyOf(source))), source).toBeUndefined();
+    }
+    for (const source of ['http://zkres.myzaker.com.evil.test/a.jpg', 'http://evil.test/zkres.myzaker.com/a.jpg',
+      'http://zkres.myzaker.com@evil.test/a.jpg', 'http://myzaker.com/a.jpg']) {
+      expect(await refusal(policy.check(legacyOf(source))), source).toBe('403 E_SIGNATURE');
+    }
+  });
+
+  it('an internationalised host matches written in Unicode or in its xn-- form; a port or path in a glob stops the start-up', async () => {
+    for (const glob of ['bücher.example', 'xn--bcher-kva.example', '*.BÜCHER.example']) {
+      const policy = policyFor(glob);
+      const source = glob.startsWith('*') ? 'http://img.bücher.example/a.jpg' : 'http://Bücher.example/a.jpg';
+      expect(await refusal(policy.check(legacyOf(source))), glob).toBeUndefined();
+      expect(await refusal(policy.check(legacyOf('http://bucher.example/a.jpg'))), glob).toBe('403 E_SIGNATURE');
+    }
+    for (const glob of ['a.example:8080', 'bü/x.example', 'b*ü.example', 'https://a.example']) {
+      expect(() => policyFor(glob), glob).toThrow(/IMGRELAY_UNSIGNED_HOSTS/);
+    }
+  });
+});
+
 describe('configuration', () => {
   it('refuses short keys and unknown modes without printing the key, and a mode that needs keys without keys', () => {
     const problems = (env: Record<string, string>) => {
