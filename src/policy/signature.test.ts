@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../config.js';
 import { RelayError } from '../errors.js';
+import { parsePresets } from '../url/presets.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { constantTimeEqual, createSigner, signaturePolicy, signedString } from './signature.js';
 
@@ -86,6 +87,32 @@ describe('signer', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abd')).toBe(false);
     expect(constantTimeEqual('abc', 'ab')).toBe(false);
+  });
+});
+
+describe('what a signature binds', () => {
+  const signer = createSigner([KEY_A]);
+  const withPresets = (url: string, presets: string) => {
+    const { pathname, rawQuery } = splitRequestUrl(`http://relay.test${url}`);
+    return parseImageRequest(pathname, rawQuery, undefined, parsePresets(presets))!;
+  };
+  const base = `/?url=${encodeURIComponent(SRC)}&w=300`;
+
+  it('cannot be moved to another source, another option, a default=, a filename or a maxage', async () => {
+    const signature = await signer.sign(parse(base));
+    expect(await signer.verify(parse(base), signature)).toBe(true);
+    for (const other of [`/?url=${encodeURIComponent(SRC.replace('a%20b', 'c'))}&w=300`, `${base}&q=90`, `${base}&w=3000`,
+      `${base}&default=evil.test/x.png`, `${base}&filename=x.exe`, `${base}&maxage=1y`, `/?url=${encodeURIComponent(SRC)}`]) {
+      expect(await signer.verify(parse(other), signature), other).toBe(false);
+    }
+  });
+
+  it('a p=thumb signature is void once thumb is redefined (it covered the old options), valid for the same options', async () => {
+    const url = `/?url=${encodeURIComponent(SRC)}&p=thumb`;
+    const signature = await signer.sign(withPresets(url, 'thumb:w=300&h=300&fit=cover'));
+    expect(await signer.verify(withPresets(url, 'thumb:w=300&h=300&fit=cover;hero:w=1600'), signature)).toBe(true);
+    expect(await signer.verify(withPresets(url, 'thumb:w=1600&h=1600&fit=cover'), signature)).toBe(false);
+    expect(await signer.verify(parse(`/?url=${encodeURIComponent(SRC)}&w=300&h=300&fit=cover`), signature)).toBe(true);
   });
 });
 
