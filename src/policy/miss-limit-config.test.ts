@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../config.js';
+import { MissLimiter } from './miss-limit.js';
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -28,6 +29,13 @@ describe('miss limit configuration', () => {
     }
     expect(problemsOf({ IMGRELAY_MISS_RATE: '60/m', IMGRELAY_MISS_BURST: '0' })[0]).toMatch(/^IMGRELAY_MISS_BURST=/);
     expect(problemsOf({ IMGRELAY_MISS_BURST: '10' })).toEqual([expect.stringMatching(/^IMGRELAY_MISS_BURST: needs IMGRELAY_MISS_RATE/)]);
+  });
+
+  it('refuses a burst the rate takes over 24 days to earn (the limiter\'s timer would overflow and limit nothing)', () => {
+    expect(problemsOf({ IMGRELAY_MISS_RATE: '1/h', IMGRELAY_MISS_BURST: '600' }))
+      .toEqual([expect.stringMatching(/^IMGRELAY_MISS_BURST=600 at IMGRELAY_MISS_RATE=1 per 3600 s takes 25 days .*at most 24 days/)]);
+    expect(problemsOf({ IMGRELAY_MISS_RATE: '1/h', IMGRELAY_MISS_BURST: '576' })).toEqual([]); // exactly 24 days
+    expect(() => new MissLimiter({ rate: { count: 1, periodS: 3600 }, burst: 600 })).toThrow(RangeError);
   });
 
   it('reads trusted proxies as CIDRs or single addresses, and refuses /0 (it would believe every client)', () => {
