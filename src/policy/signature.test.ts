@@ -114,6 +114,20 @@ describe('what a signature binds', () => {
     expect(await signer.verify(withPresets(url, 'thumb:w=1600&h=1600&fit=cover'), signature)).toBe(false);
     expect(await signer.verify(parse(`/?url=${encodeURIComponent(SRC)}&w=300&h=300&fit=cover`), signature)).toBe(true);
   });
+
+  it('a signed preset URL passes the policy in either form; a wrong signature on one is refused', async () => {
+    const presets = 'thumb:w=300&h=300&fit=cover';
+    const policy = signaturePolicy({ keys: [KEY_A], mode: 'transforms', unsignedHosts: [] });
+    const query = `/?url=${encodeURIComponent(SRC)}&p=thumb`;
+    const signature = await signer.sign(withPresets(query, presets));
+    for (const url of [`${query}&s=${signature}`, `/cdn-cgi/image/preset=thumb,sig=${signature}/${SRC}`]) {
+      expect(await refusal(policy.check(withPresets(url, presets))), url).toBeUndefined();
+      const off = signaturePolicy({ keys: [KEY_A], mode: 'off', unsignedHosts: [] });
+      expect(await refusal(off.check(withPresets(url.replace(signature, `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`), presets))), url)
+        .toBe('403 E_SIGNATURE');
+    }
+    expect(await refusal(policy.check(withPresets(query, presets)))).toBe('403 E_SIGNATURE');
+  });
 });
 
 describe('policy', () => {
