@@ -40,8 +40,18 @@ const missRate = z.string().trim().transform((value, ctx): MissRate | undefined 
 const trustedProxy = z.string().transform((value, ctx) => {
   const cidr = ipaddr.isValid(value) ? `${value}/${ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128}` : value;
   if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: 'addresses or CIDRs such as 10.0.0.0/8 or 2001:db8::/32 (not /0)' });
-  return cidr;
+  return isCidr(cidr) ? unmapped(cidr) : cidr;
 });
+
+/**
+ * `::ffff:10.0.0.1` (as a dual-stack listener logs an IPv4 peer) written as the IPv4 range it means: peers are
+ * compared as IPv4 (client.ts), so the mapped spelling would silently trust no one.
+ */
+function unmapped(cidr: string): string {
+  const [address, bits] = ipaddr.parseCIDR(cidr);
+  if (address.kind() !== 'ipv6' || bits < 96 || !(address as ipaddr.IPv6).isIPv4MappedAddress()) return cidr;
+  return `${(address as ipaddr.IPv6).toIPv4Address().toString()}/${bits - 96}`;
+}
 
 export const MISS_LIMIT_VARS = {
   MISS_RATE: [missRate, ''],
