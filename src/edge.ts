@@ -42,6 +42,7 @@ import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
 import type { RequestOptions } from './url/options.js';
 import { parseLegacyWithPresets } from './url/presets.js';
+import { legacyOptionsProblems } from './policy/variants.js';
 import type { ImageRequest } from './url/request.js';
 
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
@@ -178,11 +179,15 @@ function refuseTransform(route: Route, image: ImageRequest): Response {
 
 /** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */
 function edgeLegacyOptions({ legacyOptions: raw = '', variants }: Config): RequestOptions {
+  let options: RequestOptions;
   try {
-    return parseLegacyWithPresets(raw, variants.presets);
+    options = parseLegacyWithPresets(raw, variants.presets);
   } catch (error) {
     throw new ConfigError([`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(raw)}: ${(error as Error).message}`]);
   }
+  const problems = legacyOptionsProblems(options, variants); // as on Node (start-inputs.ts): presets-only would refuse them
+  if (problems.length > 0) throw new ConfigError(problems);
+  return options;
 }
 
 /** IMGRELAY_* vars as strings (wrangler `vars` may be numbers or booleans); bindings and other names are skipped. */

@@ -179,6 +179,12 @@ describe('presets at the edge (the same IMGRELAY_PRESETS as the origin)', () => 
     expect(await originHits(source)).toBe(0);
   });
 
+  it('presets-only with legacy options that are no preset is a configuration error, as on Node', () => {
+    const vars = { ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS, IMGRELAY_PRESETS_ONLY: 'true' };
+    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'w=300' })).toThrow(/IMGRELAY_LEGACY_OPTIONS: with IMGRELAY_PRESETS_ONLY/);
+    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'p=edgethumb' })).not.toThrow();
+  });
+
   it('presets-only at the edge: ad-hoc options are 400 before any forward, even ones that round to a cached preset', async () => {
     const source = `/forwarded.jpg?case=${unique('presets-only')}`;
     const edge = freshEdge({ ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS, IMGRELAY_PRESETS_ONLY: 'true',
