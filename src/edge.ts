@@ -41,8 +41,7 @@ import { problemResponse } from './http/problem.js';
 import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
 import type { RequestOptions } from './url/options.js';
-import { parseLegacyWithPresets } from './url/presets.js';
-import { legacyOptionsProblems } from './policy/variants.js';
+import { parseLegacyUnderRules } from './policy/variants.js';
 import type { ImageRequest } from './url/request.js';
 
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
@@ -179,15 +178,11 @@ function refuseTransform(route: Route, image: ImageRequest): Response {
 
 /** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */
 function edgeLegacyOptions({ legacyOptions: raw = '', variants }: Config): RequestOptions {
-  let options: RequestOptions;
   try {
-    options = parseLegacyWithPresets(raw, variants.presets);
+    return parseLegacyUnderRules(raw, variants); // presets-only refusing them is a configuration error too, as on Node
   } catch (error) {
     throw new ConfigError([`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(raw)}: ${(error as Error).message}`]);
   }
-  const problems = legacyOptionsProblems(options, variants); // as on Node (start-inputs.ts): presets-only would refuse them
-  if (problems.length > 0) throw new ConfigError(problems);
-  return options;
 }
 
 /** IMGRELAY_* vars as strings (wrangler `vars` may be numbers or booleans); bindings and other names are skipped. */

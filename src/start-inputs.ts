@@ -8,9 +8,8 @@ import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { type HeaderRule, HeaderRulesError, loadHeaderRules } from './fetch/header-rules.js';
 import type { RequestOptions } from './url/options.js';
-import { parseLegacyWithPresets } from './url/presets.js';
 import type { VariantRules } from './policy/variants-config.js';
-import { legacyOptionsProblems } from './policy/variants.js';
+import { parseLegacyUnderRules } from './policy/variants.js';
 
 export interface StartInputs {
   headerRules?: HeaderRule[];
@@ -48,8 +47,7 @@ export function startInputsOf(rulesFile: string, legacyOptions: string, variants
     problems.push(...headerRulesProblems(rulesFile, error));
   }
   try {
-    legacy = legacyOptions ? parseLegacyWithPresets(legacyOptions, variants?.presets) : undefined;
-    problems.push(...legacyOptionsProblems(legacy, variants));
+    legacy = legacyOptions ? parseLegacyUnderRules(legacyOptions, variants) : undefined;
   } catch (error) {
     problems.push(`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(legacyOptions)}: ${(error as Error).message}`);
   }

@@ -92,7 +92,7 @@ describe('presets-only with IMGRELAY_LEGACY_OPTIONS', () => {
 
   it('legacy options that presets-only would refuse stop the start-up (not a 400 on every old article)', () => {
     expect(startWith('w=1600')).toEqual([expect.stringMatching(
-      /^IMGRELAY_LEGACY_OPTIONS: with IMGRELAY_PRESETS_ONLY=true every legacy .* one of: thumb, hero/)]);
+      /^IMGRELAY_LEGACY_OPTIONS="w=1600": with IMGRELAY_PRESETS_ONLY=true every legacy .* one of: thumb, hero/)]);
     expect(startWith('w=1600', { IMGRELAY_PRESETS: env.IMGRELAY_PRESETS })).toEqual({ width: 1600 }); // not presets-only
   });
 

@@ -15,6 +15,7 @@ import type { TransformSpec } from '../transform/types.js';
 import { type RequestOptions, canonicalSpec, targetSize } from '../url/options.js';
 import type { ImageRequest } from '../url/request.js';
 import type { VariantRules } from './variants-config.js';
+import { parseLegacyWithPresets } from '../url/presets.js';
 
 /** The request as the rules allow it: the same object when they change nothing. Throws 400 under presets-only. */
 export function applyVariantRules(request: ImageRequest, rules: VariantRules): ImageRequest {
@@ -38,13 +39,16 @@ function refuseAdHoc(spec: TransformSpec, rules: VariantRules): void {
 }
 
 /**
- * IMGRELAY_LEGACY_OPTIONS that presets-only would refuse: every legacy URL (every old article's image) would be a
- * 400, discovered in production. Said at start-up instead, like any other contradictory setting.
+ * IMGRELAY_LEGACY_OPTIONS parsed (presets expanded). Throws, saying why, when presets-only would refuse them: every
+ * legacy URL (every old article's image) would be a 400, found in production; the caller reports it at start-up.
  */
-export function legacyOptionsProblems(legacy: RequestOptions | undefined, rules?: VariantRules): string[] {
-  if (!legacy || !rules?.presetsOnly || admitted(legacy.spec, rules)) return [];
-  return [`IMGRELAY_LEGACY_OPTIONS: with IMGRELAY_PRESETS_ONLY=true every legacy /?<url> would be refused (400): `
-    + `name a preset (p=<name>, one of: ${Object.keys(rules.presets).join(', ')}) or leave it empty`];
+export function parseLegacyUnderRules(text: string, rules?: VariantRules): RequestOptions {
+  const options = parseLegacyWithPresets(text, rules?.presets);
+  if (rules?.presetsOnly && !admitted(options.spec, rules)) {
+    throw new Error('with IMGRELAY_PRESETS_ONLY=true every legacy /?<url> would be refused (400): name a preset '
+      + `(p=<name>, one of: ${Object.keys(rules.presets).join(', ')}) or leave it empty`);
+  }
+  return options;
 }
 
 /** The spec with its output size and quality moved onto allowed values. */

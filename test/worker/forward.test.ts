@@ -181,7 +181,7 @@ describe('presets at the edge (the same IMGRELAY_PRESETS as the origin)', () => 
 
   it('presets-only with legacy options that are no preset is a configuration error, as on Node', () => {
     const vars = { ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS, IMGRELAY_PRESETS_ONLY: 'true' };
-    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'w=300' })).toThrow(/IMGRELAY_LEGACY_OPTIONS: with IMGRELAY_PRESETS_ONLY/);
+    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'w=300' })).toThrow(/IMGRELAY_LEGACY_OPTIONS="w=300": with IMGRELAY_PRESETS_ONLY/);
     expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'p=edgethumb' })).not.toThrow();
   });
 
