@@ -44,7 +44,7 @@ import { problemResponse } from './http/problem.js';
 import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
 import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
 import type { RequestOptions } from './url/options.js';
-import { parseLegacyWithPresets } from './url/presets.js';
+import { parseLegacyUnderRules } from './policy/variants.js';
 import type { ImageRequest } from './url/request.js';
 
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
@@ -198,7 +198,7 @@ function refuseTransform(route: Route, image: ImageRequest, option?: string): Re
 /** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */
 function edgeLegacyOptions({ legacyOptions: raw = '', variants }: Config): RequestOptions {
   try {
-    return parseLegacyWithPresets(raw, variants.presets);
+    return parseLegacyUnderRules(raw, variants); // presets-only refusing them is a configuration error too, as on Node
   } catch (error) {
     throw new ConfigError([`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(raw)}: ${(error as Error).message}`]);
   }

@@ -71,7 +71,7 @@ export interface StartOptions {
 export async function startNode(config: Config, options: StartOptions = {}): Promise<RunningNode> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'imgrelay' } });
   const core = await wireCore(config, logger,
-    options.inputs ?? startInputsOf(config.headerRulesFile ?? '', config.legacyOptions ?? '', config.variants.presets));
+    options.inputs ?? startInputsOf(config.headerRulesFile ?? '', config.legacyOptions ?? '', config.variants));
   const { memory, store, fence, metrics, images, transformer, hits, legacyOptions } = core;
   const lifecycle: Lifecycle = { draining: false };
   const requestLog = new RequestLog(logger, config.observe.logHitSample);

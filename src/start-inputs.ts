@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { type HeaderRule, HeaderRulesError, loadHeaderRules } from './fetch/header-rules.js';
 import type { RequestOptions } from './url/options.js';
-import { type PresetTable, parseLegacyWithPresets } from './url/presets.js';
+import type { VariantRules } from './policy/variants-config.js';
+import { parseLegacyUnderRules } from './policy/variants.js';
 
 export interface StartInputs {
   headerRules?: HeaderRule[];
@@ -29,14 +30,14 @@ export function parseStartInputs(env: Record<string, string | undefined>): Start
   };
   const config = attempt(() => parseConfig(env));
   const inputs = attempt(() => startInputsOf(env.IMGRELAY_HEADER_RULES ?? '', env.IMGRELAY_LEGACY_OPTIONS ?? '',
-    config?.variants.presets));
+    config?.variants));
   if (problems.length > 0 || !config || !inputs) throw new ConfigError(problems);
   return { config, ...inputs };
 }
 
 /** The inputs a parsed Config only names: the rules file's rules, the parsed legacy options. */
-/** `presets`: IMGRELAY_PRESETS, so the legacy options may name one (`p=hero`). */
-export function startInputsOf(rulesFile: string, legacyOptions: string, presets?: PresetTable): StartInputs {
+/** `variants`: their presets, so the legacy options may name one (`p=hero`), and presets-only, which they must pass. */
+export function startInputsOf(rulesFile: string, legacyOptions: string, variants?: VariantRules): StartInputs {
   const problems: string[] = [];
   let headerRules: HeaderRule[] | undefined;
   let legacy: RequestOptions | undefined;
@@ -46,7 +47,7 @@ export function startInputsOf(rulesFile: string, legacyOptions: string, presets?
     problems.push(...headerRulesProblems(rulesFile, error));
   }
   try {
-    legacy = legacyOptions ? parseLegacyWithPresets(legacyOptions, presets) : undefined;
+    legacy = legacyOptions ? parseLegacyUnderRules(legacyOptions, variants) : undefined;
   } catch (error) {
     problems.push(`IMGRELAY_LEGACY_OPTIONS=${JSON.stringify(legacyOptions)}: ${(error as Error).message}`);
   }

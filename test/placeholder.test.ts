@@ -164,6 +164,23 @@ describe('hotlink placeholders', () => {
     expect(await node.metrics.render()).toMatch(/imgrelay_upstream_placeholders_total\{[^}]*outcome="refused"\} [1-9]/);
   });
 
+  it('a default= stand-in replaces a placeholder refusal (a source failure), and the placeholder is still never cached',
+    async () => {
+      origin.serve('/fallback.jpg', photo, 'image/jpeg');
+      const node = await boot({ placeholders: [entries[0]] }, { IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: join(dir, 'store-fallback') });
+      const url = `${resized(node)}&default=${encodeURIComponent(`http://${CDN}/fallback.jpg`)}`;
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(url);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('x-imgrelay-fallback')).toBe('E_UPSTREAM_PLACEHOLDER');
+        expect(response.headers.get('cache-control')).toBe('public, max-age=60');
+        expect(response.headers.get('content-type')).toBe('image/jpeg');
+        await response.arrayBuffer();
+      }
+      expect(hits()).toBe(2); // the source was asked each time: its placeholder was never kept
+      expect(await storedKeys(node)).toEqual([]);
+    });
+
   it('a malformed placeholder entry stops the start-up, naming it', async () => {
     await expect(boot({ placeholders: [{ bytes: 1, sha256: 'nothex' }] }))
       .rejects.toThrow(/rules\.0\.placeholders\.0\.sha256/);

@@ -20,6 +20,7 @@ import { type TestOrigin, startOrigin } from './helpers/origin.js';
 const KEY_NEW = 'new-key-0123456789-0123456789-0123456789';
 const KEY_OLD = 'old-key-0123456789-0123456789-0123456789';
 const OTHER = 'img.other.test';
+const PRESETS = 'tiny:w=14&h=14&fit=cover';
 const BIN = fileURLToPath(new URL('../bin/imgrelay.js', import.meta.url));
 const EXAMPLE = new URL('../examples/sign.mjs', import.meta.url);
 const src = (name: string, host = ZAKER) => `http://${host}/${name}`;
@@ -38,10 +39,10 @@ const env = (port: number) => ({
 beforeAll(async () => {
   origin = await startOrigin();
   const png = await solidPng('#2a6');
-  for (const name of ['u', 'r', 'k', 'w', 'f', 'e', 'c', 'l1', 'l2', 'q']) origin.serve(`/${name}.png`, png, 'image/png');
+  for (const name of ['u', 'r', 'k', 'w', 'f', 'e', 'c', 'l1', 'l2', 'q', 'p']) origin.serve(`/${name}.png`, png, 'image/png');
   dir = await mkdtemp(join(tmpdir(), 'imgrelay-signature-'));
   relay = await bootImgrelay({ ...env(origin.port), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir,
-    IMGRELAY_SIGNING_KEYS: `${KEY_NEW},${KEY_OLD}`, IMGRELAY_REQUIRE_SIGNATURE: 'transforms' });
+    IMGRELAY_SIGNING_KEYS: `${KEY_NEW},${KEY_OLD}`, IMGRELAY_REQUIRE_SIGNATURE: 'transforms', IMGRELAY_PRESETS: PRESETS });
 });
 afterAll(async () => {
   await relay?.close();
@@ -141,6 +142,17 @@ describe('IMGRELAY_REQUIRE_SIGNATURE=transforms', () => {
     const served = await fetch(url);
     expect([served.status, served.headers.get('content-type')]).toEqual([200, 'image/webp']);
     expect(await problem(url.replace('width=10', 'width=11'))).toEqual(REFUSED);
+  });
+  it('a signed preset URL (imgrelay sign) is served in both forms; unsigned or edited, it is refused', async () => {
+    const vars = { IMGRELAY_SIGNING_KEYS: `${KEY_NEW},${KEY_OLD}`, IMGRELAY_PRESETS: PRESETS };
+    const query = (await cli(['sign', queryUrl(relay, src('p.png'), '&p=tiny')], vars)).out.trim();
+    const path = (await cli(['sign', `${relay.url}/cdn-cgi/image/preset=tiny/${src('p.png')}`], vars)).out.trim();
+    const served = [await fetchImage(query), await fetchImage(path)];
+    expect(served.map((r) => r.status)).toEqual([200, 200]);
+    expect(served[1].cache).toBe('HIT-MEMORY'); // one entry: the preset's options
+    expect(await problem(queryUrl(relay, src('p.png'), '&p=tiny'))).toEqual(REFUSED);
+    expect(await problem(query.replace('p=tiny', 'p=tiny&w=15'))).toEqual(REFUSED);
+    expect(origin.hits('/p.png')).toBe(1);
   });
 });
 

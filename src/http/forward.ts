@@ -24,7 +24,7 @@ import { acceptBucket, dependsOnAccept } from '../transform/negotiate.js';
 import { canonicalSpec, type RequestOptions } from '../url/options.js';
 import { capOutputSize } from '../url/output-limit.js';
 import type { PresetTable } from '../url/presets.js';
-import { allowedSpec } from '../policy/variants.js';
+import { applyVariantRules } from '../policy/variants.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
 import { imageResponse } from './image-response.js';
@@ -79,7 +79,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
         deps.policy.check(image.source);
         if (image.options.response.fallback) return await relayUncached(origin, target, accept);
         // Keyed as the origin keys it (allowed variants, then the output cap): `w=801` is the edge's `w=1024` too.
-        const spec = capOutputSize(allowedSpec(image.options.spec, deps.config.variants), deps.config.maxOutputDimension);
+        // Presets-only refuses here too (400), or a rounded ad-hoc request would be served a preset's cached entry.
+        const spec = capOutputSize(applyVariantRules(image, deps.config.variants).options.spec, deps.config.maxOutputDimension);
         const varyAccept = dependsOnAccept(spec);
         // The bucket is in the key (not left to Vary): one entry per output format a client can get.
         const bucket = varyAccept ? acceptBucket(accept) : undefined;

@@ -35,7 +35,7 @@ export interface ImageRouteDeps {
 /** Source failures a `default=` fallback may stand in for (not request errors, overload or E_RATE_LIMITED). */
 const FALLBACK_CODES = new Set([
   'E_SOURCE_FORBIDDEN', 'E_SOURCE_NOT_FOUND', 'E_SOURCE_TOO_LARGE', 'E_UNSUPPORTED_MEDIA', 'E_IMAGE_INVALID',
-  'E_UPSTREAM', 'E_UPSTREAM_TIMEOUT',
+  'E_UPSTREAM', 'E_UPSTREAM_TIMEOUT', 'E_UPSTREAM_PLACEHOLDER',
 ]);
 const FALLBACK_MAX_AGE_S = 60;
 

@@ -40,8 +40,18 @@ const missRate = z.string().trim().transform((value, ctx): MissRate | undefined 
 const trustedProxy = z.string().transform((value, ctx) => {
   const cidr = ipaddr.isValid(value) ? `${value}/${ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128}` : value;
   if (!isCidr(cidr)) ctx.addIssue({ code: 'custom', message: 'addresses or CIDRs such as 10.0.0.0/8 or 2001:db8::/32 (not /0)' });
-  return cidr;
+  return isCidr(cidr) ? unmapped(cidr) : cidr;
 });
+
+/**
+ * `::ffff:10.0.0.1` (as a dual-stack listener logs an IPv4 peer) written as the IPv4 range it means: peers are
+ * compared as IPv4 (client.ts), so the mapped spelling would silently trust no one.
+ */
+function unmapped(cidr: string): string {
+  const [address, bits] = ipaddr.parseCIDR(cidr);
+  if (address.kind() !== 'ipv6' || bits < 96 || !(address as ipaddr.IPv6).isIPv4MappedAddress()) return cidr;
+  return `${(address as ipaddr.IPv6).toIPv4Address().toString()}/${bits - 96}`;
+}
 
 export const MISS_LIMIT_VARS = {
   MISS_RATE: [missRate, ''],
@@ -56,7 +66,20 @@ export function missLimitConfig(v: Parsed): MissLimitConfig {
   return { rate: v.MISS_RATE, burst, trustedProxies: v.TRUSTED_PROXIES };
 }
 
-/** A burst without a rate limits nothing: said at start-up rather than silently ignored. */
+/**
+ * The longest bucket window (miss-limit.ts: `burst × period / count`): the limiter ends a window with a timer, and a
+ * timer past 2^31 − 1 ms (24.8 days) fires after 1 ms instead, silently giving every client a fresh bucket at once.
+ */
+export const MAX_WINDOW_S = 24 * 86_400;
+
+export const windowSeconds = (rate: MissRate, burst: number) => (burst * rate.periodS) / rate.count;
+
+/** A burst without a rate limits nothing, and a window the limiter cannot time limits nothing either: said at start-up. */
 export function missLimitProblems(v: Parsed): string[] {
-  return v.MISS_BURST !== '' && !v.MISS_RATE ? ['IMGRELAY_MISS_BURST: needs IMGRELAY_MISS_RATE (limits are off without a rate)'] : [];
+  if (v.MISS_BURST !== '' && !v.MISS_RATE) return ['IMGRELAY_MISS_BURST: needs IMGRELAY_MISS_RATE (limits are off without a rate)'];
+  const { rate, burst } = missLimitConfig(v);
+  if (!rate || windowSeconds(rate, burst) <= MAX_WINDOW_S) return [];
+  const days = Math.ceil(windowSeconds(rate, burst) / 86_400);
+  return [`IMGRELAY_MISS_BURST=${burst} at IMGRELAY_MISS_RATE=${rate.count} per ${rate.periodS} s takes ${days} days to `
+    + `earn back: at most ${MAX_WINDOW_S / 86_400} days (lower the burst or raise the rate)`];
 }

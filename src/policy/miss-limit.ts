@@ -15,7 +15,7 @@ import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { RelayError } from '../errors.js';
 import type { MissGate } from './miss-gate.js';
-import type { MissRate } from './miss-limit-config.js';
+import { MAX_WINDOW_S, type MissRate, windowSeconds } from './miss-limit-config.js';
 
 /**
  * Buckets kept at most. Measured here: ~450 bytes of heap per tracked client (record, timer, LRU entry), so ~45 MB
@@ -37,7 +37,9 @@ export class MissLimiter {
   private readonly clients: LRUCache<string, true>;
 
   constructor(options: MissLimiterOptions) {
-    const windowS = (options.burst * options.rate.periodS) / options.rate.count;
+    const windowS = windowSeconds(options.rate, options.burst);
+    // The configuration refuses these (miss-limit-config.ts); a longer window would silently limit nothing.
+    if (windowS > MAX_WINDOW_S) throw new RangeError(`A miss-limit window of ${windowS} s is over ${MAX_WINDOW_S} s`);
     this.limiter = new RateLimiterMemory({ points: options.burst, duration: windowS, keyPrefix: '' });
     this.clients = new LRUCache<string, true>({
       max: options.maxClients ?? DEFAULT_MAX_CLIENTS,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parsePresets } from '../url/presets.js';
 import { parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { UnsignableUrl, signImageUrl } from './sign-url.js';
 import { createSigner } from './signature.js';
@@ -35,5 +36,15 @@ describe('signImageUrl', () => {
       expect.stringContaining('legacy'), expect.stringContaining('not an imgrelay image URL'),
       expect.stringContaining('not an absolute'), expect.stringContaining('Invalid option "w"'),
     ]);
+  });
+
+  it('refuses a preset URL when it was not given the presets (it would print a signature the service refuses)', async () => {
+    for (const url of [`https://relay.test/?url=${encodeURIComponent(SRC)}&p=thumb`, `https://relay.test/cdn-cgi/image/preset=thumb/${SRC}`]) {
+      await expect(signImageUrl(url, signer), url).rejects.toThrow(/names a preset but IMGRELAY_PRESETS is not set/);
+      const signed = await signImageUrl(url, signer, parsePresets('thumb:w=300'));
+      const { pathname, rawQuery } = splitRequestUrl(signed);
+      const request = parseImageRequest(pathname, rawQuery, undefined, parsePresets('thumb:w=300'))!;
+      expect(await signer.verify(request, request.options.signature ?? ''), url).toBe(true);
+    }
   });
 });

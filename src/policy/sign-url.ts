@@ -4,7 +4,7 @@
  */
 import { RelayError } from '../errors.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
-import type { PresetTable } from '../url/presets.js';
+import { PRESET_PATH_NAME, PRESET_QUERY_NAME, type PresetTable } from '../url/presets.js';
 import type { Signer } from './signature.js';
 
 /** A URL that cannot be signed, and why (the CLI prints it and exits 2). */
@@ -22,6 +22,13 @@ function pairName(pair: string): string {
   }
 }
 
+/** Whether the URL carries `p=` (query form) or `preset=` (path form). */
+function namesPreset(form: ImageRequest['form'], pathname: string, rawQuery: string): boolean {
+  if (form === 'query') return new URLSearchParams(rawQuery).has(PRESET_QUERY_NAME);
+  const segment = pathname.slice(CF_PREFIX.length).split('/', 1)[0];
+  return segment.split(',').some((pair) => pairName(pair) === PRESET_PATH_NAME);
+}
+
 function parsed(url: string, presets?: PresetTable): ImageRequest {
   if (!/^https?:\/\/[^/]/i.test(url)) throw new UnsignableUrl(`not an absolute http(s) URL: ${url}`);
   const { pathname, rawQuery } = splitRequestUrl(url);
@@ -35,6 +42,10 @@ function parsed(url: string, presets?: PresetTable): ImageRequest {
   if (!request) throw new UnsignableUrl('not an imgrelay image URL: expected /?url=<source>&… or /cdn-cgi/image/<options>/<source>');
   if (request.form === 'legacy') {
     throw new UnsignableUrl('the legacy /?<source> form cannot carry a signature: write it as /?url=<source> or /cdn-cgi/image/<options>/<source>');
+  }
+  if (Object.keys(presets ?? {}).length === 0 && namesPreset(request.form, pathname, rawQuery)) {
+    throw new UnsignableUrl('the URL names a preset but IMGRELAY_PRESETS is not set here: a preset URL is signed over the '
+      + 'preset\'s options, so give this command the service\'s IMGRELAY_PRESETS');
   }
   return request;
 }

@@ -12,12 +12,30 @@ export const MIN_KEY_BYTES = 32;
 
 const keyBytes = (key: string) => new TextEncoder().encode(key).byteLength;
 
+/**
+ * A glob with internationalised labels in the xn-- form a parsed source URL's hostname has (`bücher.example` →
+ * `xn--bcher-kva.example`), so it can match at all. A label mixing `*` and non-ASCII has no such form: left as
+ * written, the pattern check below refuses it.
+ */
+function asciiGlob(glob: string): string {
+  return glob.split('.').map((label) => {
+    // Only a label of letters, digits, marks and hyphens is converted: anything else (`*`, `/`, `:`) stays to be refused.
+    if (/^[\x00-\x7f]*$/.test(label) || !/^[\p{L}\p{N}\p{M}-]+$/u.test(label)) return label;
+    try {
+      return new URL(`http://${label}`).hostname;
+    } catch {
+      return label;
+    }
+  }).join('.');
+}
+
 export const SIGNATURE_VARS = {
   SIGNING_KEYS: [list.pipe(z.array(z.string().refine((key) => keyBytes(key) >= MIN_KEY_BYTES,
     `comma-separated keys of at least ${MIN_KEY_BYTES} bytes each (e.g. \`openssl rand -base64 48\`)`))), ''],
   REQUIRE_SIGNATURE: [z.string().trim().toLowerCase().pipe(z.enum(['off', 'transforms', 'all'],
     'off, transforms or all')), 'off'],
-  UNSIGNED_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
+  UNSIGNED_HOSTS: [list.pipe(z.array(z.string().transform(asciiGlob)
+    .pipe(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port; `*` not inside a non-ASCII label)')))), ''],
 } as const satisfies Record<string, VarSpec>;
 
 type SignatureParsed = { [K in keyof typeof SIGNATURE_VARS]: z.output<(typeof SIGNATURE_VARS)[K][0]> };

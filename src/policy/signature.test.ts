@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../config.js';
 import { RelayError } from '../errors.js';
+import { parsePresets } from '../url/presets.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { constantTimeEqual, createSigner, signaturePolicy, signedString } from './signature.js';
 
@@ -88,6 +89,46 @@ describe('signer', () => {
   });
 });
 
+describe('what a signature binds', () => {
+  const signer = createSigner([KEY_A]);
+  const withPresets = (url: string, presets: string) => {
+    const { pathname, rawQuery } = splitRequestUrl(`http://relay.test${url}`);
+    return parseImageRequest(pathname, rawQuery, undefined, parsePresets(presets))!;
+  };
+  const base = `/?url=${encodeURIComponent(SRC)}&w=300`;
+
+  it('cannot be moved to another source, another option, a default=, a filename or a maxage', async () => {
+    const signature = await signer.sign(parse(base));
+    expect(await signer.verify(parse(base), signature)).toBe(true);
+    for (const other of [`/?url=${encodeURIComponent(SRC.replace('a%20b', 'c'))}&w=300`, `${base}&q=90`, `${base}&w=3000`,
+      `${base}&default=evil.test/x.png`, `${base}&filename=x.exe`, `${base}&maxage=1y`, `/?url=${encodeURIComponent(SRC)}`]) {
+      expect(await signer.verify(parse(other), signature), other).toBe(false);
+    }
+  });
+
+  it('a p=thumb signature is void once thumb is redefined (it covered the old options), valid for the same options', async () => {
+    const url = `/?url=${encodeURIComponent(SRC)}&p=thumb`;
+    const signature = await signer.sign(withPresets(url, 'thumb:w=300&h=300&fit=cover'));
+    expect(await signer.verify(withPresets(url, 'thumb:w=300&h=300&fit=cover;hero:w=1600'), signature)).toBe(true);
+    expect(await signer.verify(withPresets(url, 'thumb:w=1600&h=1600&fit=cover'), signature)).toBe(false);
+    expect(await signer.verify(parse(`/?url=${encodeURIComponent(SRC)}&w=300&h=300&fit=cover`), signature)).toBe(true);
+  });
+
+  it('a signed preset URL passes the policy in either form; a wrong signature on one is refused', async () => {
+    const presets = 'thumb:w=300&h=300&fit=cover';
+    const policy = signaturePolicy({ keys: [KEY_A], mode: 'transforms', unsignedHosts: [] });
+    const query = `/?url=${encodeURIComponent(SRC)}&p=thumb`;
+    const signature = await signer.sign(withPresets(query, presets));
+    for (const url of [`${query}&s=${signature}`, `/cdn-cgi/image/preset=thumb,sig=${signature}/${SRC}`]) {
+      expect(await refusal(policy.check(withPresets(url, presets))), url).toBeUndefined();
+      const off = signaturePolicy({ keys: [KEY_A], mode: 'off', unsignedHosts: [] });
+      expect(await refusal(off.check(withPresets(url.replace(signature, `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`), presets))), url)
+        .toBe('403 E_SIGNATURE');
+    }
+    expect(await refusal(policy.check(withPresets(query, presets)))).toBe('403 E_SIGNATURE');
+  });
+});
+
 describe('policy', () => {
   const policy = (mode: 'off' | 'transforms' | 'all', keys = [KEY_A], unsignedHosts: string[] = []) =>
     signaturePolicy({ keys, mode, unsignedHosts });
@@ -115,6 +156,35 @@ describe('policy', () => {
     expect(await refusal(policy('all', [KEY_A], ['*.example.com']).check(legacy))).toBeUndefined();
     expect(await refusal(policy('all', [KEY_A], ['*.example.com']).check(relay))).toBe('403 E_SIGNATURE');
     expect(await refusal(policy('all').check(await signedTransform()))).toBeUndefined();
+  });
+});
+
+describe('IMGRELAY_UNSIGNED_HOSTS in all mode', () => {
+  const policyFor = (globs: string) => signaturePolicy(parseConfig({ IMGRELAY_SIGNING_KEYS: KEY_A,
+    IMGRELAY_REQUIRE_SIGNATURE: 'all', IMGRELAY_UNSIGNED_HOSTS: globs }).signing);
+  const legacyOf = (source: string) => parse(`/?${source}`);
+
+  it('matches the source host whatever its case, port or trailing dot; never a look-alike host', async () => {
+    const policy = policyFor('ZKRES*.MyZaker.com');
+    for (const source of ['http://zkres3.myzaker.com/a.jpg', 'https://ZKRES3.MYZAKER.COM./a.jpg', 'http://zkres.myzaker.com:8080/a.jpg']) {
+      expect(await refusal(policy.check(legacyOf(source))), source).toBeUndefined();
+    }
+    for (const source of ['http://zkres.myzaker.com.evil.test/a.jpg', 'http://evil.test/zkres.myzaker.com/a.jpg',
+      'http://zkres.myzaker.com@evil.test/a.jpg', 'http://myzaker.com/a.jpg']) {
+      expect(await refusal(policy.check(legacyOf(source))), source).toBe('403 E_SIGNATURE');
+    }
+  });
+
+  it('an internationalised host matches written in Unicode or in its xn-- form; a port or path in a glob stops the start-up', async () => {
+    for (const glob of ['bücher.example', 'xn--bcher-kva.example', '*.BÜCHER.example']) {
+      const policy = policyFor(glob);
+      const source = glob.startsWith('*') ? 'http://img.bücher.example/a.jpg' : 'http://Bücher.example/a.jpg';
+      expect(await refusal(policy.check(legacyOf(source))), glob).toBeUndefined();
+      expect(await refusal(policy.check(legacyOf('http://bucher.example/a.jpg'))), glob).toBe('403 E_SIGNATURE');
+    }
+    for (const glob of ['a.example:8080', 'bü/x.example', 'b*ü.example', 'https://a.example']) {
+      expect(() => policyFor(glob), glob).toThrow(/IMGRELAY_UNSIGNED_HOSTS/);
+    }
   });
 });
 

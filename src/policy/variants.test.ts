@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RelayError } from '../errors.js';
-import { parseConfig } from '../config.js';
+import { ConfigError, parseConfig } from '../config.js';
+import { startInputsOf } from '../start-inputs.js';
 import { canonicalSpec } from '../url/options.js';
 import { parseImageRequest } from '../url/request.js';
 import { allowedSpec, applyVariantRules, nearest, roundUp } from './variants.js';
@@ -76,5 +77,31 @@ describe('configuration', () => {
       .toThrow(/preset "thumb" asks for 300.*IMGRELAY_ALLOWED_WIDTHS/);
     expect(() => rulesOf({ IMGRELAY_PRESETS: 'thumb:w=abc' })).toThrow(/IMGRELAY_PRESETS=.*preset "thumb": Invalid option "w"/);
     expect(() => rulesOf({ IMGRELAY_ALLOWED_WIDTHS: '320,0' })).toThrow(/IMGRELAY_ALLOWED_WIDTHS/);
+  });
+});
+
+describe('presets-only with IMGRELAY_LEGACY_OPTIONS', () => {
+  const env = { IMGRELAY_PRESETS: 'thumb:w=300&h=300&fit=cover;hero:w=1600&output=auto', IMGRELAY_PRESETS_ONLY: 'true' };
+  const startWith = (legacy: string, vars: Record<string, string> = env) => {
+    try {
+      return startInputsOf('', legacy, rulesOf(vars)).legacyOptions?.spec;
+    } catch (error) {
+      return (error as ConfigError).problems;
+    }
+  };
+
+  it('legacy options that presets-only would refuse stop the start-up (not a 400 on every old article)', () => {
+    expect(startWith('w=1600')).toEqual([expect.stringMatching(
+      /^IMGRELAY_LEGACY_OPTIONS="w=1600": with IMGRELAY_PRESETS_ONLY=true every legacy .* one of: thumb, hero/)]);
+    expect(startWith('w=1600', { IMGRELAY_PRESETS: env.IMGRELAY_PRESETS })).toEqual({ width: 1600 }); // not presets-only
+  });
+
+  it('a preset, its options spelled out, or none start, and legacy URLs are then served', () => {
+    expect(startWith('p=hero')).toEqual({ width: 1600, format: 'auto' });
+    expect(startWith('output=auto&w=1600')).toEqual({ width: 1600, format: 'auto' });
+    expect(startWith('')).toBeUndefined();
+    const legacy = { spec: { width: 1600, format: 'auto' as const }, response: {} };
+    const parsed = parseImageRequest('/', 'https://example.com/a.jpg', legacy, rulesOf(env).presets)!;
+    expect(applyVariantRules(parsed, rulesOf(env)).options.spec).toEqual(legacy.spec);
   });
 });

@@ -12,9 +12,10 @@
  */
 import { fail } from '../errors.js';
 import type { TransformSpec } from '../transform/types.js';
-import { canonicalSpec, targetSize } from '../url/options.js';
+import { type RequestOptions, canonicalSpec, targetSize } from '../url/options.js';
 import type { ImageRequest } from '../url/request.js';
 import type { VariantRules } from './variants-config.js';
+import { parseLegacyWithPresets } from '../url/presets.js';
 
 /** The request as the rules allow it: the same object when they change nothing. Throws 400 under presets-only. */
 export function applyVariantRules(request: ImageRequest, rules: VariantRules): ImageRequest {
@@ -25,11 +26,29 @@ export function applyVariantRules(request: ImageRequest, rules: VariantRules): I
   return allowed === spec ? request : { ...request, options: { ...request.options, spec: allowed } };
 }
 
-function refuseAdHoc(spec: TransformSpec, rules: VariantRules): void {
+/** Under presets-only: the original bytes, or exactly a preset's options (named or spelled out). */
+const admitted = (spec: TransformSpec, rules: Pick<VariantRules, 'presetKeys'>) => {
   const canonical = canonicalSpec(spec);
-  if (canonical === '' || rules.presetKeys.includes(canonical)) return;
+  return canonical === '' || rules.presetKeys.includes(canonical);
+};
+
+function refuseAdHoc(spec: TransformSpec, rules: VariantRules): void {
+  if (admitted(spec, rules)) return;
   fail('E_BAD_REQUEST', `Only presets are served here (IMGRELAY_PRESETS_ONLY): use p=<name> (query form) or `
     + `preset=<name> (path form) with one of: ${Object.keys(rules.presets).join(', ')}, and no other options`);
+}
+
+/**
+ * IMGRELAY_LEGACY_OPTIONS parsed (presets expanded). Throws, saying why, when presets-only would refuse them: every
+ * legacy URL (every old article's image) would be a 400, found in production; the caller reports it at start-up.
+ */
+export function parseLegacyUnderRules(text: string, rules?: VariantRules): RequestOptions {
+  const options = parseLegacyWithPresets(text, rules?.presets);
+  if (rules?.presetsOnly && !admitted(options.spec, rules)) {
+    throw new Error('with IMGRELAY_PRESETS_ONLY=true every legacy /?<url> would be refused (400): name a preset '
+      + `(p=<name>, one of: ${Object.keys(rules.presets).join(', ')}) or leave it empty`);
+  }
+  return options;
 }
 
 /** The spec with its output size and quality moved onto allowed values. */

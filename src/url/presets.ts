@@ -63,7 +63,8 @@ export function withPreset(options: RequestOptions, name: string | null | undefi
     const known = Object.keys(presets).join(', ');
     fail('E_BAD_REQUEST', `Unknown preset ${JSON.stringify(name.slice(0, 64))}: the presets are ${known}`);
   }
-  return { spec: { ...presets[name], ...options.spec }, response: options.response };
+  // Everything else the URL carries (its response options, its signature) stays as parsed.
+  return { ...options, spec: { ...presets[name], ...options.spec } };
 }
 
 /** The `preset=` value of a path-form option segment (`width=300,preset=thumb`), the last one if repeated. */

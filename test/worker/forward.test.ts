@@ -178,4 +178,26 @@ describe('presets at the edge (the same IMGRELAY_PRESETS as the origin)', () => 
     expect(await problemOf(response)).toMatchObject({ code: 'E_BAD_REQUEST' });
     expect(await originHits(source)).toBe(0);
   });
+
+  it('presets-only with legacy options that are no preset is a configuration error, as on Node', () => {
+    const vars = { ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS, IMGRELAY_PRESETS_ONLY: 'true' };
+    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'w=300' })).toThrow(/IMGRELAY_LEGACY_OPTIONS="w=300": with IMGRELAY_PRESETS_ONLY/);
+    expect(() => freshEdge({ ...vars, IMGRELAY_LEGACY_OPTIONS: 'p=edgethumb' })).not.toThrow();
+  });
+
+  it('presets-only at the edge: ad-hoc options are 400 before any forward, even ones that round to a cached preset', async () => {
+    const source = `/forwarded.jpg?case=${unique('presets-only')}`;
+    const edge = freshEdge({ ...WITH_ORIGIN, IMGRELAY_PRESETS: LAB_PRESETS, IMGRELAY_PRESETS_ONLY: 'true',
+      IMGRELAY_ALLOWED_WIDTHS: '120' });
+    const preset = await viaEdge(edge, `/?url=${encodeURIComponent(IMAGES + source)}&p=edgethumb`, { headers: { accept: WEBP_ACCEPT } });
+    expect(preset.status).toBe(200);
+    await preset.arrayBuffer();
+    // w=100 rounds to the preset's 120 and would be its edge entry: refused like the origin refuses it.
+    for (const path of [`/?url=${encodeURIComponent(IMAGES + source)}&w=100&output=auto`, `/cdn-cgi/image/width=300/${IMAGES}${source}`]) {
+      const response = await viaEdge(edge, path, { headers: { accept: WEBP_ACCEPT } });
+      expect(response.status, path).toBe(400);
+      expect(await problemOf(response), path).toMatchObject({ code: 'E_BAD_REQUEST' });
+    }
+    expect(await originHits(source)).toBe(1);
+  });
 });
