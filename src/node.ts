@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, type Lifecycle } from './app.js';
@@ -28,7 +29,7 @@ import { type FastHit, HitPath, routeBound } from './http/hit-path.js';
 import { RequestLog } from './observe/request-log.js';
 import { withFastHits } from './http/node-hit.js';
 import { type SocketStats, listenHardened } from './http/node-server.js';
-import { drainServer } from './http/drain.js';
+import { type DrainPhase, drainServer } from './http/drain.js';
 import { type StartInputs, parseStartInputs, startInputsOf } from './start-inputs.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
@@ -96,16 +97,32 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     budget: core.budget,
     adminUrl: admin.url, admin, metrics, sockets,
     close: async (drainDelayMs = 0) => {
-      // The admin listener keeps answering (purges, stats) while the public one drains.
-      await Promise.all([drainServer(server, lifecycle, { delayMs: drainDelayMs,
-        deadlineMs: config.shutdownTimeoutMs, onPhase: (phase) => logger.info({ phase }, 'draining') }),
-        delay(drainDelayMs).then(() => admin.close())]);
-      await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
-      await store?.close(config.shutdownTimeoutMs);
+      const left = await drainPublic(server, lifecycle, logger, drainDelayMs, config.shutdownTimeoutMs, admin);
+      await Promise.race([Promise.allSettled([...core.background]), delay(left())]);
+      await store?.close(left());
       await core.fetcher.close?.();
       core.idleCollector.stop();
     },
   };
+}
+
+/**
+ * Drains the public listener (the admin one keeps answering purges and stats through the delay) and returns what
+ * is left of the one shutdown deadline, SHUTDOWN_TIMEOUT_MS from the listener's close: in-flight requests, deferred
+ * work (revalidations) and queued store writes share it. Each used to get all of it in turn, so a stop could take
+ * the delay plus three times the timeout, past the grace period the docs ask for (delay + timeout), and the
+ * runtime's SIGKILL then lost the queued writes anyway.
+ */
+async function drainPublic(server: Server, lifecycle: Lifecycle, logger: Logger, delayMs: number, timeoutMs: number,
+  admin: RunningAdmin): Promise<() => number> {
+  let deadline = performance.now() + delayMs + timeoutMs;
+  const onPhase = (phase: DrainPhase) => {
+    if (phase === 'listener closed') deadline = performance.now() + timeoutMs;
+    logger.info({ phase }, 'draining');
+  };
+  await Promise.all([drainServer(server, lifecycle, { delayMs, deadlineMs: timeoutMs, onPhase }),
+    delay(delayMs).then(() => admin.close())]);
+  return () => Math.max(0, deadline - performance.now());
 }
 
 /** A fast-path answer's line: it sent no X-Request-Id (its headers are shared), so the id is made for the line. */
