@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, parseConfig } from './config.js';
 import { type HeaderRule, HeaderRulesError, loadHeaderRules } from './fetch/header-rules.js';
 import type { RequestOptions } from './url/options.js';
-import { type PresetTable, parseLegacyWithPresets } from './url/presets.js';
+import { type PresetTable, parseLegacyWithPresets, parsePresets } from './url/presets.js';
 
 export interface StartInputs {
   headerRules?: HeaderRule[];
@@ -29,9 +29,21 @@ export function parseStartInputs(env: Record<string, string | undefined>): Start
   };
   const config = attempt(() => parseConfig(env));
   const inputs = attempt(() => startInputsOf(env.IMGRELAY_HEADER_RULES ?? '', env.IMGRELAY_LEGACY_OPTIONS ?? '',
-    config?.variants.presets));
+    config ? config.variants.presets : presetsAlone(env.IMGRELAY_PRESETS)));
   if (problems.length > 0 || !config || !inputs) throw new ConfigError(problems);
   return { config, ...inputs };
+}
+
+/**
+ * IMGRELAY_PRESETS on its own, for when another variable failed: the legacy options' preset is still checked in the
+ * same list. Invalid presets are reported by parseConfig already; then a `p=` there is not judged against them.
+ */
+function presetsAlone(text: string | undefined): PresetTable | undefined {
+  try {
+    return parsePresets(text ?? '');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The inputs a parsed Config only names: the rules file's rules, the parsed legacy options. */

@@ -82,7 +82,17 @@ describe('process lifecycle', () => {
       expect(unreadable.stderr).toContain(`IMGRELAY_HEADER_RULES="${broken}": not valid JSON`);
       const missing = await run({ IMGRELAY_HEADER_RULES: join(dir, 'nope.json') });
       expect(missing.stderr).toContain('cannot read the file (ENOENT)');
-      for (const outcome of [unreadable, missing]) {
+      // Placeholder entries and presets are checked too, with the rest, in the same list.
+      const placeholders = join(dir, 'placeholders.json');
+      writeFileSync(placeholders, JSON.stringify([{ host: 'cdn.example', headers: {},
+        placeholders: [{ bytes: 1234, sha256: 'not-hex' }, { width: 10, height: 10, dhash: '0123456789abcdef', distance: 40 }] }]));
+      const presets = await run({ IMGRELAY_HEADER_RULES: placeholders, IMGRELAY_PRESETS: 'hero:w=1600',
+        IMGRELAY_LEGACY_OPTIONS: 'p=nosuch', IMGRELAY_MAX_QUEUE: '-1' });
+      expect(presets.stderr).toContain(`IMGRELAY_HEADER_RULES="${placeholders}": rules.0.placeholders.0`);
+      expect(presets.stderr).toContain(`IMGRELAY_HEADER_RULES="${placeholders}": rules.0.placeholders.1`);
+      expect(presets.stderr).toMatch(/IMGRELAY_LEGACY_OPTIONS="p=nosuch": .*nosuch/);
+      expect(presets.stderr).toContain('IMGRELAY_MAX_QUEUE');
+      for (const outcome of [unreadable, missing, presets]) {
         expect(outcome.code).toBe(1);
         expect(outcome.stderr).not.toMatch(/^\s+at /m);
       }
