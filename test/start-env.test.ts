@@ -6,7 +6,8 @@
  * starve the fs store's I/O.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +69,20 @@ describe('npm start: bin/build-if-stale.sh', () => {
     expect(run.stderr).toContain("dist/node/node.js is missing. Build it with 'npm run build'");
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('builds again when dist/node/node.js was deleted (tsc\'s incremental state alone would emit nothing)', () => {
+    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'),
+      'tsconfig.json': JSON.stringify({ compilerOptions: { target: 'es2022', module: 'es2022', types: [] } }),
+      'tsconfig.build.json': script('tsconfig.build.json'), 'src/node.ts': 'export const started = true;\n' });
+    symlinkSync(fileURLToPath(new URL('node_modules', ROOT)), join(dir, 'node_modules'));
+    expect(sh(dir, 'bin/build-if-stale.sh').status).toBe(0);
+    expect(existsSync(join(dir, 'dist/node/node.js'))).toBe(true);
+    rmSync(join(dir, 'dist/node/node.js'));
+    const again = sh(dir, 'bin/build-if-stale.sh');
+    expect(again.status, again.stdout + again.stderr).toBe(0);
+    expect(existsSync(join(dir, 'dist/node/node.js'))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 
   it('is what the start command runs before bin/start.sh', () => {
     const start = (JSON.parse(script('package.json')) as { scripts: Record<string, string> }).scripts.start;
