@@ -4,6 +4,7 @@
  * `startNode(config)` is what tests boot; running this file directly starts the service from `process.env`.
  */
 import { randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -210,7 +211,20 @@ export async function main(env: Record<string, string | undefined> = process.env
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/**
+ * Run as the entry (`node dist/node/node.js`), not imported by a test. Real paths on both sides: through a symlinked
+ * release directory (`/srv/imgrelay/current` → `releases/v2`) argv[1] keeps the link while the module URL does not,
+ * and the service used to exit 0 without starting.
+ */
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
   main().catch((error) => {
     process.stderr.write(`imgrelay failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
     process.exit(1);

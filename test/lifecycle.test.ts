@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,8 @@ const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
 const photo = readFileSync(new URL('./fixtures/icc-odd.jpg', import.meta.url));
 
-function spawnService(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [entry], {
+function spawnService(env: Record<string, string>, script = entry): ChildProcess {
+  return spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0',
       IMGRELAY_STORE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -97,6 +97,21 @@ describe('process lifecycle', () => {
         expect(outcome.stderr).not.toMatch(/^\s+at /m);
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts when run through a symlinked release directory (it exited 0 without starting)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgrelay-release-'));
+    symlinkSync(new URL('.', root).pathname, join(dir, 'current'));
+    const child = spawnService({ IMGRELAY_DRAIN_DELAY_MS: '0' }, join(dir, 'current/dist/node/node.js'));
+    try {
+      const port = await listeningPort(child);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     }
   });
