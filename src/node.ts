@@ -226,7 +226,10 @@ function isEntry(): boolean {
 
 if (isEntry()) {
   main().catch((error) => {
-    process.stderr.write(`imgrelay failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+    // A system error (a port in use, a cache directory not writable) is the operator's to fix: its message says
+    // what and where; a stack trace is for the rest, which are bugs.
+    const system = error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+    process.stderr.write(`imgrelay failed to start: ${system ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
     process.exit(1);
   });
 }
