@@ -19,7 +19,10 @@ need_root() {
 
 install_packages() {
   local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  # Status, not mere presence: `apt-get remove` leaves a package known to dpkg (config files), and `dpkg -s` says 0.
+  for pkg in "${PACKAGES[@]}"; do
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" = installed ] || missing+=("$pkg")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   need_root "installing ${missing[*]}"
   apt-get update -qq
@@ -27,26 +30,24 @@ install_packages() {
 }
 
 # podman's default ulimits exceed what this machine lets a process raise (setrlimit RLIMIT_NOFILE: Operation not
-# permitted), and crun fails here (cgroups in hybrid mode not supported): pin both. Only a file we wrote is rewritten.
+# permitted), and crun fails here (cgroups in hybrid mode not supported): pin both. A drop-in, read after the main
+# containers.conf (containers.conf(5)), so a machine whose podman is configured already keeps its own file; written
+# only when its content would change, so a second run needs no root.
 configure_podman() {
-  local conf=/etc/containers/containers.conf marker='# written by imgrelay .ci/container-base.sh'
-  if [ -e "$conf" ] && ! grep -qF "$marker" "$conf"; then
-    grep -q 'runtime *= *"runc"' "$conf" && grep -q 'default_ulimits' "$conf" && return 0
-    echo "container-base: $conf exists and lacks default_ulimits / runtime = \"runc\" (FIELD-NOTES); add them" >&2
-    exit 1
-  fi
-  need_root "writing $conf"
-  local nofile
+  local dir=/etc/containers/containers.conf.d nofile settings
+  local file="$dir/50-imgrelay-ci.conf"
   nofile="$(ulimit -Hn)"
-  mkdir -p /etc/containers
-  cat >"$conf" <<EOF
-$marker
+  [ "$nofile" = unlimited ] && nofile="$(cat /proc/sys/fs/nr_open)"
+  settings="# written by imgrelay .ci/container-base.sh (FIELD-NOTES \"Containers\")
 [containers]
-default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=32768:32768"]
+default_ulimits = [\"nofile=${nofile}:${nofile}\", \"nproc=32768:32768\"]
 
 [engine]
-runtime = "runc"
-EOF
+runtime = \"runc\""
+  [ -f "$file" ] && [ "$(cat "$file")" = "$settings" ] && return 0
+  need_root "writing $file"
+  mkdir -p "$dir"
+  printf '%s\n' "$settings" >"$file"
 }
 
 # The Debian mirror apt already uses (deb822 .sources first, then one-line sources.list), so debootstrap goes

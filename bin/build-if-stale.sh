@@ -15,6 +15,8 @@ elif [ -d src ] && { [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json tsconfi
 fi
 [ "$stale" = yes ] || exit 0
 if [ -d src ] && [ -f "$tsc" ]; then
+  # tsc's incremental state says nothing changed when only outputs were deleted, and would emit nothing.
+  [ -f dist/node/node.js ] || rm -f "$stamp"
   node "$tsc" -p tsconfig.build.json
   touch "$stamp" # tsc leaves it alone when nothing changed; the mark says "checked against these sources"
 elif [ -f dist/node/node.js ]; then

@@ -4,9 +4,11 @@
  * `startNode(config)` is what tests boot; running this file directly starts the service from `process.env`.
  */
 import { randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import pino from 'pino';
 import { createApp, type Lifecycle } from './app.js';
@@ -28,7 +30,7 @@ import { type FastHit, HitPath, routeBound } from './http/hit-path.js';
 import { RequestLog } from './observe/request-log.js';
 import { withFastHits } from './http/node-hit.js';
 import { type SocketStats, listenHardened } from './http/node-server.js';
-import { drainServer } from './http/drain.js';
+import { type DrainPhase, drainServer } from './http/drain.js';
 import { type StartInputs, parseStartInputs, startInputsOf } from './start-inputs.js';
 import { PromMetrics } from './admin/metrics.js';
 import { type RunningAdmin, startAdmin } from './admin/server.js';
@@ -98,16 +100,32 @@ export async function startNode(config: Config, options: StartOptions = {}): Pro
     budget: core.budget,
     adminUrl: admin.url, admin, metrics, sockets,
     close: async (drainDelayMs = 0) => {
-      // The admin listener keeps answering (purges, stats) while the public one drains.
-      await Promise.all([drainServer(server, lifecycle, { delayMs: drainDelayMs,
-        deadlineMs: config.shutdownTimeoutMs, onPhase: (phase) => logger.info({ phase }, 'draining') }),
-        delay(drainDelayMs).then(() => admin.close())]);
-      await Promise.race([Promise.allSettled([...core.background]), delay(config.shutdownTimeoutMs)]);
-      await store?.close(config.shutdownTimeoutMs);
+      const left = await drainPublic(server, lifecycle, logger, drainDelayMs, config.shutdownTimeoutMs, admin);
+      await Promise.race([Promise.allSettled([...core.background]), delay(left())]);
+      await store?.close(left());
       await core.fetcher.close?.();
       core.idleCollector.stop();
     },
   };
+}
+
+/**
+ * Drains the public listener (the admin one keeps answering purges and stats through the delay) and returns what
+ * is left of the one shutdown deadline, SHUTDOWN_TIMEOUT_MS from the listener's close: in-flight requests, deferred
+ * work (revalidations) and queued store writes share it. Each used to get all of it in turn, so a stop could take
+ * the delay plus three times the timeout, past the grace period the docs ask for (delay + timeout), and the
+ * runtime's SIGKILL then lost the queued writes anyway.
+ */
+async function drainPublic(server: Server, lifecycle: Lifecycle, logger: Logger, delayMs: number, timeoutMs: number,
+  admin: RunningAdmin): Promise<() => number> {
+  let deadline = performance.now() + delayMs + timeoutMs;
+  const onPhase = (phase: DrainPhase) => {
+    if (phase === 'listener closed') deadline = performance.now() + timeoutMs;
+    logger.info({ phase }, 'draining');
+  };
+  await Promise.all([drainServer(server, lifecycle, { delayMs, deadlineMs: timeoutMs, onPhase }),
+    delay(delayMs).then(() => admin.close())]);
+  return () => Math.max(0, deadline - performance.now());
 }
 
 /** A fast-path answer's line: it sent no X-Request-Id (its headers are shared), so the id is made for the line. */
@@ -195,9 +213,25 @@ export async function main(env: Record<string, string | undefined> = process.env
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/**
+ * Run as the entry (`node dist/node/node.js`), not imported by a test. Real paths on both sides: through a symlinked
+ * release directory (`/srv/imgrelay/current` → `releases/v2`) argv[1] keeps the link while the module URL does not,
+ * and the service used to exit 0 without starting.
+ */
+function isEntry(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
   main().catch((error) => {
-    process.stderr.write(`imgrelay failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+    // A system error (a port in use, a cache directory not writable) is the operator's to fix: its message says
+    // what and where; a stack trace is for the rest, which are bugs.
+    const system = error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+    process.stderr.write(`imgrelay failed to start: ${system ? error.message : error instanceof Error ? error.stack : String(error)}\n`);
     process.exit(1);
   });
 }

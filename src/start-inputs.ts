@@ -10,6 +10,7 @@ import { type HeaderRule, HeaderRulesError, loadHeaderRules } from './fetch/head
 import type { RequestOptions } from './url/options.js';
 import type { VariantRules } from './policy/variants-config.js';
 import { parseLegacyUnderRules } from './policy/variants.js';
+import { parsePresets } from './url/presets.js';
 
 export interface StartInputs {
   headerRules?: HeaderRule[];
@@ -30,9 +31,22 @@ export function parseStartInputs(env: Record<string, string | undefined>): Start
   };
   const config = attempt(() => parseConfig(env));
   const inputs = attempt(() => startInputsOf(env.IMGRELAY_HEADER_RULES ?? '', env.IMGRELAY_LEGACY_OPTIONS ?? '',
-    config?.variants));
+    config ? config.variants : presetsAlone(env.IMGRELAY_PRESETS)));
   if (problems.length > 0 || !config || !inputs) throw new ConfigError(problems);
   return { config, ...inputs };
+}
+
+/**
+ * IMGRELAY_PRESETS on its own, for when another variable failed: the legacy options' preset is still checked in the
+ * same list. Invalid presets are reported by parseConfig already; then a `p=` there is not judged against them.
+ */
+function presetsAlone(text: string | undefined): VariantRules | undefined {
+  try {
+    const presets = parsePresets(text ?? '');
+    return { widths: [], heights: [], qualities: [], presets, presetsOnly: false, presetKeys: [] };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The inputs a parsed Config only names: the rules file's rules, the parsed legacy options. */

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { ZAKER, zakerAt } from './helpers/imgrelay.js';
+import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type ChildService, buildService, startChildService } from './helpers/child-service.js';
 import { open, untilClosed } from './helpers/raw-socket.js';
 import pino from 'pino';
@@ -186,5 +186,39 @@ describe('a connection accepted just before the listener closes', () => {
     await closing;
     expect(idleClosedAfter).toBeLessThan(1000 + 1000);
     expect(node.sockets().open).toBe(0);
+  }, 30_000);
+});
+
+describe('the shutdown deadline', () => {
+  it('is one SHUTDOWN_TIMEOUT_MS from the listener close, shared by an in-flight request and a revalidation that hangs', async () => {
+    const timeoutMs = 3000;
+    const slowMs = 2500;
+    const node = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_SHUTDOWN_TIMEOUT_MS: String(timeoutMs),
+      IMGRELAY_MIN_TTL_S: '0' });
+    let fresh = true;
+    origin.route('/revalidate.webp', (_req, res) => {
+      if (!fresh) return; // the revalidation's fetch: never answered (the upstream deadline is 10 s)
+      fresh = false;
+      res.writeHead(200, { 'content-type': 'image/webp', 'cache-control': 'max-age=1' }).end(small);
+    });
+    origin.route('/slow-in-flight.webp', (_req, res) => {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'image/webp' }).end(small), slowMs);
+    });
+    const first = await fetch(`${node.url}/?http://${ZAKER}/revalidate.webp`);
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    await first.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const stale = await fetch(`${node.url}/?http://${ZAKER}/revalidate.webp`);
+    expect(stale.headers.get('x-cache')).toBe('STALE'); // its revalidation now waits on the origin, in the background
+    await stale.arrayBuffer();
+    const inFlight = fetch(`${node.url}/?http://${ZAKER}/slow-in-flight.webp`);
+    while (origin.hits('/slow-in-flight.webp') === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const started = performance.now();
+    await node.close(0);
+    const tookMs = performance.now() - started;
+    expect((await inFlight).status).toBe(200);
+    // Each step used to get the whole timeout in turn: ~2.5 s for the request, then 3 s more for the revalidation.
+    expect(tookMs).toBeLessThan(timeoutMs + 1200);
   }, 30_000);
 });

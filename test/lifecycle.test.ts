@@ -6,7 +6,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +19,8 @@ const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
 const photo = readFileSync(new URL('./fixtures/icc-odd.jpg', import.meta.url));
 
-function spawnService(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [entry], {
+function spawnService(env: Record<string, string>, script = entry): ChildProcess {
+  return spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH, IMGRELAY_HOST: '127.0.0.1', IMGRELAY_PORT: '0', IMGRELAY_ADMIN_PORT: '0',
       IMGRELAY_STORE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -82,11 +83,48 @@ describe('process lifecycle', () => {
       expect(unreadable.stderr).toContain(`IMGRELAY_HEADER_RULES="${broken}": not valid JSON`);
       const missing = await run({ IMGRELAY_HEADER_RULES: join(dir, 'nope.json') });
       expect(missing.stderr).toContain('cannot read the file (ENOENT)');
-      for (const outcome of [unreadable, missing]) {
+      // Placeholder entries and presets are checked too, with the rest, in the same list.
+      const placeholders = join(dir, 'placeholders.json');
+      writeFileSync(placeholders, JSON.stringify([{ host: 'cdn.example', headers: {},
+        placeholders: [{ bytes: 1234, sha256: 'not-hex' }, { width: 10, height: 10, dhash: '0123456789abcdef', distance: 40 }] }]));
+      const presets = await run({ IMGRELAY_HEADER_RULES: placeholders, IMGRELAY_PRESETS: 'hero:w=1600',
+        IMGRELAY_LEGACY_OPTIONS: 'p=nosuch', IMGRELAY_MAX_QUEUE: '-1' });
+      expect(presets.stderr).toContain(`IMGRELAY_HEADER_RULES="${placeholders}": rules.0.placeholders.0`);
+      expect(presets.stderr).toContain(`IMGRELAY_HEADER_RULES="${placeholders}": rules.0.placeholders.1`);
+      expect(presets.stderr).toMatch(/IMGRELAY_LEGACY_OPTIONS="p=nosuch": .*nosuch/);
+      expect(presets.stderr).toContain('IMGRELAY_MAX_QUEUE');
+      for (const outcome of [unreadable, missing, presets]) {
         expect(outcome.code).toBe(1);
         expect(outcome.stderr).not.toMatch(/^\s+at /m);
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names a port in use in one line, exit 1, no stack', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const child = spawnService({ IMGRELAY_PORT: String((taken.address() as AddressInfo).port) });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const [code] = await once(child, 'exit');
+    taken.close();
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^imgrelay failed to start: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/);
+  });
+
+  it('starts when run through a symlinked release directory (it exited 0 without starting)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgrelay-release-'));
+    symlinkSync(new URL('.', root).pathname, join(dir, 'current'));
+    const child = spawnService({ IMGRELAY_DRAIN_DELAY_MS: '0' }, join(dir, 'current/dist/node/node.js'));
+    try {
+      const port = await listeningPort(child);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     }
   });

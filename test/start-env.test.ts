@@ -6,7 +6,8 @@
  * starve the fs store's I/O.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,12 +34,6 @@ describe('npm start: UV_THREADPOOL_SIZE', () => {
     expect(poolSize({ IMGRELAY_WORKERS: '6', UV_THREADPOOL_SIZE: '3' })).toBe(3);
   });
 
-  it('is what the start command uses', () => {
-    const start = (JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { scripts: Record<string, string> })
-      .scripts.start;
-    expect(start).toContain('. ./bin/threadpool-env.sh &&');
-    expect(start).not.toContain('UV_THREADPOOL_SIZE=');
-  });
 });
 
 /** Runs a copy of a bin/ or .ci/ script in a scratch directory laid out as `layout` says. */
@@ -75,9 +70,59 @@ describe('npm start: bin/build-if-stale.sh', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is what the start command runs before node', () => {
+  it('builds again when dist/node/node.js was deleted (tsc\'s incremental state alone would emit nothing)', () => {
+    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'),
+      'tsconfig.json': JSON.stringify({ compilerOptions: { target: 'es2022', module: 'es2022', types: [] } }),
+      'tsconfig.build.json': script('tsconfig.build.json'), 'src/node.ts': 'export const started = true;\n' });
+    symlinkSync(fileURLToPath(new URL('node_modules', ROOT)), join(dir, 'node_modules'));
+    expect(sh(dir, 'bin/build-if-stale.sh').status).toBe(0);
+    expect(existsSync(join(dir, 'dist/node/node.js'))).toBe(true);
+    rmSync(join(dir, 'dist/node/node.js'));
+    const again = sh(dir, 'bin/build-if-stale.sh');
+    expect(again.status, again.stdout + again.stderr).toBe(0);
+    expect(existsSync(join(dir, 'dist/node/node.js'))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('is what the start command runs before bin/start.sh', () => {
     const start = (JSON.parse(script('package.json')) as { scripts: Record<string, string> }).scripts.start;
-    expect(start).toMatch(/^sh \.\/bin\/build-if-stale\.sh && .* exec node dist\/node\/node\.js$/);
+    expect(start).toBe('sh ./bin/build-if-stale.sh && exec sh ./bin/start.sh');
+  });
+});
+
+/**
+ * bin/start.sh is the one start path: `npm start` and the container's ENTRYPOINT both run it (they used to carry
+ * two copies of the env sourcing, which disagreed on whether an operator's MALLOC_ARENA_MAX wins).
+ */
+describe('bin/start.sh: npm start and the container image start the service the same way', () => {
+  /** A stand-in dist/node/node.js that prints what the service would have been started with. */
+  const probe = `process.stdout.write(JSON.stringify({ cwd: process.cwd(), args: process.argv.slice(2),
+    arenas: process.env.MALLOC_ARENA_MAX, pool: process.env.UV_THREADPOOL_SIZE, trim: process.env.MALLOC_TRIM_THRESHOLD_ }));`;
+  const start = (env: Record<string, string>) => {
+    const dir = scratch({ 'bin/start.sh': script('bin/start.sh'), 'bin/malloc-env.sh': script('bin/malloc-env.sh'),
+      'bin/threadpool-env.sh': script('bin/threadpool-env.sh'), 'dist/node/node.js': probe });
+    // Run from elsewhere, as an ENTRYPOINT is: the script finds its own directory.
+    const run = spawnSync('sh', [join(dir, 'bin/start.sh'), '--flag'], { cwd: tmpdir(), encoding: 'utf8',
+      env: { PATH: process.env.PATH, LD_PRELOAD: '', ...env } });
+    const home = realpathSync(dir);
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.stderr).toBe('');
+    return { home, out: JSON.parse(run.stdout) as Record<string, unknown> };
+  };
+
+  it('runs dist/node/node.js from the install, with two arenas, the pool size and the allocator thresholds', () => {
+    const { home, out } = start({});
+    expect(out).toEqual({ cwd: home, args: ['--flag'],
+      arenas: '2', pool: String(cpus + 4), trim: '131072' });
+  });
+
+  it('lets the operator\'s own values win', () => {
+    const { out } = start({ MALLOC_ARENA_MAX: '4', UV_THREADPOOL_SIZE: '3', MALLOC_TRIM_THRESHOLD_: '1' });
+    expect(out).toMatchObject({ arenas: '4', pool: '3', trim: '1' });
+  });
+
+  it('is the container image\'s ENTRYPOINT', () => {
+    expect(script('Containerfile')).toMatch(/^ENTRYPOINT \["\/bin\/sh", "\/app\/bin\/start\.sh"\]$/m);
   });
 });
 

@@ -110,6 +110,12 @@ describe('container image', () => {
     expect(await podmanOk(['exec', FIRST, 'ls', '/app'])).toBe(['bin', 'dist', 'node_modules', 'package.json'].join('\n'));
   });
 
+  it('runs the imgrelay CLI (compiled, no tsx) inside the image', async () => {
+    const help = await podman(['exec', FIRST, 'node', 'bin/imgrelay.js', '--help']);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toContain('imgrelay purge <url');
+  });
+
   it('the service is node itself, a direct child of --init (SIGTERM reaches it), under jemalloc by default', async () => {
     const found = JSON.parse(await podmanOk(['exec', FIRST, 'node', '-e', `const fs = require('node:fs');
       const pid = fs.readdirSync('/proc').find((p) => /^\\d+$/.test(p) && p !== String(process.pid)
@@ -120,7 +126,7 @@ describe('container image', () => {
         parent: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
         jemalloc: fs.readFileSync('/proc/' + pid + '/maps', 'utf8').includes('libjemalloc.so.2'),
       }))`])) as { argv: string[]; parent: number; jemalloc: boolean };
-    // exec in bin/container-entry.sh: no shell or npm between the init and node to swallow the signal.
+    // exec in bin/start.sh: no shell or npm between the init and node to swallow the signal.
     expect(found).toEqual({ argv: ['node', 'dist/node/node.js'], parent: 1, jemalloc: true });
   });
 
