@@ -3,6 +3,7 @@
  * service and a loopback origin. The first test keeps the doc and this file in step.
  */
 import { readFileSync } from 'node:fs';
+import exifReader from 'exif-reader';
 import sharp, { type Metadata } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
@@ -16,11 +17,15 @@ let origin: TestOrigin;
 let relay: RunningNode;
 /** A service whose animation budget the aero GIF (56 frames × 350 × 189 = 3.7 MP) exceeds. */
 let tight: RunningNode;
+/** A JPEG whose EXIF has a copyright beside camera and GPS tags (copyrighted()). */
+let signed: Buffer;
 beforeAll(async () => {
   origin = await startOrigin();
   for (const [name, type] of Object.entries(FIXTURES)) origin.serve(`/img/${name}`, fixture(name), type);
   origin.serve('/img/quadrants.png', await quadrants(), 'image/png');
   origin.serve('/img/gradient.png', await gradient(), 'image/png');
+  signed = await copyrighted();
+  origin.serve('/img/copyrighted.jpg', signed, 'image/jpeg');
   relay = await bootImgrelay(zakerAt(origin.port));
   tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
@@ -54,6 +59,13 @@ async function gradient(): Promise<Buffer> {
   for (let y = 0; y < 16; y++) for (let x = 0; x < 256; x++) raw[y * 256 + x] = 64 + (x >> 1);
   return sharp(raw, { raw: { width: 256, height: 16, channels: 1 } }).png().toBuffer();
 }
+/** 64×48 JPEG with a copyright, camera make/model and a GPS position in its EXIF. */
+function copyrighted(): Promise<Buffer> {
+  return sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } })
+    .withExif({ IFD0: { Copyright: 'Jane Doe 2026', Make: 'Acme', Model: 'X1' }, IFD3: { GPSLatitudeRef: 'N' } })
+    .jpeg().toBuffer();
+}
+const exifOf = (meta: Metadata) => (meta.exif ? exifReader(meta.exif) : undefined);
 const colourAt = ([r, g, b]: number[]) =>
   ({ '100': 'red', '001': 'blue', '010': 'green', '111': 'white' } as Record<string, string>)[[r, g, b].map((c) => (c > 128 ? 1 : 0)).join('')];
 
@@ -136,7 +148,7 @@ const ROWS: Record<string, () => Promise<void>> = {
     expect((await response.json()).detail).toContain('face are not supported');
   },
   '`quality`': async () => {
-    const byDefault = await cf('width=300');
+    const byDefault = await cf('width=300,metadata=none'); // the query form keeps no copyright tag
     expect(byDefault.status).toBe(200);
     const explicit = await weserv('w=300&q=85&n=-1'); // the same request spelled in the query form: one entry
     expect(explicit.headers.get('x-cache')).toBe('HIT-MEMORY');
@@ -171,9 +183,21 @@ const ROWS: Record<string, () => Promise<void>> = {
   },
   '`metadata`': async () => {
     expect((await image(await cf('width=64,metadata=keep'))).meta.exif).toBeDefined();
-    expect((await image(await cf('width=64'))).meta.exif).toBeUndefined(); // default copyright: stripped here
-    expect((await image(await cf('width=64,metadata=copyright'))).meta.exif).toBeUndefined();
-    expect((await image(await cf('width=64,metadata=none'))).meta.exif).toBeUndefined();
+    expect((await image(await cf('width=64'))).meta.exif).toBeUndefined(); // default copyright: the source has none
+    for (const options of ['width=32', 'width=32,metadata=copyright', 'width=32,format=jpeg']) {
+      const kept = exifOf((await image(await cf(options, 'copyrighted.jpg'))).meta);
+      expect(kept?.Image?.Copyright).toBe('Jane Doe 2026');
+      expect([kept?.Image?.Make, kept?.Image?.Model, kept?.GPSInfo]).toEqual([undefined, undefined, undefined]);
+    }
+    const none = await image(await cf('width=32,metadata=none', 'copyrighted.jpg'));
+    expect(none.meta.exif).toBeUndefined();
+    // Cloudflare: WebP and PNG outputs discard metadata; only a JPEG keeps the copyright.
+    expect((await image(await cf('width=32,format=webp', 'copyrighted.jpg'))).meta.exif).toBeUndefined();
+    expect((await image(await cf('width=32,format=png', 'copyrighted.jpg'))).meta.exif).toBeUndefined();
+    const everything = exifOf((await image(await cf('width=32,metadata=keep', 'copyrighted.jpg'))).meta);
+    expect(everything?.Image?.Make).toBe('Acme');
+    // `metadata=copyright` alone is Cloudflare's default, no change: the original bytes.
+    expect(Buffer.compare(Buffer.from(await bytes(await cf('metadata=copyright', 'copyrighted.jpg'))), signed)).toBe(0);
   },
   '`onerror=redirect`': async () => {
     const missing = `http://${ZAKER}/img/missing.jpg`;
