@@ -48,7 +48,7 @@ export const cfGravity: Parser<Gravity> = {
 };
 
 const CF_METADATA: Record<string, Pick<TransformSpec, 'keepMetadata' | 'keepCopyright'>> = {
-  keep: { keepMetadata: true, keepCopyright: false }, copyright: { keepMetadata: false, keepCopyright: true },
+  keep: { keepMetadata: true }, copyright: { keepMetadata: false, keepCopyright: true },
   none: { keepMetadata: false, keepCopyright: false },
 };
 

@@ -46,7 +46,7 @@ describe('path form (Cloudflare names): every option parses valid values', () =>
     ['quality=75', { quality: 75 }], ['format=auto', { format: 'auto' }], ['format=jpeg', { format: 'jpeg' }],
     ['format=baseline-jpeg', { format: 'jpeg' }], ['dpr=2', { dpr: 2 }], ['gravity=auto', { gravity: 'attention' }],
     ['gravity=left', { gravity: 'left' }], ['anim=true', { pages: -1 }], ['anim=false', { pages: 1 }],
-    ['metadata=keep', { keepMetadata: true, keepCopyright: false }], ['metadata=copyright', { keepMetadata: false, keepCopyright: true }],
+    ['metadata=keep', { keepMetadata: true }], ['metadata=copyright', { keepMetadata: false, keepCopyright: true }],
     ['metadata=none', { keepMetadata: false, keepCopyright: false }], ['blur=10', { blur: 10 }], ['sharpen=2', { sharpen: 2 }],
     ['background=%23000', { background: '#000000' }],
   ];
