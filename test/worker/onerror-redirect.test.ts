@@ -63,4 +63,11 @@ describe('onerror=redirect, served by the edge itself', () => {
     const plain = await viaEdge(freshEdge(AT_EDGE), cf('width=120', source));
     expect(plain.status).toBe(404);
   });
+  it('redirects a transform of a forbidden source when there is no origin (a 403 without onerror)', async () => {
+    const forbidden = 'http://169.254.169.254/a.jpg';
+    const response = await viaEdge(freshEdge(), `/cdn-cgi/image/width=120,onerror=redirect/${forbidden}`);
+    expect([response.status, response.headers.get('location')]).toEqual([302, forbidden]);
+    expect(response.headers.get('x-imgrelay-error')).toBe('E_SOURCE_FORBIDDEN');
+    expect((await viaEdge(freshEdge(), `/cdn-cgi/image/width=120/${forbidden}`)).status).toBe(403);
+  });
 });
