@@ -26,6 +26,7 @@ beforeAll(async () => {
   origin.serve('/img/gradient.png', await gradient(), 'image/png');
   signed = await copyrighted();
   origin.serve('/img/copyrighted.jpg', signed, 'image/jpeg');
+  origin.serve('/img/copyrighted.webp', await sharp(signed).keepExif().webp().toBuffer(), 'image/webp');
   relay = await bootImgrelay(zakerAt(origin.port));
   tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
@@ -189,6 +190,9 @@ const ROWS: Record<string, () => Promise<void>> = {
       expect(kept?.Image?.Copyright).toBe('Jane Doe 2026');
       expect([kept?.Image?.Make, kept?.Image?.Model, kept?.GPSInfo]).toEqual([undefined, undefined, undefined]);
     }
+    // A WebP source's EXIF (read by libvips, not the JPEG walk) gives its copyright to a JPEG output too.
+    expect(exifOf((await image(await cf('width=32,format=jpeg', 'copyrighted.webp'))).meta)?.Image?.Copyright)
+      .toBe('Jane Doe 2026');
     const none = await image(await cf('width=32,metadata=none', 'copyrighted.jpg'));
     expect(none.meta.exif).toBeUndefined();
     // Cloudflare: WebP and PNG outputs discard metadata; only a JPEG keeps the copyright.
