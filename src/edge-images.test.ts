@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { RelayError } from './errors.js';
 import { bindingError, bindingOutput, bindingTransform, createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike,
   optionName } from './edge-images.js';
-import { parseCfOptions, parseQueryOptions } from './url/options.js';
+import { parseCfOptions, parseQueryOptions, withCfDefaults } from './url/options.js';
 
 const query = (raw: string) => parseQueryOptions(new URLSearchParams(raw)).spec;
 const path = (raw: string) => parseCfOptions(raw).spec;
@@ -17,7 +17,8 @@ describe('edgeImagesBlocker: what runs at the edge', () => {
     for (const spec of [query('w=300'), query('w=300&h=200&fit=cover&a=top'), query('w=300&dpr=2&q=60&output=auto'),
       query('w=300&h=300&fit=contain&bg=ff0000'), query('w=300&h=300&fit=fill'), query('n=-1&w=100'),
       path('width=300,fit=scale-down'), path('width=300,height=300,fit=crop,gravity=auto'), path('fit=pad,w=10,h=10'),
-      path('anim=true,w=50'), path('anim=false,w=50'), path('format=avif,quality=50,w=10')]) {
+      path('anim=true,w=50'), path('anim=false,w=50'), path('format=avif,quality=50,w=10'),
+      withCfDefaults(parseCfOptions('width=300')).spec, path('width=300,metadata=copyright'), path('width=300,metadata=none')]) {
       expect(edgeImagesBlocker(spec), JSON.stringify(spec)).toBeUndefined();
     }
   });

@@ -55,9 +55,13 @@ const CF_GRAVITIES: Record<string, string> = {
   top: 'top', bottom: 'bottom', left: 'left', right: 'right', attention: 'auto',
 };
 
-/** Spec fields the binding honours (checked below); any other field, present or future, is forwarded. */
+/**
+ * Spec fields the binding honours (checked below); any other field, present or future, is forwarded.
+ * `keepCopyright` is Cloudflare's own default (`metadata=copyright`), left to the binding's own rules: forwarding it
+ * would forward every path-form transform (miniflare's local binding strips it; docs/edge.md says so).
+ */
 const HANDLED: ReadonlySet<string> = new Set([
-  'width', 'height', 'fit', 'withoutEnlargement', 'gravity', 'quality', 'format', 'pages', 'background',
+  'width', 'height', 'fit', 'withoutEnlargement', 'gravity', 'quality', 'format', 'pages', 'background', 'keepCopyright',
 ]);
 
 /** Sources the binding reads (Cloudflare: JPEG, PNG, GIF, WebP, AVIF; SVG is not resized). */

@@ -38,14 +38,14 @@ import { guardPlaceholders } from './fetch/placeholder.js';
 import { edgeHeaderRules } from './edge-header-rules.js';
 import { createImagesTransformer, edgeImagesBlocker, type ImagesBindingLike, optionName } from './edge-images.js';
 import { createSourcePolicy } from './fetch/source-policy.js';
-import { loopError, VIA_HEADER_VALUE, viaNamesImgrelay } from './fetch/loop-guard.js';
+import { viaNamesImgrelay } from './fetch/loop-guard.js';
+import { refuseLoop, refuseTransform } from './edge-refusals.js';
 import { createForwarder, type Forwarder, transformRequestOf } from './http/forward.js';
 import { problemResponse } from './http/problem.js';
 import { type SignaturePolicy, signaturePolicy } from './policy/signature.js';
-import { createPassthroughTransformer, transformsNeedOrigin } from './transform/passthrough.js';
+import { createPassthroughTransformer } from './transform/passthrough.js';
 import type { RequestOptions } from './url/options.js';
 import { parseLegacyUnderRules } from './policy/variants.js';
-import type { ImageRequest } from './url/request.js';
 
 /** The Worker's bindings: IMGRELAY_* vars (strings; numbers and booleans are accepted) and the optional R2 bucket. */
 export interface WorkerEnv {
@@ -163,36 +163,18 @@ async function handle(route: Route, request: Request): Promise<Response> {
   const image = transformRequestOf(request, route.legacyOptions, route.config.variants.presets);
   if (!image) return route.app.fetch(request);
   // The forwarder does not pass through the image route, which refuses loops for everything else (loop-guard.ts).
-  if (viaNamesImgrelay(request.headers.get('via'))) return refuseLoop(route);
+  if (viaNamesImgrelay(request.headers.get('via'))) return refuseLoop(route.config);
   const refused = await route.signatures.check(image).then(() => undefined,
     (error: unknown) => problemResponse(error, { negativeTtlS: route.config.negativeTtlS }));
   if (refused) return refused;
   // With the Images binding, what it can do runs here through the app (edge-images.ts); the rest is forwarded.
   const blocker = route.atEdge ? edgeImagesBlocker(image.options.spec) : undefined;
   if (route.atEdge && !blocker && image.form !== 'legacy') return route.app.fetch(request);
-  if (!route.forwarder) return refuseTransform(route, image, blocker && optionName(blocker, image.form));
+  if (!route.forwarder) return refuseTransform(route.config, route.policy, image, blocker && optionName(blocker, image.form));
   const response = await route.forwarder.handle(request, image);
   // An old article must not break because the origin is down or overloaded: relay the original bytes instead.
   if (image.form === 'legacy' && response.status >= 500) return route.app.fetch(request);
   return response;
-}
-
-/** 508 with our Via token, so that an imgrelay that asked recognises the loop too. */
-function refuseLoop(route: Route): Response {
-  const response = problemResponse(loopError('The request came through an imgrelay: a proxy loop'),
-    { negativeTtlS: route.config.negativeTtlS });
-  response.headers.set('via', VIA_HEADER_VALUE);
-  return response;
-}
-
-/** No origin: a transform is a clear 501 (after the same source checks, so a forbidden source is still a 403). */
-function refuseTransform(route: Route, image: ImageRequest, option?: string): Response {
-  try {
-    route.policy.check(image.source);
-    throw transformsNeedOrigin(option);
-  } catch (error) {
-    return problemResponse(error, { negativeTtlS: route.config.negativeTtlS });
-  }
 }
 
 /** Invalid legacy options are a configuration error (reported like the others), not a failure of every request. */

@@ -7,6 +7,7 @@ import sharp, { type Metadata } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, bootImgrelay, bytes, zakerAt } from './helpers/imgrelay.js';
+import { COPYRIGHT, copyrighted, exifOf, gradient, quadrants } from './helpers/synthetic-images.js';
 import type { RunningNode } from '../src/node.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -16,11 +17,15 @@ let origin: TestOrigin;
 let relay: RunningNode;
 /** A service whose animation budget the aero GIF (56 frames × 350 × 189 = 3.7 MP) exceeds. */
 let tight: RunningNode;
+let signed: Buffer; // copyrighted()
 beforeAll(async () => {
   origin = await startOrigin();
   for (const [name, type] of Object.entries(FIXTURES)) origin.serve(`/img/${name}`, fixture(name), type);
   origin.serve('/img/quadrants.png', await quadrants(), 'image/png');
   origin.serve('/img/gradient.png', await gradient(), 'image/png');
+  signed = await copyrighted();
+  origin.serve('/img/copyrighted.jpg', signed, 'image/jpeg');
+  origin.serve('/img/copyrighted.webp', await sharp(signed).keepExif().webp().toBuffer(), 'image/webp');
   relay = await bootImgrelay(zakerAt(origin.port));
   tight = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_MAX_ANIMATION_PIXELS: '1000000' });
 });
@@ -41,19 +46,6 @@ async function image(response: Response) {
 }
 const size = ({ meta }: { meta: Metadata }) => [meta.width, meta.pageHeight ?? meta.height];
 
-/** 40×40: red top-left, blue top-right, green bottom-left, white bottom-right. */
-async function quadrants(): Promise<Buffer> {
-  const raw = Buffer.alloc(40 * 40 * 3);
-  const colours = [[255, 0, 0], [0, 0, 255], [0, 255, 0], [255, 255, 255]];
-  for (let y = 0; y < 40; y++) for (let x = 0; x < 40; x++) raw.set(colours[(y < 20 ? 0 : 2) + (x < 20 ? 0 : 1)], (y * 40 + x) * 3);
-  return sharp(raw, { raw: { width: 40, height: 40, channels: 3 } }).png().toBuffer();
-}
-/** 256×16 grey ramp, 64…191: room on both sides for a contrast stretch. */
-async function gradient(): Promise<Buffer> {
-  const raw = Buffer.alloc(256 * 16);
-  for (let y = 0; y < 16; y++) for (let x = 0; x < 256; x++) raw[y * 256 + x] = 64 + (x >> 1);
-  return sharp(raw, { raw: { width: 256, height: 16, channels: 1 } }).png().toBuffer();
-}
 const colourAt = ([r, g, b]: number[]) =>
   ({ '100': 'red', '001': 'blue', '010': 'green', '111': 'white' } as Record<string, string>)[[r, g, b].map((c) => (c > 128 ? 1 : 0)).join('')];
 
@@ -136,7 +128,7 @@ const ROWS: Record<string, () => Promise<void>> = {
     expect((await response.json()).detail).toContain('face are not supported');
   },
   '`quality`': async () => {
-    const byDefault = await cf('width=300');
+    const byDefault = await cf('width=300,metadata=none'); // the query form keeps no copyright tag
     expect(byDefault.status).toBe(200);
     const explicit = await weserv('w=300&q=85&n=-1'); // the same request spelled in the query form: one entry
     expect(explicit.headers.get('x-cache')).toBe('HIT-MEMORY');
@@ -171,9 +163,20 @@ const ROWS: Record<string, () => Promise<void>> = {
   },
   '`metadata`': async () => {
     expect((await image(await cf('width=64,metadata=keep'))).meta.exif).toBeDefined();
-    expect((await image(await cf('width=64'))).meta.exif).toBeUndefined(); // default copyright: stripped here
-    expect((await image(await cf('width=64,metadata=copyright'))).meta.exif).toBeUndefined();
-    expect((await image(await cf('width=64,metadata=none'))).meta.exif).toBeUndefined();
+    expect((await image(await cf('width=64'))).meta.exif).toBeUndefined(); // default copyright: the source has none
+    for (const [options, name] of [['width=32', 'jpg'], ['width=32,metadata=copyright', 'jpg'], ['width=32,format=jpeg', 'webp']]) {
+      const kept = exifOf((await image(await cf(options, `copyrighted.${name}`))).meta); // WebP: libvips reads its EXIF
+      expect(kept?.Image?.Copyright).toBe(COPYRIGHT);
+      expect([kept?.Image?.Make, kept?.Image?.Model, kept?.GPSInfo]).toEqual([undefined, undefined, undefined]);
+    }
+    // `none` strips all; Cloudflare: WebP and PNG outputs discard metadata, only a JPEG keeps the copyright.
+    for (const options of ['width=32,metadata=none', 'width=32,format=webp', 'width=32,format=png']) {
+      expect((await image(await cf(options, 'copyrighted.jpg'))).meta.exif, options).toBeUndefined();
+    }
+    const everything = exifOf((await image(await cf('width=32,metadata=keep', 'copyrighted.jpg'))).meta);
+    expect(everything?.Image?.Make).toBe('Acme');
+    // `metadata=copyright` alone is Cloudflare's default, no change: the original bytes.
+    expect(Buffer.compare(Buffer.from(await bytes(await cf('metadata=copyright', 'copyrighted.jpg'))), signed)).toBe(0);
   },
   '`onerror=redirect`': async () => {
     const missing = `http://${ZAKER}/img/missing.jpg`;

@@ -108,8 +108,8 @@ describe('IMGRELAY_REQUIRE_SIGNATURE=transforms', () => {
     // The other key, the other parameter order, the path form with its own alias: one canonical request.
     const second = await fetchImage(`${relay.url}/?w=24&url=${encodeURIComponent(src('k.png'))}&s=${hmac(KEY_NEW, text)}`);
     // The path form spells the query form's defaults (its own are Cloudflare's): it signs what it writes.
-    const pathText = `${src('k.png')}\npages=1&quality=80&width=24`;
-    const third = await fetchImage(`${relay.url}/cdn-cgi/image/w=24,anim=false,q=80,sig=${hmac(KEY_OLD, pathText)}/${src('k.png')}`);
+    const pathText = `${src('k.png')}\nkeepCopyright=false&keepMetadata=false&pages=1&quality=80&width=24`;
+    const third = await fetchImage(`${relay.url}/cdn-cgi/image/w=24,anim=false,q=80,metadata=none,sig=${hmac(KEY_OLD, pathText)}/${src('k.png')}`);
     expect([first.status, second.status, third.status]).toEqual([200, 200, 200]);
     expect([first.cache, second.cache, third.cache]).toEqual(['MISS', 'HIT-MEMORY', 'HIT-MEMORY']);
     expect(new Set([first.digest, second.digest, third.digest]).size).toBe(1);

@@ -64,7 +64,7 @@ describe('allowed widths', () => {
 
   it('w × dpr is what rounds: w=300&dpr=2 (600 px) is the w=640 entry', async () => {
     const { answers, transforms } = await served(rules, [
-      `/?url=${source('dpr.jpg')}&w=300&dpr=2`, `/cdn-cgi/image/width=640,anim=false,quality=80/http://${ZAKER}/dpr.jpg`,
+      `/?url=${source('dpr.jpg')}&w=300&dpr=2`, `/cdn-cgi/image/width=640,anim=false,quality=80,metadata=none/http://${ZAKER}/dpr.jpg`,
     ]);
     expect(answers.map((a) => [a.cache, a.width])).toEqual([['MISS', 640], ['HIT-MEMORY', 640]]);
     expect(transforms).toBe(1);
@@ -152,7 +152,7 @@ describe('admin warm', () => {
     const response = await adminFetch(rules, '/warm', { body: { urls } });
     expect(await response.json()).toMatchObject({ total: 2, ok: 2 });
     const { answers, transforms } = await served(rules, [
-      `/cdn-cgi/image/width=320,height=320,fit=cover,anim=false,q=80/http://${ZAKER}/warmed.jpg`, `/?url=${source('warmed.jpg')}&w=1024`,
+      `/cdn-cgi/image/width=320,height=320,fit=cover,anim=false,q=80,metadata=none/http://${ZAKER}/warmed.jpg`, `/?url=${source('warmed.jpg')}&w=1024`,
     ]);
     expect(answers.map((a) => [a.cache, a.width])).toEqual([['HIT-MEMORY', 320], ['HIT-MEMORY', 1024]]);
     expect(transforms).toBe(0);

@@ -4,7 +4,8 @@
  * answer with the same headers as the Node service (image-response.ts builds both). The origin's answer is a
  * cache entry like any other: keyed by the canonical source and variant material — the output-format bucket
  * included — in memory, the Cache API and R2 (tiered.ts: single-flight, stale-while-revalidate, revalidated with
- * If-None-Match against the origin). The origin's errors keep their status and code.
+ * If-None-Match against the origin). The origin's errors keep their status and code, and `onerror=redirect`
+ * answers the same 302 to the source as the origin (its own 302 included).
  *
  * Requests with `default=` are relayed from the origin without caching here: the origin may answer with its
  * stand-in image, which must not be stored as the variant.
@@ -28,7 +29,7 @@ import { applyVariantRules } from '../policy/variants.js';
 import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { cachePolicy, responseFreshness, withRequestMaxAge } from './cache-control.js';
 import { imageResponse } from './image-response.js';
-import { failure } from './image-route.js';
+import { failure, redirectOnError } from './image-route.js';
 import { ByteBudget } from '../limits/byte-budget.js';
 
 export interface ForwarderDeps {
@@ -97,7 +98,8 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
           serverTiming: `cache;desc=${loaded.state}, total;dur=${(performance.now() - started).toFixed(1)}`,
         });
       } catch (error) {
-        return failure(deps, error, raw.url);
+        // Cloudflare `onerror=redirect`: the same 302 to the source as the Node service, whoever failed.
+        return redirectOnError(image, error) ?? failure(deps, error, raw.url);
       }
     },
   };
@@ -141,7 +143,19 @@ async function askOrigin(origin: Origin, target: string, accept?: string, ifNone
       timedOut ? 'The origin did not answer in time' : 'The origin could not be reached', { cause: error });
   }
   if (response.status === 200 || (response.status === 304 && ifNoneMatch)) return response;
-  throw await originFailure(response);
+  throw await redirectedFailure(response) ?? await originFailure(response);
+}
+
+/**
+ * The origin's `onerror=redirect` answer (302, `X-Imgrelay-Error`) as the failure it stands for. Rebuilt per request
+ * by redirectOnError (same Location, `no-store` and code), never stored: the edge may remember the failure for
+ * its negative TTL, and a request of the same variant without `onerror=redirect` must get the error, not a 302.
+ */
+async function redirectedFailure(response: Response): Promise<RelayError | undefined> {
+  const code = response.headers.get('x-imgrelay-error');
+  if (response.status !== 302 || !code || !Object.hasOwn(ERROR_CODES, code)) return undefined;
+  await response.body?.cancel();
+  return new RelayError(code as ErrorCode, `The origin could not use the source (${code})`);
 }
 
 /** The origin's problem (same code, status and detail) or, for anything else it says, a 502. */

@@ -113,7 +113,7 @@ function learn(
  * Cloudflare `onerror=redirect`: a source failure answers 302 to the source itself, so the browser shows the
  * original. `no-store`: the failure may be brief, and a cached redirect would bypass this service for its lifetime.
  */
-function redirectOnError(request: ImageRequest | undefined, error: unknown): Response | undefined {
+export function redirectOnError(request: ImageRequest | undefined, error: unknown): Response | undefined {
   if (!request?.options.response.onErrorRedirect || !(error instanceof RelayError) || !FALLBACK_CODES.has(error.code)) return undefined;
   return new Response(null, {
     status: 302, headers: { location: request.source.href, 'cache-control': 'no-store', 'x-imgrelay-error': error.code },

@@ -55,7 +55,7 @@ describe('parsing', () => {
     const query = parse(`/?url=${encodeURIComponent(SRC)}&w=800&s=abc_-9`);
     const path = parse(`/cdn-cgi/image/width=800,sig=abc_-9/${SRC}`);
     expect(query.options.spec).toEqual({ width: 800 });
-    expect(path.options.spec).toEqual({ width: 800, quality: 85, pages: -1 }); // Cloudflare's defaults, never signed
+    expect(path.options.spec).toEqual({ width: 800, quality: 85, pages: -1, keepCopyright: true }); // Cloudflare's defaults, never signed
     for (const request of [query, path]) expect(request.options.signature).toBe('abc_-9');
     expect(parse(`/?url=${encodeURIComponent(SRC)}&w=800`).options.signature).toBeUndefined();
     // The path form's own query belongs to the source: an `s=` there is part of the source URL, not a signature.

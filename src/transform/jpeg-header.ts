@@ -16,6 +16,8 @@ export interface JpegHeader {
   height: number;
   /** EXIF IFD0 Orientation (1–8), when the image has one. */
   orientation?: number;
+  /** The APP1 EXIF block (`Exif\0\0` + TIFF), kept for `metadata=copyright` (copyright.ts). */
+  exif?: Uint8Array;
 }
 
 const MARKER = 0xff;
@@ -52,7 +54,8 @@ export function readJpegHeader(bytes: Uint8Array): JpegHeader | undefined {
   if (!segments.exif) return size;
   const exif = readOrientation(segments.exif);
   if (!exif) return undefined;
-  return exif.orientation === undefined ? size : { ...size, orientation: exif.orientation };
+  const withExif = { ...size, exif: segments.exif };
+  return exif.orientation === undefined ? withExif : { ...withExif, orientation: exif.orientation };
 }
 
 /** Walks the marker segments from SOI to SOS, keeping the frame header and EXIF blocks; undefined if malformed. */

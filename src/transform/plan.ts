@@ -11,6 +11,7 @@ import { familyDependsOnAlpha, familyOutput, isAnimatedOutput } from './negotiat
 import { DEFAULTS, targetSize } from '../url/options.js';
 import { toImageError } from './sharp-errors.js';
 import { readJpegHeader } from './jpeg-header.js';
+import { copyrightOf } from './copyright.js';
 import { type CostEstimate, type CostInput, type GifEffort, type Size, estimateCost, overBudget }
   from './cost.js';
 
@@ -48,11 +49,14 @@ export interface Plan {
   gifEffort: GifEffort;
   /** The estimated cost, within the budget (the transformer puts costly jobs in the heavy lane). */
   cost: CostEstimate;
+  /** `metadata=copyright`, JPEG output, source with the tag: the one EXIF tag written (steps.ts). */
+  copyright?: string;
 }
 
 /** What the plan reads from a header. */
 type Header = Pick<Metadata,
-  'format' | 'compression' | 'width' | 'height' | 'pageHeight' | 'pages' | 'hasAlpha' | 'orientation'>;
+  'format' | 'compression' | 'width' | 'height' | 'pageHeight' | 'pages' | 'hasAlpha' | 'orientation'>
+  & { exif?: Uint8Array };
 
 /** Formats sharp's prebuilt libvips cannot decode: refused before any decoder sees them. */
 const UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['jxl', 'bmp', 'ico']);
@@ -86,7 +90,9 @@ export async function probe(job: TransformJob, limits: PipelineLimits, gate: Hea
   const { pages, gifEffort, cost } = withinBudget(costing, wanted, limits);
   // Rounded up on each side (renderers round up too): the budget was checked above, this only backs it up.
   const pixelLimit = Math.ceil(rendered.width + 1) * Math.ceil(rendered.height + 1) * pages;
-  return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha, gifEffort, cost };
+  const copyright = job.spec.keepCopyright && !job.spec.keepMetadata && output === 'jpeg' ? copyrightOf(meta.exif) : undefined;
+  return { spec: job.spec, output, pages, density, pixelLimit, box, fit, hasAlpha: meta.hasAlpha, gifEffort, cost,
+    copyright };
 }
 
 interface Costing {

@@ -116,8 +116,12 @@ const colour: Step = (image) => image.toColourspace('srgb');
 /**
  * Metadata is stripped by default (privacy: GPS, camera serials). `metadata=keep` keeps EXIF and XMP and
  * attaches an sRGB profile that matches the converted pixels (never the source's profile, which would lie now).
+ * `metadata=copyright` writes a fresh EXIF holding the source's copyright tag alone (plan.ts found it, JPEG only).
  */
-const metadata: Step = (image, plan) => (plan.spec.keepMetadata ? image.keepExif().keepXmp().withIccProfile('srgb') : image);
+const metadata: Step = (image, plan) => {
+  if (plan.spec.keepMetadata) return image.keepExif().keepXmp().withIccProfile('srgb');
+  return plan.copyright ? image.withExif({ IFD0: { Copyright: plan.copyright } }) : image;
+};
 
 /**
  * `q` is JPEG-equivalent for every lossy format. AVIF reaches the same fidelity at a lower nominal quality

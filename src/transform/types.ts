@@ -36,6 +36,11 @@ export interface TransformSpec {
   background?: string;
   /** Keep EXIF/ICC metadata (Cloudflare `metadata=keep`); default strips. */
   keepMetadata?: boolean;
+  /**
+   * Keep only the EXIF copyright tag (Cloudflare `metadata=copyright`, its path-form default): JPEG output only,
+   * and only when the source has one; every other tag is stripped. Ignored under keepMetadata.
+   */
+  keepCopyright?: boolean;
   /** Colour adjustments by factor, 1 = no change (Cloudflare `brightness`, `contrast`, `saturation`; 0 = grey). */
   brightness?: number;
   contrast?: number;

@@ -47,12 +47,17 @@ export const cfGravity: Parser<Gravity> = {
   },
 };
 
+const CF_METADATA: Record<string, Pick<TransformSpec, 'keepMetadata' | 'keepCopyright'>> = {
+  keep: { keepMetadata: true }, copyright: { keepMetadata: false, keepCopyright: true },
+  none: { keepMetadata: false, keepCopyright: false },
+};
+
 /**
- * `metadata`: `keep` keeps EXIF and XMP; `copyright` (Cloudflare's default for JPEG) and `none` strip everything.
- * Cloudflare keeps the copyright tag under `copyright`; imgrelay does not (documented deviation).
+ * `metadata`: `keep` keeps EXIF and XMP; `copyright` (Cloudflare's default, see CF_DEFAULTS) keeps only the EXIF
+ * copyright tag in a JPEG output; `none` strips everything.
  */
 export const cfMetadata = (raw: string, name: string): Partial<TransformSpec> =>
-  ({ keepMetadata: parseOrFail(oneOf({ keep: true, copyright: false, none: false }), raw, name) });
+  ({ ...parseOrFail(oneOf(CF_METADATA), raw, name) });
 
 /** `anim=false` keeps the first frame; `anim=true` (the default) keeps the animation. */
 export const cfAnim = (raw: string, name: string): Partial<TransformSpec> => ({ pages: parseOrFail(flag, raw, name) ? -1 : 1 });
@@ -62,7 +67,7 @@ export const cfDimension = (field: 'width' | 'height', parser: Parser<number>) =
   (field === 'width' && raw.trim().toLowerCase() === 'auto' ? {} : { [field]: parseOrFail(parser, raw, name) });
 
 /** Cloudflare's own defaults, applied to a path-form request that transforms (after presets, under explicit ones). */
-export const CF_DEFAULTS = { quality: 85, pages: -1 } as const;
+export const CF_DEFAULTS = { quality: 85, pages: -1, keepCopyright: true } as const;
 
 /**
  * Options Cloudflare documents that imgrelay does not implement: refused by name (400) rather than ignored, so a

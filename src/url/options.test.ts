@@ -46,8 +46,8 @@ describe('path form (Cloudflare names): every option parses valid values', () =>
     ['quality=75', { quality: 75 }], ['format=auto', { format: 'auto' }], ['format=jpeg', { format: 'jpeg' }],
     ['format=baseline-jpeg', { format: 'jpeg' }], ['dpr=2', { dpr: 2 }], ['gravity=auto', { gravity: 'attention' }],
     ['gravity=left', { gravity: 'left' }], ['anim=true', { pages: -1 }], ['anim=false', { pages: 1 }],
-    ['metadata=keep', { keepMetadata: true }], ['metadata=copyright', { keepMetadata: false }],
-    ['metadata=none', { keepMetadata: false }], ['blur=10', { blur: 10 }], ['sharpen=2', { sharpen: 2 }],
+    ['metadata=keep', { keepMetadata: true }], ['metadata=copyright', { keepMetadata: false, keepCopyright: true }],
+    ['metadata=none', { keepMetadata: false, keepCopyright: false }], ['blur=10', { blur: 10 }], ['sharpen=2', { sharpen: 2 }],
     ['background=%23000', { background: '#000000' }],
   ];
   it.each(cases)('%s', (segment, expected) => expect(pathSpec(decodeURIComponent(segment))).toEqual(expected));
@@ -154,7 +154,7 @@ describe('the table', () => {
     for (const [key, def] of Object.entries(OPTIONS)) {
       expect(def.field).toBe(key);
       // `describe` is spelled by the format options (`output=json`, `format=json`).
-      expect('query' in def || 'path' in def || key === 'describe').toBe(true);
+      expect('query' in def || 'path' in def || key === 'describe' || key === 'keepCopyright').toBe(true);
     }
     expect(querySpec('output=json')).toEqual({ describe: 'weserv' });
     expect(pathSpec('format=json')).toEqual({ describe: 'cloudflare' });

@@ -94,6 +94,8 @@ export const OPTIONS = {
   background: { field: 'background', query: { names: ['bg'], apply: set('background', colour) },
     path: { names: ['background'], apply: set('background', colour) } },
   keepMetadata: { field: 'keepMetadata', path: { names: ['metadata'], apply: cfMetadata } },
+  /** Spelled by `metadata` above (`metadata=copyright`, the path form's default). */
+  keepCopyright: { field: 'keepCopyright' },
   brightness: { field: 'brightness', path: { names: ['brightness'], apply: cfFactor('brightness') } },
   contrast: { field: 'contrast', path: { names: ['contrast'], apply: cfFactor('contrast') } },
   saturation: { field: 'saturation', path: { names: ['saturation'], apply: cfFactor('saturation') } },
@@ -195,7 +197,9 @@ export function parseCfOptions(segment: string): RequestOptions {
  * change at all stays the original bytes (no re-encode can improve on them).
  */
 export function withCfDefaults(options: RequestOptions): RequestOptions {
-  if (isIdentity(options.spec)) return options;
+  // `metadata=copyright` alone is Cloudflare's default, not a change: still the original bytes.
+  const change: TransformSpec = { ...options.spec, keepCopyright: undefined };
+  if (isIdentity(change)) return options.spec.keepCopyright ? { ...options, spec: change, signedSpec: options.spec } : options;
   return { ...options, spec: { ...CF_DEFAULTS, ...options.spec }, signedSpec: options.spec };
 }
 
@@ -241,12 +245,18 @@ export function normaliseSpec(spec: TransformSpec): TransformSpec {
     interlace: spec.interlace ? true : undefined,
     blur: spec.blur, sharpen: spec.sharpen, background: usesBackground(spec, sized, fit) ? spec.background : undefined,
     keepMetadata: spec.keepMetadata ? true : undefined,
+    keepCopyright: keepsCopyright(spec) ? true : undefined,
     rotate: spec.rotate, flip: spec.flip,
     brightness: spec.brightness, contrast: spec.contrast, saturation: spec.saturation,
     describe: spec.describe,
   };
   for (const key of Object.keys(out) as (keyof TransformSpec)[]) if (out[key] === undefined) delete out[key];
   return out;
+}
+
+/** Only a JPEG can keep the tag (Cloudflare): an explicit other format makes it no part of the variant. */
+function keepsCopyright(spec: TransformSpec): boolean {
+  return spec.keepCopyright === true && !spec.keepMetadata && [undefined, 'auto', 'jpeg'].includes(spec.format);
 }
 
 /** `k=v&…` of the normalised spec, keys sorted; '' means "no transform" (the original bytes). */
