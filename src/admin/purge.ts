@@ -63,7 +63,7 @@ export class Purger {
     const fenced = this.fence(selectors, at);
     const writesFenced = this.deps.fence?.stats().fenced.write ?? 0;
     const local = await this.sweepLocal(selectors);
-    const instances = await this.tellInstances(selectors);
+    const instances = await this.tellInstances(selectors, at);
     const cdn = await this.purgeCdn(resolved);
     if (instances.purgeLog) this.settleLater(resolved, at);
     for (const kind of selectorKinds(selectors)) this.deps.metrics.purge(kind);
@@ -148,9 +148,9 @@ export class Purger {
     return { memory: swept, store: stored?.removed ?? null, cdn: await this.purgeCdn(resolved) };
   }
 
-  private async tellInstances(selectors: Selectors): Promise<ReportParts['instances']> {
+  private async tellInstances(selectors: Selectors, at: number): Promise<ReportParts['instances']> {
     if (!this.deps.log) return { state: 'none', detail: NO_SHARED_LOG };
-    const key = await this.deps.log.append(selectors);
+    const key = await this.deps.log.append(selectors, at);
     if (!key) {
       this.deps.logger.error({}, 'purge log append failed: other instances keep their memory copies');
       return { state: 'failed', detail: 'not reached: the purge log could not be written to the store (retry the purge)' };
