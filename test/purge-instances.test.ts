@@ -221,6 +221,25 @@ describe('purge across instances: late writes and unreachable tiers', () => {
     }
   });
 
+  it('bytes whose work began within the clock skew after a purge are not stored, as every instance would refuse them', async () => {
+    const a = await bootImgrelay(s3Env());
+    try {
+      const source = `http://${ZAKER}/skew.png`;
+      const answer = await purge(a, { urls: [source] });
+      const purgedAt = Number(/^_purge\/(\d{15})-/.exec(answer.purgeLog ?? '')?.[1]);
+      const dir = await hashOf(source);
+      const [close, clear] = [`${dir}/${'1'.repeat(64)}`, `${dir}/${'2'.repeat(64)}`];
+      // Queued as a load's result is: one whose work began 100 ms after the purge, one past the skew.
+      a.store!.writes.enqueue(close, await lateEntry(source, await solidPng('#0000aa'), purgedAt + 100));
+      a.store!.writes.enqueue(clear, await lateEntry(source, await solidPng('#0000ab'), purgedAt + DEFAULT_SKEW_MS + 100));
+      await a.store!.writes.drain(DEADLINE_MS);
+      expect(await a.store!.raw.get(close)).toBeUndefined();
+      expect((await a.store!.raw.get(clear))?.meta.startedAt).toBe(purgedAt + DEFAULT_SKEW_MS + 100);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('a purge while the store is down answers 207 and names what it could not reach; memory is purged all the same', async () => {
     const a = await bootImgrelay({ ...s3Env(), IMGRELAY_STORE_TIMEOUT_MS: '500' });
     try {
