@@ -4,6 +4,8 @@
  * (IMGRELAY_PURGE_POLL_MS=200; we allow a generous deadline) and serves the origin's new bytes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settleDelays } from '../src/admin/purge.js';
+import { DEFAULT_SKEW_MS } from '../src/cache/purge-fence.js';
 import type { StoredEntry } from '../src/cache/types.js';
 import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
@@ -187,6 +189,52 @@ describe('purge across instances: late writes and unreachable tiers', () => {
       await a.store!.raw.put(key, await lateEntry(source, old, purgedAt - 5_000));
       expect(await gone()).toBe(true);
       expect(Date.now() - purgedAt).toBeLessThan(DEADLINE_MS);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('the settle passes delete only what may hold the old bytes: new bytes written after the purge stay servable', async () => {
+    const a = await bootImgrelay({ ...s3Env(), IMGRELAY_STORE_TIMEOUT_MS: '500', IMGRELAY_PURGE_POLL_MS: '500' });
+    try {
+      // No origin route: a request that is not served from the store fails.
+      const source = `http://${ZAKER}/settle-keeps.png`;
+      const [old, fresh] = [await solidPng('#660066'), await solidPng('#006600')];
+      const purgedAt = Date.now();
+      expect((await purge(a, { urls: [source] })).instances).toBe('logged');
+      const dir = await hashOf(source);
+      const lateKey = `${dir}/${'0'.repeat(64)}`;
+      const gone = () => eventually(async () => (await a.store!.raw.get(lateKey)) === undefined, DEADLINE_MS);
+      // Another instance's new bytes: work begun after the purge (past the clock skew every reader allows for).
+      await a.store!.raw.put(`${dir}/source`, await lateEntry(source, fresh, Date.now() + DEFAULT_SKEW_MS));
+      for (let pass = 0; pass < settleDelays(500, 500).length; pass++) {
+        await a.store!.raw.put(lateKey, await lateEntry(source, old, purgedAt - 5_000));
+        expect(await gone()).toBe(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the pass's other deletes, had it any
+      const served = await fetchImage(`${a.url}/?${source}`);
+      expect(served.status).toBe(200);
+      expect(served.cache).toBe('HIT-STORE');
+      expect(served.digest).toBe(digest(fresh));
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('bytes whose work began within the clock skew after a purge are not stored, as every instance would refuse them', async () => {
+    const a = await bootImgrelay(s3Env());
+    try {
+      const source = `http://${ZAKER}/skew.png`;
+      const answer = await purge(a, { urls: [source] });
+      const purgedAt = Number(/^_purge\/(\d{15})-/.exec(answer.purgeLog ?? '')?.[1]);
+      const dir = await hashOf(source);
+      const [close, clear] = [`${dir}/${'1'.repeat(64)}`, `${dir}/${'2'.repeat(64)}`];
+      // Queued as a load's result is: one whose work began 100 ms after the purge, one past the skew.
+      a.store!.writes.enqueue(close, await lateEntry(source, await solidPng('#0000aa'), purgedAt + 100));
+      a.store!.writes.enqueue(clear, await lateEntry(source, await solidPng('#0000ab'), purgedAt + DEFAULT_SKEW_MS + 100));
+      await a.store!.writes.drain(DEADLINE_MS);
+      expect(await a.store!.raw.get(close)).toBeUndefined();
+      expect((await a.store!.raw.get(clear))?.meta.startedAt).toBe(purgedAt + DEFAULT_SKEW_MS + 100);
     } finally {
       await a.close();
     }

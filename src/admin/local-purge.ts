@@ -83,16 +83,53 @@ export async function purgeStore(store: PurgeableStore, selectors: Selectors): P
     // Markers last: no entry is ever left without its marker.
     await Promise.all(MARKER_PREFIXES.map((prefix) => guarded.deletePrefix(prefix)));
   } else {
-    const found = await findIndexed(guarded, selectors, metaReader(store));
-    for (const source of selectors.sources) found.dirs.add(`${await sha256Hex(source)}/`);
+    const found = await dirsOf(store, selectors);
     removed = sum(await Promise.all([...found.dirs].map(deleteDir)));
     await Promise.all([...found.markers].map((marker) => limit(() => guarded.delete(marker))));
   }
-  return {
-    removed,
-    failures: guarded.errors + guarded.skipped - failuresBefore,
-    skipped: (store.raw.foreignSkipped ?? 0) - foreignBefore,
+  return resultSince(store, failuresBefore, foreignBefore, removed);
+}
+
+/**
+ * A settle pass's store sweep: of the matching entries, only those `predates` says may hold bytes from before the
+ * purge go (their work began before it, or so shortly after that every reader refuses them anyway); entries
+ * written since by work that began after it stay, so every instance does not fetch the source again for nothing.
+ * Entries whose meta cannot be read go too. Markers stay (kept entries need theirs; a stale one costs one lookup).
+ * A purge of everything deletes everything again: reading every entry's meta would walk the whole store.
+ */
+export async function settleStore(store: PurgeableStore, selectors: Selectors, predates: (meta: EntryMeta) => boolean)
+  : Promise<StorePurgeResult> {
+  if (selectors.all) return purgeStore(store, selectors);
+  const { guarded } = store;
+  const failuresBefore = guarded.errors + guarded.skipped;
+  const foreignBefore = store.raw.foreignSkipped ?? 0;
+  const limit = pLimit(STORE_CONCURRENCY);
+  const readMeta = metaReader(store);
+  const sweepKey = async (key: string) => {
+    const meta = await readMeta(key);
+    return (!meta || predates(meta)) && await guarded.delete(key) ? 1 : 0;
   };
+  const sweepDir = async (dir: string) => {
+    const keys: string[] = [];
+    for await (const key of guarded.list(dir)) keys.push(key);
+    return sum(await Promise.all(keys.map((key) => limit(() => sweepKey(key)))));
+  };
+  const removed = sum(await Promise.all([...(await dirsOf(store, selectors)).dirs].map(sweepDir)));
+  return resultSince(store, failuresBefore, foreignBefore, removed);
+}
+
+/** The store directories (one per source) the selectors match, and the index markers that led there. */
+async function dirsOf(store: PurgeableStore, selectors: Selectors) {
+  const found = await findIndexed(store.guarded, selectors, metaReader(store));
+  for (const source of selectors.sources) found.dirs.add(`${await sha256Hex(source)}/`);
+  return found;
+}
+
+function resultSince(store: PurgeableStore, failuresBefore: number, foreignBefore: number, removed: number)
+  : StorePurgeResult {
+  const { guarded } = store;
+  return { removed, failures: guarded.errors + guarded.skipped - failuresBefore,
+    skipped: (store.raw.foreignSkipped ?? 0) - foreignBefore };
 }
 
 const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);

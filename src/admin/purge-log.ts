@@ -88,9 +88,11 @@ export class PurgeLog {
     return (this.options.now ?? Date.now)();
   }
 
-  /** Appends selectors to the log; resolves to the key, or undefined when the store did not take it. */
-  async append(selectors: Selectors): Promise<string | undefined> {
-    const at = this.now();
+  /**
+   * Appends selectors to the log, dated `at` (when the purge began: the time the purging instance fenced with, so
+   * every instance judges entries by the same moment); resolves to the key, or undefined when the store did not take it.
+   */
+  async append(selectors: Selectors, at = this.now()): Promise<string | undefined> {
     const random = Math.random().toString(36).slice(2, 10) || '0';
     const key = `${PURGE_LOG_PREFIX}${String(at).padStart(15, '0')}-${this.options.instanceId}-${random}`;
     this.seen.set(key, at);

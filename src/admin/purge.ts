@@ -9,14 +9,16 @@
  *
  * Other instances apply the purge from the shared log: they fence their own work in flight the same way, and a store
  * write of theirs that lands after our store purge is refused on read (its work began before the purge). Settle
- * passes sweep the store and the CDN once more (memory and fences are already exact): see `settleDelays`.
+ * passes delete such late writes from the store and purge the CDN once more (memory and fences are already exact),
+ * leaving the new bytes written since: see `settle` and `settleDelays`.
  */
 import type { MemoryTier } from '../cache/memory.js';
-import type { PurgeFence } from '../cache/purge-fence.js';
+import { DEFAULT_SKEW_MS, type PurgeFence } from '../cache/purge-fence.js';
+import type { EntryMeta } from '../cache/types.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { CdnFanout } from './cdn.js';
-import { type PurgeableStore, purgeMemory, purgeStore } from './local-purge.js';
+import { type PurgeableStore, purgeMemory, purgeStore, settleStore } from './local-purge.js';
 import type { PurgeLog } from './purge-log.js';
 import { buildReport, type PurgeReport, type ReportParts } from './purge-report.js';
 import { type ResolvedPurge, type Selectors, cdnTags, matcherFor } from './selectors.js';
@@ -57,12 +59,13 @@ export class Purger {
 
   async purge(resolved: ResolvedPurge): Promise<PurgeReport> {
     const { selectors } = resolved;
-    const fenced = this.fence(selectors, (this.deps.now ?? Date.now)());
+    const at = (this.deps.now ?? Date.now)();
+    const fenced = this.fence(selectors, at);
     const writesFenced = this.deps.fence?.stats().fenced.write ?? 0;
     const local = await this.sweepLocal(selectors);
-    const instances = await this.tellInstances(selectors);
+    const instances = await this.tellInstances(selectors, at);
     const cdn = await this.purgeCdn(resolved);
-    if (instances.purgeLog) this.settleLater(resolved);
+    if (instances.purgeLog) this.settleLater(resolved, at);
     for (const kind of selectorKinds(selectors)) this.deps.metrics.purge(kind);
     const store: ReportParts['store'] = local.store && this.deps.store
       ? { kind: this.deps.store.raw.kind, ...local.store, fenced: (this.deps.fence?.stats().fenced.write ?? 0) - writesFenced }
@@ -111,15 +114,15 @@ export class Purger {
     return this.deps.cdn.purge(plan);
   }
 
-  private settleLater(resolved: ResolvedPurge): void {
-    for (const delayMs of settleDelays(this.deps.pollMs, this.deps.storeTimeoutMs)) this.settleAfter(resolved, delayMs);
+  private settleLater(resolved: ResolvedPurge, at: number): void {
+    for (const delayMs of settleDelays(this.deps.pollMs, this.deps.storeTimeoutMs)) this.settleAfter(resolved, at, delayMs);
   }
 
-  private settleAfter(resolved: ResolvedPurge, delayMs: number): void {
+  private settleAfter(resolved: ResolvedPurge, at: number, delayMs: number): void {
     if (this.closed) return;
     const timer = setTimeout(() => {
       this.settling.delete(timer);
-      const pass = this.settle(resolved).then(
+      const pass = this.settle(resolved, at).then(
         (report) => this.deps.logger.info({ report }, 'purge settle pass done'),
         (error: unknown) => this.deps.logger.warn({ err: error }, 'purge settle pass failed'));
       this.running.add(pass);
@@ -129,15 +132,25 @@ export class Purger {
     this.settling.add(timer);
   }
 
-  /** The second pass: store and memory again, and the CDN (a CDN may have refilled from a slow instance). */
-  private async settle(resolved: ResolvedPurge) {
-    const local = await this.sweepLocal(resolved.selectors);
-    return { memory: local.memory, store: local.store?.removed ?? null, cdn: await this.purgeCdn(resolved) };
+  /**
+   * A later pass: the store and the CDN again (a CDN may have refilled from a slow instance). Only what may hold
+   * bytes from before the purge goes: entries whose work began before the purge made at `at` (this clock), or within
+   * the clock skew every reader refuses anyway (fenced-store.ts) — never the new bytes written since, which every
+   * instance would otherwise fetch from the origin again. Memory is exact behind the fence (every save checks it);
+   * without a fence it is swept again.
+   */
+  private async settle(resolved: ResolvedPurge, at: number) {
+    const { selectors } = resolved;
+    const { store, fence, memory } = this.deps;
+    const predatesPurge = (meta: EntryMeta) => meta.startedAt === undefined || meta.startedAt < at + DEFAULT_SKEW_MS;
+    const swept = fence ? 0 : await purgeMemory(memory, selectors);
+    const stored = store ? await settleStore(store, selectors, predatesPurge) : undefined;
+    return { memory: swept, store: stored?.removed ?? null, cdn: await this.purgeCdn(resolved) };
   }
 
-  private async tellInstances(selectors: Selectors): Promise<ReportParts['instances']> {
+  private async tellInstances(selectors: Selectors, at: number): Promise<ReportParts['instances']> {
     if (!this.deps.log) return { state: 'none', detail: NO_SHARED_LOG };
-    const key = await this.deps.log.append(selectors);
+    const key = await this.deps.log.append(selectors, at);
     if (!key) {
       this.deps.logger.error({}, 'purge log append failed: other instances keep their memory copies');
       return { state: 'failed', detail: 'not reached: the purge log could not be written to the store (retry the purge)' };

@@ -13,7 +13,8 @@ import type { PurgeFence } from './purge-fence.js';
 import { guardStore } from './store-guard.js';
 import { withStoreIndex } from './store-index.js';
 import { createWriteBehind } from './write-behind.js';
-import type { Store } from './types.js';
+import { fenceCovers } from './fenced-store.js';
+import type { Store, StoredEntry } from './types.js';
 import type { ByteBudget } from '../limits/byte-budget.js';
 
 export interface NodeStore {
@@ -39,7 +40,7 @@ export async function createNodeStore(config: Config, logger: Logger, { fence, b
   const indexed = withStoreIndex(raw);
   const guarded = guardStore(indexed, { timeoutMs: config.storeTimeoutMs, logger });
   const writes = createWriteBehind(guarded, { maxQueue: config.writeQueue, concurrency: 4, logger,
-    admit: fence && ((entry) => fence.admits(entry, 'write')), budget });
+    admit: fence && ((entry) => admitsWrite(fence, entry)), budget });
   const reindex = startBackgroundReindex(raw, indexed.mark, logger, async (signal) => {
     // A bucket with no entries at its root stops paying a second GET per miss (legacy-root.ts).
     if ('probe' in raw && !(await (raw as LegacyRootStore).probe(signal))) {
@@ -72,4 +73,16 @@ export async function openStore(config: Config, logger: Logger): Promise<Store |
         createS3Store({ ...config.s3, prefix: '', logger, client }), () => client.destroy());
     }
   }
+}
+
+/**
+ * A queued write goes to the store unless a purge fences the work that produced it, or its bytes' work began so
+ * close to a purge (within the clock skew) that every instance's read refuses it (fenced-store.ts): such a write
+ * would only overwrite a good copy another instance wrote meanwhile, and make every instance fetch the source again.
+ */
+function admitsWrite(fence: PurgeFence, entry: StoredEntry): boolean {
+  if (!fence.admits(entry, 'write')) return false;
+  if (entry.meta.startedAt === undefined || !fenceCovers(fence, entry.meta, 0)) return true;
+  fence.fenced('write');
+  return false;
 }

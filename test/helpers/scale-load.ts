@@ -57,8 +57,11 @@ export async function versionOf(body: Uint8Array): Promise<{ source: number; ver
  * object's meta carries the origin's ETag (`"s<i>v<version>"`), read once per distinct S3 ETag of the object.
  */
 export class BucketWatcher {
-  /** Each distinct object seen (a purge deletes it, a write puts a new one): its version and when its listing was sent. */
-  private readonly events: Array<{ source: number; version: number; at: number }> = [];
+  /**
+   * Each distinct object seen (a purge deletes it, a write puts a new one): its version, when its work began (meta
+   * `startedAt`), when the listing that showed it was sent (`at`) and when it answered (`seenAt`: surely landed).
+   */
+  private readonly events: Array<{ source: number; version: number; startedAt: number; at: number; seenAt: number }> = [];
   private readonly read = new Set<string>();
   private running = true;
   private loop: Promise<void> = Promise.resolve();
@@ -71,26 +74,31 @@ export class BucketWatcher {
       while (this.running) {
         const now = Date.now(); // before the listing: what it shows existed at or after this time
         const listed = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket })).catch(() => undefined);
+        const seenAt = Date.now();
         for (const object of listed?.Contents ?? []) {
           const source = keys.findIndex((key) => object.Key?.endsWith(key));
           if (source < 0 || !object.ETag || this.read.has(object.ETag)) continue;
-          const version = await this.versionStored(object.Key!, source);
-          if (version === undefined) continue; // deleted meanwhile: seen again if it comes back
+          const stored = await this.versionStored(object.Key!, source);
+          if (stored === undefined) continue; // deleted meanwhile: seen again if it comes back
           this.read.add(object.ETag);
-          this.events.push({ source, version, at: now });
+          this.events.push({ source, ...stored, at: now, seenAt });
         }
         await new Promise((resolve) => setTimeout(resolve, everyMs));
       }
     })();
   }
 
-  /** The version in the object's meta; undefined when it went meanwhile (a purge deleting it mid-read cuts the body). */
-  private async versionStored(key: string, source: number): Promise<number | undefined> {
+  /**
+   * The version and `startedAt` in the object's meta; undefined when it went meanwhile (a purge deleting it mid-read
+   * cuts the body).
+   */
+  private async versionStored(key: string, source: number): Promise<{ version: number; startedAt: number } | undefined> {
     try {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const text = Buffer.from(await object.Body?.transformToByteArray() ?? []).toString('latin1');
       const match = new RegExp(`s${source}v(\\d+)`).exec(text);
-      return match ? Number(match[1]) : undefined;
+      const startedAt = /"startedAt":(\d+)/.exec(text);
+      return match ? { version: Number(match[1]), startedAt: startedAt ? Number(startedAt[1]) : 0 } : undefined;
     } catch {
       return undefined;
     }
@@ -99,6 +107,14 @@ export class BucketWatcher {
   /** When `version` of `source` was first seen in the bucket in a listing sent after `after`, if it was. */
   landedAt(source: number, version: number, after = -Infinity): number | undefined {
     return this.events.find((e) => e.source === source && e.version === version && e.at > after)?.at;
+  }
+
+  /**
+   * When an object of `version` of `source` whose work began at or after `startedFrom` was first seen in the bucket
+   * (the listing's answer: it had surely landed by then), if one was.
+   */
+  seenStartedFrom(source: number, version: number, startedFrom: number): number | undefined {
+    return this.events.find((e) => e.source === source && e.version === version && e.startedAt >= startedFrom)?.seenAt;
   }
 
   async stop(): Promise<void> {

@@ -57,8 +57,13 @@ export async function startVarnish(backendPort = 9, vclPath = DEFAULT_VCL): Prom
 }
 
 export interface ClusterOptions {
-  /** The probe's `.interval` and `.timeout` (the VCL's production values are seconds; tests need them short). */
+  /** The probe's `.interval` (the VCL's production value is a second; tests need it short). */
   probeIntervalMs: number;
+  /**
+   * The probe's `.timeout`; by default the interval. A longer one keeps a busy instance (a loaded machine answering
+   * /readyz late) in the rotation; a draining (503) or stopped (refused) one still fails its probes at once.
+   */
+  probeTimeoutMs?: number;
 }
 
 /**
@@ -75,7 +80,7 @@ export async function startVarnishCluster(ports: number[], options: ClusterOptio
     return template
       .replace(/^backend \w+ \{[^}]*\}/gm, (block) => block.replace(/\.host = "[^"]*";/, '.host = "127.0.0.1";')
         .replace(/\.port = "\d+";/, `.port = "${to[index++]}";`))
-      .replace(/(probe \w+ \{[^}]*?)\.timeout = [^;]+;/, `$1.timeout = ${options.probeIntervalMs}ms;`)
+      .replace(/(probe \w+ \{[^}]*?)\.timeout = [^;]+;/, `$1.timeout = ${options.probeTimeoutMs ?? options.probeIntervalMs}ms;`)
       .replace(/(probe \w+ \{[^}]*?)\.interval = [^;]+;/, `$1.interval = ${options.probeIntervalMs}ms;`);
   };
   const varnish = await runVarnish(vclPath, render, ports);
