@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RelayError } from '../src/errors.js';
 import { createPool } from '../src/transform/pool.js';
 
@@ -170,5 +170,23 @@ describe('transform pool', () => {
     await heavy;
     expect(startedAfterMs).toBeGreaterThanOrEqual(150);
     expect(startedAfterMs).toBeLessThan(5000);
+  });
+
+  it('a heavy job whose quiet period ends between the check and the wake-up timer still starts (no lost wake-up)', async () => {
+    // The clock is stepped by hand: the lost wake-up needs the quiet period to end in the instant between the pool's
+    // "may a heavy job start?" look (not yet) and its timer arming (already over), which real time hits only rarely.
+    let now = 1_000;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now);
+    try {
+      const pool = createPool({ slots: 2, maxQueue: 10, heavyQuietMs: 200 });
+      await pool.run(async () => 'light'); // light activity at 1000
+      const reads = [1_199.9, 1_200.1]; // the look, then the timer's arming
+      clock.mockImplementation(() => reads.shift() ?? (now = 1_300));
+      const heavy = pool.run(async () => 'heavy', { heavy: true });
+      const stuck = new Promise((resolve) => setTimeout(resolve, 1_000, 'never started'));
+      expect(await Promise.race([heavy, stuck])).toBe('heavy');
+    } finally {
+      clock.mockRestore();
+    }
   });
 });

@@ -166,16 +166,22 @@ class BoundedPool implements Pool {
    * light load heavy jobs wait and meet the queue timeout: costly work yields, never the reverse.
    */
   private heavyMayStart(): boolean {
+    return this.heavyHasRoom() && performance.now() - this.lastLightActivity >= this.heavyQuietMs;
+  }
+
+  /** The heavy lane has a slot and light work leaves one more idle: only the quiet period may still be missing. */
+  private heavyHasRoom(): boolean {
     const { running, heavyRunning } = this.counts;
-    return heavyRunning < this.heavyLimit && running - heavyRunning <= Math.max(0, this.slots - this.heavyLimit - 1)
-      && performance.now() - this.lastLightActivity >= this.heavyQuietMs;
+    return heavyRunning < this.heavyLimit && running - heavyRunning <= Math.max(0, this.slots - this.heavyLimit - 1);
   }
 
   /** Heavy jobs waiting only for the quiet period: look again when it ends. */
   private recheckLater(): void {
-    if (this.quietTimer || this.waiting.size === 0 || this.counts.running >= this.slots) return;
-    const wait = this.lastLightActivity + this.heavyQuietMs - performance.now();
-    if (wait <= 0) return;
+    if (this.quietTimer || this.waiting.size === 0 || this.counts.running >= this.slots || !this.heavyHasRoom()) return;
+    // Always a timer when only the quiet period is missing, even if it has just ended: time passed since
+    // heavyMayStart looked (or a timer fired early by performance.now()), and a heavy job left with no timer and no
+    // running job to end would wait until its queue deadline, or forever without one. Job ends dispatch by themselves.
+    const wait = Math.max(0, this.lastLightActivity + this.heavyQuietMs - performance.now());
     this.quietTimer = setTimeout(() => { this.quietTimer = undefined; this.dispatch(); }, wait + 1);
     this.quietTimer.unref?.();
   }
