@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../bench/lib/random.js';
 import { settleDelays } from '../src/admin/purge.js';
 import { DEFAULT_SKEW_MS } from '../src/cache/purge-fence.js';
-import { TOKEN_A, type PurgeAnswer } from './helpers/admin.js';
+import { TOKEN_A, type PurgeAnswer, eventually as until } from './helpers/admin.js';
 import { type ChildService, buildService, startChildService } from './helpers/child-service.js';
 import { zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
@@ -264,12 +264,3 @@ function directRequest(random: () => number) {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check` until true or `timeoutMs` (a deadline, not a timing). */
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await delay(50);
-  }
-  return false;
-}

@@ -9,7 +9,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../src/node.js';
-import { solidPng } from './helpers/admin.js';
+import { eventually as until, solidPng } from './helpers/admin.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { type TestVarnishCluster, startVarnishCluster } from './helpers/varnish.js';
@@ -85,12 +85,3 @@ describe('cluster.vcl', () => {
 /** Backend fetches that failed (each then retried by vcl_backend_error, or answered 503 past the retries). */
 const failedFetches = async () => (await varnish.counters('MAIN.fetch_failed'))['MAIN.fetch_failed'];
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await delay(50);
-  }
-  return false;
-}
