@@ -214,7 +214,7 @@ function followsPurges(config: Config, env: WorkerEnv): boolean {
  * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew. Entries with
  * `startedAt` need only the fence's clock skew (fenced-store.ts).
  */
-export function legacyFenceWindowMs(config: Config): number {
+function legacyFenceWindowMs(config: Config): number {
   const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
   return load + 1000;
 }
