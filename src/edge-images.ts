@@ -13,6 +13,7 @@ import type { Fit, ImageFormat, OutputFormat, TransformJob, TransformResult, Tra
   from './transform/types.js';
 import { DEFAULTS, normaliseSpec, OPTIONS } from './url/options.js';
 import { readBodyCapped } from './fetch/fetch-fetcher.js';
+import { MIME_TYPES } from './transform/sniff.js';
 
 /** The part of the Workers Images binding used here (Cloudflare: "Images binding", `env.IMAGES`). */
 export interface ImagesBindingLike {
@@ -106,17 +107,13 @@ export function bindingTransform(spec: TransformSpec): Record<string, unknown> {
   return transform;
 }
 
-export const CONTENT_TYPES: Record<OutputFormat, string> = {
-  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif',
-};
-
 const LOSSLESS: ReadonlySet<OutputFormat> = new Set(['png', 'gif']);
 
 /** The binding's output options: the format the image service resolved (Accept included), quality, animation. */
 export function bindingOutput(job: Pick<TransformJob, 'spec' | 'output'>) {
   const normal = normaliseSpec(job.spec);
   return {
-    format: CONTENT_TYPES[job.output],
+    format: MIME_TYPES[job.output],
     // Always sent for lossy outputs: the binding's own default is Cloudflare's, not the origin's (DEFAULTS.quality).
     ...(LOSSLESS.has(job.output) ? {} : { quality: normal.quality ?? DEFAULTS.quality }),
     // Flattening onto an explicit JPEG uses the background, as on Node (steps.ts).
@@ -145,7 +142,7 @@ async function transformThrough(binding: ImagesBindingLike, job: TransformJob, l
     throw bindingError(error);
   });
   // The binding does not report the output size; nothing downstream reads it (image-response.ts).
-  return { body, format: job.output, contentType: CONTENT_TYPES[job.output], width: 0, height: 0 };
+  return { body, format: job.output, contentType: MIME_TYPES[job.output], width: 0, height: 0 };
 }
 
 /** A binding that does not answer is a 504 E_TRANSFORM_TIMEOUT after the transform deadline, as sharp's job is. */

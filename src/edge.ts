@@ -79,8 +79,6 @@ export interface Edge {
 /** The edge memory tier when IMGRELAY_MEMORY_CACHE_MB is not set, and its ceiling: an isolate has 128 MB in all. */
 export const EDGE_MEMORY_DEFAULT_BYTES = 16 * 1024 * 1024;
 export const EDGE_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
-/** Ceiling of IMGRELAY_MAX_INFLIGHT_MB in an isolate (128 MB in all, memory tier included); 0 is that ceiling. */
-export { EDGE_INFLIGHT_MAX_BYTES } from './edge-inflight.js';
 
 /** Builds the edge service from the Worker's env; throws ConfigError (every invalid variable) like the Node entry. */
 export function createEdge(env: WorkerEnv, options: EdgeOptions = {}): Edge {
@@ -216,7 +214,7 @@ function followsPurges(config: Config, env: WorkerEnv): boolean {
  * fetch, or a transform forwarded to the origin: forward.ts's deadline) plus a second of clock skew. Entries with
  * `startedAt` need only the fence's clock skew (fenced-store.ts).
  */
-export function legacyFenceWindowMs(config: Config): number {
+function legacyFenceWindowMs(config: Config): number {
   const load = config.upstreamTimeoutMs + (config.originUrl ? config.transformTimeoutS * 1000 : 0);
   return load + 1000;
 }

@@ -51,7 +51,7 @@ export async function hostIndexPrefix(hostname: string, port?: string): Promise<
   return port === undefined ? base : `${base}${port === '' ? DEFAULT_PORT : port}/`;
 }
 
-export async function tagIndexPrefix(tag: string): Promise<string> {
+async function tagIndexPrefix(tag: string): Promise<string> {
   return `${TAG_INDEX}${await segment(tag)}/`;
 }
 

@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import { ERROR_CODES, type ErrorCode, RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { cacheKey, etagOf, variantMaterial } from '../cache/keys.js';
-import { expiryFor } from '../cache/freshness.js';
+import { expiryFor, type TtlBounds } from '../cache/freshness.js';
 import type { MemoryTier } from '../cache/memory.js';
 import { boundStale } from '../cache/stale-bound.js';
 import type { Loader, TieredCache } from '../cache/tiered.js';
@@ -69,7 +69,9 @@ export function createForwarder(deps: ForwarderDeps): Forwarder {
   const now = deps.now ?? Date.now;
   const fetchImpl = deps.fetch ?? ((input, init) => fetch(input, init));
   const base = deps.originUrl.replace(/\/+$/, '');
-  const origin = { fetchImpl, config: deps.config, now, budget: deps.budget ?? new ByteBudget(0) };
+  const { defaultTtlS, maxTtlS } = deps.config;
+  const origin = { fetchImpl, config: deps.config, now, budget: deps.budget ?? new ByteBudget(0),
+    ttlBounds: { defaultTtlS, maxTtlS, minTtlS: 0 } };
   const caching = cachePolicy(deps.config.cacheControl, deps.config.staleIfErrorS);
   return {
     async handle(raw, image) {
@@ -110,6 +112,8 @@ interface Origin {
   config: Config;
   now: () => number;
   budget: ByteBudget;
+  /** The config's TTL bounds without MIN_TTL_S (expiryOf says why), built once rather than per origin answer. */
+  ttlBounds: TtlBounds;
 }
 
 /** A miss asks the origin; an expired entry is revalidated with If-None-Match (a 304 keeps the bytes). */
@@ -215,7 +219,7 @@ function expiryOf(origin: Origin, response: Response): number {
   const now = origin.now();
   if (response.headers.get('x-cache')?.toUpperCase() === 'STALE') return now;
   const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
-  return expiryFor(headers, now, { ...origin.config, minTtlS: 0 });
+  return expiryFor(headers, now, origin.ttlBounds);
 }
 
 /** `default=` requests: the origin's answer as it is (status, headers, body), never stored at the edge. */
