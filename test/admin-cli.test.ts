@@ -14,8 +14,7 @@ import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { TOKEN_A, fetchImage, memorySources, solidPng } from './helpers/admin.js';
-import { startS3ForService } from './helpers/s3.js';
-import { putObject, stackOf } from './helpers/s3-scope.js';
+import { bootOnSharedBucket } from './helpers/s3-scope.js';
 
 const BIN = fileURLToPath(new URL('../bin/imgrelay.js', import.meta.url));
 const src = (name: string) => `http://${ZAKER}/${name}`;
@@ -67,21 +66,15 @@ describe('imgrelay warm / purge', () => {
   });
 
   it('says how many objects of a shared bucket the purge left alone, in the summary and on the store row', async () => {
-    const s3 = await startS3ForService();
-    const shared = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STORE: 's3',
-      IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true',
-      IMGRELAY_S3_PREFIX: 'scope1' });
-    const { client } = stackOf(s3, 'scope1');
+    const shared = await bootOnSharedBucket(origin.port, 'scope1');
     try {
-      await putObject(client, s3.bucket, 'scope1/0notes.txt'); // another tool's object under imgrelay's prefix
-      const purged = await cli(['purge', '--all'], { IMGRELAY_ADMIN_URL: shared.adminUrl });
+      await shared.putForeign('scope1/0notes.txt'); // another tool's object under imgrelay's prefix
+      const purged = await cli(['purge', '--all'], { IMGRELAY_ADMIN_URL: shared.node.adminUrl });
       expect(purged).toMatchObject({ code: 0, err: '' });
       expect(purged.out).toMatch(/^purged: memory 0, store 0 \(skipped 1 object\(s\) that are not imgrelay keys\)\n/);
       expect(purged.out).toMatch(/\n {2}store s3: done, removed 0, fenced 0, skipped 1 \(purged\)\n/);
     } finally {
-      client.destroy();
       await shared.close();
-      await s3.close();
     }
   });
 

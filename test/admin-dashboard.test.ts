@@ -13,8 +13,8 @@ import type { Page } from 'playwright-core';
 import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { TOKEN_A, adminFetch, fetchImage, purge, solidPng } from './helpers/admin.js';
-import { type TestBrowser, launchChromium } from './helpers/chromium.js';
+import { TOKEN_A, adminFetch, fetchImage, purge, serveSolidPngs } from './helpers/admin.js';
+import { type TestBrowser, launchChromium, recordProblems } from './helpers/chromium.js';
 
 const SCREENSHOT = join(process.cwd(), 'test-results', 'admin-dashboard.png');
 const src = (name: string) => `http://${ZAKER}/${name}`;
@@ -28,9 +28,7 @@ const problems: string[] = [];
 
 beforeAll(async () => {
   origin = await startOrigin();
-  for (const [name, colour] of [['d1', '#a00'], ['d2', '#0a0'], ['d3', '#00a']]) {
-    origin.serve(`/${name}.png`, await solidPng(colour, 120, 90), 'image/png');
-  }
+  await serveSolidPngs(origin, [['d1', '#a00'], ['d2', '#0a0'], ['d3', '#00a']], 120, 90);
   dir = await mkdtemp(join(tmpdir(), 'imgrelay-dashboard-'));
   node = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir,
     IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STATS_SAMPLE_MS: '250' });
@@ -49,10 +47,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   page = await browser.context.newPage();
   await page.setViewportSize({ width: 1280, height: 900 });
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+  recordProblems(page, problems);
   await page.goto(`${node.adminUrl}/`);
 }, 120_000);
 afterAll(async () => {

@@ -11,10 +11,9 @@ import type { Page } from 'playwright-core';
 import type { RunningNode } from '../src/node.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { TOKEN_A, fetchImage, memorySources, solidPng, storeDirs, hashOf } from './helpers/admin.js';
-import { type TestBrowser, launchChromium } from './helpers/chromium.js';
-import { startS3ForService } from './helpers/s3.js';
-import { putObject, stackOf } from './helpers/s3-scope.js';
+import { TOKEN_A, fetchImage, memorySources, serveSolidPngs, storeDirs, hashOf } from './helpers/admin.js';
+import { type TestBrowser, launchChromium, recordProblems } from './helpers/chromium.js';
+import { bootOnSharedBucket } from './helpers/s3-scope.js';
 
 const src = (name: string) => `http://${ZAKER}/${name}`;
 
@@ -27,19 +26,13 @@ const problems: string[] = [];
 
 beforeAll(async () => {
   origin = await startOrigin();
-  for (const [name, colour] of [['p1', '#a00'], ['p2', '#0a0'], ['p3', '#00a']]) {
-    origin.serve(`/${name}.png`, await solidPng(colour), 'image/png');
-  }
+  await serveSolidPngs(origin, [['p1', '#a00'], ['p2', '#0a0'], ['p3', '#00a']]);
   dir = await mkdtemp(join(tmpdir(), 'imgrelay-page-'));
   node = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_STORE: 'fs', IMGRELAY_CACHE_DIR: dir,
     IMGRELAY_ADMIN_TOKENS: TOKEN_A });
   browser = await launchChromium();
   page = await browser.context.newPage();
-  // HTTP errors the test provokes (401, the favicon's 401) are logged as "Failed to load resource": not problems.
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+  recordProblems(page, problems);
   await page.goto(`${node.adminUrl}/`);
 });
 afterAll(async () => {
@@ -78,17 +71,13 @@ describe('admin page in Chromium', () => {
   });
 
   it('shows on the store row how many objects of a shared bucket the purge left alone', async () => {
-    const s3 = await startS3ForService();
-    const shared = await bootImgrelay({ ...zakerAt(origin.port), IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STORE: 's3',
-      IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true',
-      IMGRELAY_S3_PREFIX: 'scope1' });
-    const { client } = stackOf(s3, 'scope1');
+    const shared = await bootOnSharedBucket(origin.port, 'scope1');
     const other = await browser.context.newPage();
     other.on('pageerror', (error) => problems.push(error.message));
     try {
       // Another tool's object in the source's own folder under imgrelay's prefix: a purge by URL meets it.
-      await putObject(client, s3.bucket, `scope1/${await hashOf(src('p2.png'))}/notes.txt`);
-      await other.goto(`${shared.adminUrl}/`);
+      await shared.putForeign(`scope1/${await hashOf(src('p2.png'))}/notes.txt`);
+      await other.goto(`${shared.node.adminUrl}/`);
       await other.fill('#token', TOKEN_A);
       await other.selectOption('#purge-kind', 'urls');
       await other.fill('#purge-input', `${src('p2.png')}\n`);
@@ -104,9 +93,7 @@ describe('admin page in Chromium', () => {
       expect(store?.[header.indexOf('Skipped')]).toBe('1');
     } finally {
       await other.close();
-      client.destroy();
       await shared.close();
-      await s3.close();
     }
   });
 

@@ -130,20 +130,17 @@ export const DASHBOARD_JS = `'use strict';
   }
 
   async function poll() {
-    const token = $('token').value.trim();
-    let response;
-    try {
-      const since = samples.length ? '?since=' + samples[samples.length - 1].t : '';
-      response = await fetch('/history' + since, { headers: { authorization: 'Bearer ' + token } });
-    } catch (error) {
-      $('dash-status').textContent = 'The admin API did not answer (' + error.message + ')';
+    // call() and failure() are the admin page's own (admin.js, loaded first): the same token, the same error text.
+    const result = await call('GET', '/history' + (samples.length ? '?since=' + samples[samples.length - 1].t : ''));
+    if (result.status === 0) {
+      $('dash-status').textContent = result.data.detail; // the API did not answer: try again later
       return schedule(5000);
     }
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      $('dash-status').textContent = 'Error ' + response.status + ': ' + (data.detail || data.title || 'request failed');
+    if (!result.ok) {
+      $('dash-status').textContent = failure(result);
       return undefined; // a wrong token: stop until the admin starts again
     }
+    const data = result.data;
     samples = samples.concat(data.samples || []).slice(-data.capacity);
     $('dash-status').textContent = samples.length + ' sample(s), one every ' + data.intervalMs / 1000 + ' s (at most ' + data.capacity + ')';
     draw(samples);

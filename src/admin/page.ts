@@ -111,11 +111,12 @@ async function call(method, path, body) {
   }
 }
 
+const failure = (result) => 'Error ' + result.status + ': ' + (result.data.detail || result.data.title || 'request failed');
+
 function show(prefix, result, summarize) {
   const out = $(prefix + '-result');
   out.className = result.ok ? 'ok' : 'error';
-  out.textContent = result.ok ? summarize(result.data)
-    : 'Error ' + result.status + ': ' + (result.data.detail || result.data.title || 'request failed');
+  out.textContent = result.ok ? summarize(result.data) : failure(result);
   $(prefix + '-json').textContent = JSON.stringify(result.data, null, 2);
 }
 

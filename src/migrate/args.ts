@@ -1,4 +1,5 @@
 /** Argument parsing for the migration commands (`--name value`, `--name=value`, flags), strict about unknown names. */
+import { list } from '../config-schema.js';
 
 export class MigrateUsageError extends Error {}
 
@@ -37,6 +38,7 @@ export function parseWidths(value: string | undefined, fallback: number[]): numb
   return [...new Set(widths.map(Number))].sort((a, b) => a - b);
 }
 
+/** `a, b,,c` → `['a', 'b', 'c']`, as the service reads its comma-separated variables. */
 export function parseList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  return list.parse(value ?? '');
 }

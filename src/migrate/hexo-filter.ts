@@ -6,7 +6,7 @@
  */
 import { serviceSizeOf } from './metadata.js';
 import { rewriteBody, type RewriteOptions } from './rewrite-html.js';
-import { normaliseBase, rewriteTokens } from './urls.js';
+import { normaliseBase, rewriteTokens, urlPolicy } from './urls.js';
 
 export interface HexoImgrelayConfig {
   base?: string;
@@ -45,7 +45,7 @@ export function createPostFilter(config: HexoImgrelayConfig | undefined, log: Lo
   const base = normaliseBase(config.base);
   const widths = list(config.widths).map(Number).filter((w) => Number.isInteger(w) && w > 0);
   const options: RewriteOptions = {
-    policy: { base, bareHosts: list(config.include_bare_hosts) },
+    policy: urlPolicy(base, list(config.include_bare_hosts)),
     widths: widths.length ? widths : [480, 800, 1200],
     sizes: config.sizes,
     sizeOf: serviceSizeOf(config.metadata ? normaliseBase(config.metadata) : base),

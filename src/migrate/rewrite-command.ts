@@ -10,7 +10,7 @@ import { NotUtf8, postFiles, readPost, writeAtomically } from './files.js';
 import { serviceSizeOf } from './metadata.js';
 import type { RewriteOptions } from './rewrite-html.js';
 import { Unparsable, rewriteFile } from './rewrite.js';
-import { normaliseBase } from './urls.js';
+import { normaliseBase, urlPolicy } from './urls.js';
 
 export const DEFAULT_WIDTHS = [480, 800, 1200];
 
@@ -44,7 +44,7 @@ function rewriteOptions(values: Map<string, string>): RewriteOptions {
     throw new MigrateUsageError((error as Error).message);
   }
   return {
-    policy: { base, bareHosts: parseList(values.get('include-bare-hosts')) },
+    policy: urlPolicy(base, parseList(values.get('include-bare-hosts'))),
     widths: parseWidths(values.get('widths'), DEFAULT_WIDTHS),
     sizes: values.get('sizes'),
     sizeOf: serviceSizeOf(values.get('metadata') ?? base),

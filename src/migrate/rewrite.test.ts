@@ -3,10 +3,10 @@ import { unifiedDiff } from './diff.js';
 import { sizeFromMetadata } from './metadata.js';
 import type { RewriteOptions } from './rewrite-html.js';
 import { Unparsable, rewriteFile } from './rewrite.js';
-import { classify } from './urls.js';
+import { classify, urlPolicy } from './urls.js';
 
 const BASE = 'https://img.example.com';
-const options: RewriteOptions = { policy: { base: BASE, bareHosts: [] }, widths: [480, 800, 1200] };
+const options: RewriteOptions = { policy: urlPolicy(BASE, []), widths: [480, 800, 1200] };
 const SRC = 'http://zkres2.myzaker.com/202107/abc_1024.jpg';
 const lazyImg = (src: string, rest = '') => `<img class="lazy" data-original="${SRC}" data-width="800" data-height="1422" `
   + `src="${src}" referrerpolicy="no-referrer"${rest}>`;
@@ -22,8 +22,8 @@ describe('old-worker URLs', () => {
   });
   it('leave other hosts alone unless their bare host is included', () => {
     expect(classify(SRC, options.policy)).toBeUndefined();
-    expect(classify(SRC, { base: BASE, bareHosts: ['zkres*.myzaker.com'] })?.legacy).toBe(`${BASE}/?${SRC}`);
-    expect(classify('http://evil.myzaker.com.example/x.jpg', { base: BASE, bareHosts: ['zkres*.myzaker.com'] })).toBeUndefined();
+    expect(classify(SRC, urlPolicy(BASE, ['zkres*.myzaker.com']))?.legacy).toBe(`${BASE}/?${SRC}`);
+    expect(classify('http://evil.myzaker.com.example/x.jpg', urlPolicy(BASE, ['zkres*.myzaker.com']))).toBeUndefined();
   });
 });
 
@@ -73,7 +73,7 @@ describe('rewriteFile', () => {
   });
 
   it('with bare hosts, moves bare URLs of those hosts (img, lazy attribute, Markdown, front matter), and no others', async () => {
-    const bare = { ...options, policy: { base: BASE, bareHosts: ['zkres*.myzaker.com'] } };
+    const bare = { ...options, policy: urlPolicy(BASE, ['zkres*.myzaker.com']) };
     const other = 'http://cdn.example.org/a.jpg';
     const text = `---\nthumbnail: ${SRC}\n---\n<img src="${SRC}" data-src="${SRC}">\n![a](${SRC}) ![b](${other})\n`;
     const out = (await rewriteFile(text, bare)).text;

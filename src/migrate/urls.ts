@@ -4,14 +4,22 @@
  * hotlink-protected host, both become imgrelay's legacy form `<base>/?<source>` (the original bytes, as before).
  * A URL already on the base is recognised, so a second run finds nothing to move (idempotence).
  */
+import { compileHostGlobs } from '../fetch/host-glob.js';
 
-export const OLD_WORKER_HOSTS = ['cors.zfour.workers.dev'];
+const OLD_WORKER_HOSTS = ['cors.zfour.workers.dev'];
+/** `<old worker>/?<query>`, compiled once: classify runs for every URL token of every file. */
+const OLD_WORKER_URLS = OLD_WORKER_HOSTS.map((host) => new RegExp(`^https?://${host.replace(/\./g, '\\.')}/?\\?(.+)$`, 'i'));
 
 export interface UrlPolicy {
   /** imgrelay's public origin, without a trailing slash: `https://img.example.com`. */
   base: string;
-  /** Host globs (`zkres*.myzaker.com`) whose bare URLs go through imgrelay too. */
-  bareHosts: string[];
+  /** Whether a bare URL of this host goes through imgrelay too (host globs such as `zkres*.myzaker.com`). */
+  isBareHost(hostname: string): boolean;
+}
+
+/** The policy for `base` and the host globs whose bare URLs move too (matched as the service's host globs are). */
+export function urlPolicy(base: string, bareHosts: readonly string[]): UrlPolicy {
+  return { base, isBareHost: compileHostGlobs(bareHosts) };
 }
 
 export interface MovedUrl {
@@ -40,13 +48,13 @@ export function classify(token: string, policy: UrlPolicy): MovedUrl | undefined
     const source = decodeSource(query);
     return source ? { source, legacy: token, changed: false } : undefined;
   }
-  for (const host of OLD_WORKER_HOSTS) {
-    const match = new RegExp(`^https?://${host.replace(/\./g, '\\.')}/?\\?(.+)$`, 'i').exec(token);
+  for (const oldWorkerUrl of OLD_WORKER_URLS) {
+    const match = oldWorkerUrl.exec(token);
     if (!match) continue;
     const source = decodeSource(match[1]);
     return source ? { source, legacy: `${policy.base}/?${match[1]}`, changed: true } : undefined;
   }
-  if (isBareHost(token, policy.bareHosts)) return { source: token, legacy: `${policy.base}/?${token}`, changed: true };
+  if (isBareHost(token, policy)) return { source: token, legacy: `${policy.base}/?${token}`, changed: true };
   return undefined;
 }
 
@@ -76,20 +84,12 @@ export function decodeSource(query: string): string | undefined {
   }
 }
 
-function isBareHost(token: string, globs: string[]): boolean {
-  if (globs.length === 0) return false;
-  let host: string;
+function isBareHost(token: string, policy: UrlPolicy): boolean {
   try {
-    host = new URL(token).hostname.toLowerCase();
+    return policy.isBareHost(new URL(token).hostname);
   } catch {
     return false;
   }
-  return globs.some((glob) => globToRegExp(glob).test(host));
-}
-
-function globToRegExp(glob: string): RegExp {
-  const body = glob.toLowerCase().split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*');
-  return new RegExp(`^${body}$`);
 }
 
 /** The query form of one srcset candidate: `<base>/?url=<encoded source>&w=<w>`. */

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { sha256Hex } from '../../src/cache/keys.js';
 import type { RunningNode } from '../../src/node.js';
 import { bytes, digest } from './imgrelay.js';
+import type { TestOrigin } from './origin.js';
 
 export const TOKEN_A = 'token-a-0123456789abcdef';
 export const TOKEN_B = 'token-b-fedcba9876543210';
@@ -88,6 +89,12 @@ export async function fetchImage(url: string, headers: Record<string, string> = 
 /** A small PNG of one colour: different colours are different bytes. */
 export async function solidPng(colour: string, width = 40, height = 30): Promise<Uint8Array> {
   return new Uint8Array(await sharp({ create: { width, height, channels: 3, background: colour } }).png().toBuffer());
+}
+
+/** Serves `/<name>.png` on the origin for each [name, colour]: a solid PNG of that colour. */
+export async function serveSolidPngs(origin: TestOrigin, images: Array<[string, string]>, width?: number, height?: number)
+  : Promise<void> {
+  for (const [name, colour] of images) origin.serve(`/${name}.png`, await solidPng(colour, width, height), 'image/png');
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns whether it did (a deadline, not a timing). */

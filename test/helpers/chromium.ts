@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -40,4 +40,15 @@ export async function launchChromium(options: { deviceScaleFactor?: number } = {
     await rm(profile, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * Collects the page's uncaught errors and console errors (a CSP violation is one) into `problems`. HTTP errors a
+ * test provokes (a 401, the favicon's 401) are logged as "Failed to load resource": not problems.
+ */
+export function recordProblems(page: Page, problems: string[]): void {
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
 }

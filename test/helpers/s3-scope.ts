@@ -14,7 +14,10 @@ import { type IndexedStore, withStoreIndex } from '../../src/cache/store-index.j
 import type { Store, StoredEntry } from '../../src/cache/types.js';
 import { surrogateKeys } from '../../src/images.js';
 import { silentLogger } from '../../src/logger.js';
-import { s3StoreOptions, type TestS3 } from './s3.js';
+import type { RunningNode } from '../../src/node.js';
+import { TOKEN_A } from './admin.js';
+import { bootImgrelay, zakerAt } from './imgrelay.js';
+import { s3StoreOptions, startS3ForService, type TestS3 } from './s3.js';
 
 export interface SentRequest {
   command: string;
@@ -98,4 +101,29 @@ export async function storedSources(client: S3Client, bucket: string, root: stri
   const kept: string[] = [];
   for (const source of sources) if (keys.has(`${root}${await sha256Hex(source)}/source`)) kept.push(source);
   return kept;
+}
+
+export interface SharedBucketNode {
+  node: RunningNode;
+  /** Puts another tool's object (not an imgrelay key) at `key` in the bucket. */
+  putForeign(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A node (admin token TOKEN_A) whose store is a fresh s3rver bucket under `prefix`, shared with other tools. */
+export async function bootOnSharedBucket(originPort: number, prefix: string): Promise<SharedBucketNode> {
+  const s3 = await startS3ForService();
+  const node = await bootImgrelay({ ...zakerAt(originPort), IMGRELAY_ADMIN_TOKENS: TOKEN_A, IMGRELAY_STORE: 's3',
+    IMGRELAY_S3_BUCKET: s3.bucket, IMGRELAY_S3_ENDPOINT: s3.endpoint, IMGRELAY_S3_FORCE_PATH_STYLE: 'true',
+    IMGRELAY_S3_PREFIX: prefix });
+  const { client } = stackOf(s3, prefix);
+  return {
+    node,
+    putForeign: (key) => putObject(client, s3.bucket, key),
+    close: async () => {
+      client.destroy();
+      await node.close();
+      await s3.close();
+    },
+  };
 }
