@@ -164,7 +164,7 @@ async function readHeader(job: TransformJob, gate: HeaderGate): Promise<Header> 
 }
 
 /** One frame: sharp reports `height` as one page unless every page is loaded; pageHeight when it knows better. */
-function frameSize(meta: Header): { width: number; height: number } {
+function frameSize(meta: Header): Size {
   if (!meta.width || !meta.height) throw new RelayError('E_IMAGE_INVALID', 'The image header declares no size');
   return { width: meta.width, height: meta.pageHeight ?? meta.height };
 }
