@@ -13,7 +13,7 @@ import { boundStale } from './cache/stale-bound.js';
 import type { Loaded, Loader, TieredCache } from './cache/tiered.js';
 import type { StoredEntry } from './cache/types.js';
 import { MIME_TYPES, sniff } from './transform/sniff.js';
-import type { ImageFormat, TransformSpec, Transformer } from './transform/types.js';
+import type { ImageFormat, TransformResult, TransformSpec, Transformer } from './transform/types.js';
 import { acceptBucket, dependsOnAccept, resolveOutput } from './transform/negotiate.js';
 import { canonicalSpec } from './url/options.js';
 import { capOutputSize } from './url/output-limit.js';
@@ -235,20 +235,22 @@ export class ImageService {
     const output = resolveOutput(spec, bucket, sourceFormat);
     const started = performance.now();
     let ranFrom: number | undefined;
-    let succeeded = false;
     const { timings, ...job } = context;
-    const result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output, ...job,
-      onStart: () => { ranFrom = performance.now(); } })
-      .then((done) => { succeeded = true; return done; })
-      .finally(() => {
-        const ended = performance.now();
-        this.metrics.stage('transform', (ended - started) / 1000);
-        // The pool says when the job left its queue. A job that never started waited all along (refused, or its
-        // caller left); one that ran with no pool to report it (no onStart) counts all as `transform`.
-        const ran = ranFrom ?? (succeeded ? started : ended);
-        addStage(timings, 'queue', ran - started);
-        addStage(timings, 'transform', ended - ran);
-      });
+    let result: TransformResult;
+    try {
+      result = await this.deps.transformer.transform({ source: source.body, sourceFormat, spec, output, ...job,
+        onStart: () => { ranFrom = performance.now(); } });
+      // One that ran with no pool to report its start (no onStart) counts all as `transform`.
+      ranFrom ??= started;
+    } finally {
+      const ended = performance.now();
+      this.metrics.stage('transform', (ended - started) / 1000);
+      // The pool says when the job left its queue; a job that never started waited all along (refused, or its
+      // caller left).
+      const ran = ranFrom ?? ended;
+      addStage(timings, 'queue', ran - started);
+      addStage(timings, 'transform', ended - ran);
+    }
     return {
       body: result.body,
       meta: {

@@ -49,8 +49,10 @@ function presetsAlone(text: string | undefined): VariantRules | undefined {
   }
 }
 
-/** The inputs a parsed Config only names: the rules file's rules, the parsed legacy options. */
-/** `variants`: their presets, so the legacy options may name one (`p=hero`), and presets-only, which they must pass. */
+/**
+ * The inputs a parsed Config only names: the rules file's rules, the parsed legacy options. `variants`: their
+ * presets, so the legacy options may name one (`p=hero`), and presets-only, which they must pass.
+ */
 export function startInputsOf(rulesFile: string, legacyOptions: string, variants?: VariantRules): StartInputs {
   const problems: string[] = [];
   let headerRules: HeaderRule[] | undefined;

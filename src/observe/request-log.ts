@@ -40,7 +40,7 @@ export function errorDetail(error: RelayError): string {
 /** Error lines of one code written per second; the rest of that second are counted into the next line's `suppressed`. */
 export const ERROR_LINES_PER_S = 20;
 
-export const isHit = (cache: string | undefined): boolean => cache === 'HIT-MEMORY' || cache === 'HIT-STORE';
+const isHit = (cache: string | undefined): boolean => cache === 'HIT-MEMORY' || cache === 'HIT-STORE';
 
 export class RequestLog {
   /** Log every n-th hit (0: none). */

@@ -1,7 +1,7 @@
 /**
  * Where one request's time went, by stage: the origin fetch, the wait for a transform slot, the transform, the
- * persistent store's read. Measured where each stage runs (src/images.ts, the transform pool, src/cache/tiered.ts)
- * into an object the request carries, then written out twice: as `Server-Timing` and in the request's log line.
+ * persistent store's read. Measured where each stage runs (src/images.ts, the queue's end marked by the pool's
+ * `onStart`; src/cache/tiered.ts) into an object the request carries, then written out twice: as `Server-Timing` and in the request's log line.
  * Work shared by concurrent identical requests (single-flight) is timed into the request that started it; the ones
  * that joined it show only their total. Portable.
  */

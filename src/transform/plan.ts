@@ -136,7 +136,7 @@ function costInput({ job, output, frame, outputSize, fit }: Costing, pages: numb
  * The size of one output frame: the box for the fits that fill it (cover, fill, contain pad to it), the scaled
  * source for inside/outside and single-sided boxes; never larger than the source when enlarging is off.
  */
-export function producedSize(fit: Plan['fit'], box: Box, source: Size, withoutEnlargement: boolean): Size {
+function producedSize(fit: Plan['fit'], box: Box, source: Size, withoutEnlargement: boolean): Size {
   if (box.width === undefined && box.height === undefined) return source;
   const both = box.width !== undefined && box.height !== undefined;
   if (both && fit !== 'inside' && fit !== 'outside') {
@@ -164,7 +164,7 @@ async function readHeader(job: TransformJob, gate: HeaderGate): Promise<Header> 
 }
 
 /** One frame: sharp reports `height` as one page unless every page is loaded; pageHeight when it knows better. */
-function frameSize(meta: Header): { width: number; height: number } {
+function frameSize(meta: Header): Size {
   if (!meta.width || !meta.height) throw new RelayError('E_IMAGE_INVALID', 'The image header declares no size');
   return { width: meta.width, height: meta.pageHeight ?? meta.height };
 }

@@ -12,7 +12,7 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { OutputFormat, TransformJob, TransformResult, Transformer } from './types.js';
 import { createPool, type Pool, type PoolStats } from './pool.js';
-import { probe, type Plan, type PipelineLimits } from './plan.js';
+import { type HeaderGate, probe, type Plan, type PipelineLimits } from './plan.js';
 import { createProbeGate, type ProbeStats } from './probe-gate.js';
 import { checkAffordableOptions } from './cost.js';
 import { applySteps, decode } from './steps.js';
@@ -60,14 +60,14 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
     avifEffort: config.avifEffort, transformBudgetMs: config.transformBudgetMs,
   };
   const counts = { timeouts: 0, overBudget: 0 };
+  // A job's header reads take turns in the probe gate, as the job's client and cancelled with its signal.
+  const gateOf = (job: TransformJob): HeaderGate => (read) => probes.run(read, { signal: job.signal, client: job.client });
   const transform = async (job: TransformJob): Promise<TransformResult> => {
-    const gate = <T>(read: () => Promise<T>) => probes.run(read, { signal: job.signal, client: job.client });
-    if (job.spec.describe) return describe(job, gate, transformImage);
+    if (job.spec.describe) return describe(job, gateOf(job), transformImage);
     return transformImage(job);
   };
   const transformImage = async (job: TransformJob): Promise<TransformResult> => {
-    const gate = <T>(read: () => Promise<T>) => probes.run(read, { signal: job.signal, client: job.client });
-    const plan = await probe(job, limits, gate).catch((error: unknown) => {
+    const plan = await probe(job, limits, gateOf(job)).catch((error: unknown) => {
       // A caller that left while its probe waited: its abort, never a verdict on the image (that would be cached).
       if (job.signal?.aborted && !(error instanceof RelayError)) throw error;
       throw refused(error, job, deps.logger, counts);
@@ -89,7 +89,7 @@ export function createSharpTransformer(config: TransformerConfig, deps: SharpTra
  * JSON instead of the image (describe.ts): weserv's describes the source from its header (a bounded read, like a
  * probe); Cloudflare's runs the request's transform to report the output size.
  */
-async function describe(job: TransformJob, gate: <T>(read: () => Promise<T>) => Promise<T>,
+async function describe(job: TransformJob, gate: HeaderGate,
   transformImage: (job: TransformJob) => Promise<TransformResult>): Promise<TransformResult> {
   const facts = await gate(() => readFacts(job)).catch((error: unknown) => { throw toImageError(error); });
   if (job.spec.describe === 'weserv') return weservJson(facts);
