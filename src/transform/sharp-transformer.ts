@@ -10,7 +10,8 @@ import sharp from 'sharp';
 import type { Config } from '../config.js';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { OutputFormat, TransformJob, TransformResult, Transformer } from './types.js';
+import type { TransformJob, TransformResult, Transformer } from './types.js';
+import { MIME_TYPES } from './sniff.js';
 import { createPool, type Pool, type PoolStats } from './pool.js';
 import { type HeaderGate, probe, type Plan, type PipelineLimits } from './plan.js';
 import { createProbeGate, type ProbeStats } from './probe-gate.js';
@@ -18,10 +19,6 @@ import { checkAffordableOptions } from './cost.js';
 import { applySteps, decode } from './steps.js';
 import { toImageError } from './sharp-errors.js';
 import { cloudflareJson, readFacts, weservJson } from './describe.js';
-
-export const CONTENT_TYPES: Record<OutputFormat, string> = {
-  jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', avif: 'image/avif', gif: 'image/gif',
-};
 
 export interface SharpTransformerDeps {
   logger: Logger;
@@ -116,7 +113,7 @@ async function runJob(job: TransformJob, plan: Plan, limits: PipelineLimits, log
       // to twice its length outside the JS heap, uncounted by the memory tier (docs/memory.md). The copy frees it now.
       body: new Uint8Array(data),
       format: plan.output,
-      contentType: CONTENT_TYPES[plan.output],
+      contentType: MIME_TYPES[plan.output],
       width: info.width,
       // An animation is one tall strip of frames; its visible height is one page.
       height: info.pageHeight ?? info.height,
