@@ -26,8 +26,12 @@ export const cidrList = list.pipe(z.array(z.string().refine(isCidr, 'a CIDR such
     const family = wholeFamilyCovered(cidrs);
     if (family) ctx.addIssue({ code: 'custom', message: `CIDRs that leave part of ${family} checked; these cover all of ${family} in effect (the address check would be off)` });
   });
-export const dnsServerList = list.pipe(z.array(z.string().refine((v) => parseDnsServer(v) !== undefined,
-  'ip or ip:port, IPv6 in brackets when a port is given ([::1]:53)')));
+/** Each server in the spelling `Resolver#setServers` takes. */
+export const dnsServerList = list.pipe(z.array(z.string().transform((v, ctx) => {
+  const server = parseDnsServer(v);
+  if (!server) ctx.addIssue({ code: 'custom', message: 'ip or ip:port, IPv6 in brackets when a port is given ([::1]:53)' });
+  return server as string;
+})));
 export const resolveList = list.pipe(z.array(z.string().transform((v, ctx) => {
   const rule = parseResolveRule(v);
   if (!rule) ctx.addIssue({ code: 'custom', message: 'host:port:address[:targetPort], IPv6 in brackets' });
