@@ -120,14 +120,14 @@ export function redirectTarget(from: URL, location: string): URL {
   return next;
 }
 
-export function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
+function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   if (validators?.etag) headers['if-none-match'] = validators.etag;
   if (validators?.lastModified) headers['if-modified-since'] = validators.lastModified;
   return headers;
 }
 
-const hasValidators = (validators: Validators | undefined) => Boolean(validators?.etag || validators?.lastModified);
+export const hasValidators = (validators: Validators | undefined) => Boolean(validators?.etag || validators?.lastModified);
 
 /** The failure for a final non-2xx upstream status (redirects and 304 are handled before). */
 export function upstreamStatusError(status: number): RelayError {

@@ -17,7 +17,7 @@ import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceRequest, SourceResponse } from './types.js';
 import {
-  conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, upstreamHeaders, upstreamStatusError,
+  hasValidators, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, upstreamHeaders, upstreamStatusError,
   walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
 import { CappedBody, declaredLength } from './capped-body.js';
@@ -78,7 +78,6 @@ function followRedirects(context: FetchContext, request: SourceRequest, signal: 
 /** One request, its body read under the cap; the host's concurrency slot is held until the body is in. */
 async function fetchHop(context: FetchContext, url: URL, request: SourceRequest, signal: AbortSignal)
   : Promise<HopOutcome> {
-  const conditional = conditionalHeaders(request.validators);
   const response = await context.agent.request({
     origin: url.origin, path: url.pathname + url.search, method: 'GET', signal,
     headers: upstreamHeaders(url, context.rules, request.validators, request.alternate),
@@ -92,7 +91,7 @@ async function fetchHop(context: FetchContext, url: URL, request: SourceRequest,
     if (!location) throw new RelayError('E_UPSTREAM', `Upstream redirect (${status}) without Location`);
     return { redirectTo: location };
   }
-  if (status === 304 && Object.keys(conditional).length > 0) {
+  if (status === 304 && hasValidators(request.validators)) {
     await discard(body);
     return { response: { notModified: true, finalUrl: url.href, headers: picked() } };
   }
