@@ -83,7 +83,7 @@ async function fetchHop(context: FetchContext, url: URL, request: SourceRequest,
     headers: upstreamHeaders(url, context.rules, request.validators, request.alternate),
   });
   const { statusCode: status, headers, body } = response;
-  if (headers.via !== undefined) await refuseLoop(body, header(headers, 'via'));
+  if (headers.via !== undefined) await refuseUpstreamVia(header(headers, 'via'), () => discard(body));
   const picked = () => pickSourceHeaders((name) => header(headers, name));
   if (REDIRECT_STATUSES.has(status)) {
     await discard(body);
@@ -120,16 +120,6 @@ async function readCapped(response: Dispatcher.ResponseData, cap: number, hold?:
     collected.add(chunk); // a throw leaves the loop, which destroys the stream
   }
   return collected.finish();
-}
-
-/** Refuses (508) an answer that came through an imgrelay (loop-guard.ts), releasing its body first. */
-async function refuseLoop(body: Dispatcher.ResponseData['body'], via: string | undefined): Promise<void> {
-  try {
-    refuseUpstreamVia(via);
-  } catch (error) {
-    await discard(body);
-    throw error;
-  }
 }
 
 /** Drains a small body so the connection can be reused; undici's dump gives up (and closes) past 128 KiB. */
