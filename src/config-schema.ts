@@ -21,6 +21,9 @@ export const list = z.string().transform((v) => v.split(',').map((s) => s.trim()
 export const port = int(1, 65535);
 /** A listening port: 0 asks the OS for a free one (tests, side-by-side benchmarks). */
 export const listenPort = int(0, 65535);
+/** A host name or glob as host-glob.ts matches it: no scheme, no port, no path. */
+export const HOST_GLOB = /^[a-z0-9*.-]+$/i;
+export const hostGlobList = list.pipe(z.array(z.string().regex(HOST_GLOB, 'host names or globs (no scheme, no port)')));
 export const cidrList = list.pipe(z.array(z.string().refine(isCidr, 'a CIDR such as 127.0.0.0/8 or ::1/128 (not /0)')))
   .superRefine((cidrs, ctx) => {
     const family = wholeFamilyCovered(cidrs);

@@ -9,7 +9,7 @@ import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureCon
 import { CLIENT_HINT_VARS, type ClientHintsConfig, toClientHintsConfig } from './policy/client-hints-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { type DrainConfig, DRAIN_VARS, toDrainConfig } from './http/drain-config.js';
-import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+import { bool, cidrList, dnsServerList, hostGlobList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
 import { OBSERVE_VARS, type ObserveConfig, observeConfig } from './observe/config.js';
 
@@ -51,7 +51,7 @@ const VARS = {
   ALLOW_PRIVATE_NETWORKS: [cidrList, ''],
   RESOLVE: [resolveList, ''],
   DNS_SERVERS: [dnsServerList, ''],
-  PUBLIC_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
+  PUBLIC_HOSTS: [hostGlobList, ''],
   ALLOWED_PORTS: [list.pipe(z.array(port)), '80,443'],
   MAX_SOURCE_BYTES: [int(1), String(25 * MiB)],
   MAX_SOURCE_PIXELS: [int(1), String(50_000_000)],
