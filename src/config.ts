@@ -4,16 +4,16 @@
  * Portable (no `node:` imports): the worker entry parses its `env` bindings with the same function.
  */
 import { z } from 'zod';
-import { type ResolveRule, parseDnsServer } from './config-parse.js';
+import type { ResolveRule } from './config-parse.js';
 import { SIGNATURE_VARS, type SignatureConfig, signatureProblems, toSignatureConfig } from './policy/signature-config.js';
 import { CLIENT_HINT_VARS, type ClientHintsConfig, toClientHintsConfig } from './policy/client-hints-config.js';
 import { VARIANT_VARS, type VariantRules, toVariantRules, variantProblems } from './policy/variants-config.js';
 import { type DrainConfig, DRAIN_VARS, toDrainConfig } from './http/drain-config.js';
-import { bool, cidrList, dnsServerList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
+import { bool, cidrList, dnsServerList, hostGlobList, int, list, listenPort, port, resolveList, type VarSpec } from './config-schema.js';
 import { MISS_LIMIT_VARS, type MissLimitConfig, missLimitConfig, missLimitProblems } from './policy/miss-limit-config.js';
 import { OBSERVE_VARS, type ObserveConfig, observeConfig } from './observe/config.js';
 
-export { type ResolveRule, isCidr, parseDnsServer, parseResolveRule } from './config-parse.js';
+export { type ResolveRule, parseResolveRule } from './config-parse.js';
 
 const MiB = 1024 * 1024;
 
@@ -51,7 +51,7 @@ const VARS = {
   ALLOW_PRIVATE_NETWORKS: [cidrList, ''],
   RESOLVE: [resolveList, ''],
   DNS_SERVERS: [dnsServerList, ''],
-  PUBLIC_HOSTS: [list.pipe(z.array(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port)'))), ''],
+  PUBLIC_HOSTS: [hostGlobList, ''],
   ALLOWED_PORTS: [list.pipe(z.array(port)), '80,443'],
   MAX_SOURCE_BYTES: [int(1), String(25 * MiB)],
   MAX_SOURCE_PIXELS: [int(1), String(50_000_000)],
@@ -226,7 +226,7 @@ function toConfig(v: Parsed): Config {
     memoryCacheBytes: v.MEMORY_CACHE_MB * MiB, memoryEntryMaxBytes: v.MEMORY_ENTRY_MAX_MB * MiB,
     allowedHosts: v.ALLOWED_HOSTS, blockedHosts: v.BLOCKED_HOSTS,
     allowPrivateNetworks: v.ALLOW_PRIVATE_NETWORKS, resolve: v.RESOLVE, allowedPorts: v.ALLOWED_PORTS,
-    dnsServers: v.DNS_SERVERS.map((server) => parseDnsServer(server) as string), publicHosts: v.PUBLIC_HOSTS,
+    dnsServers: v.DNS_SERVERS, publicHosts: v.PUBLIC_HOSTS,
     maxSourceBytes: v.MAX_SOURCE_BYTES, maxSourcePixels: v.MAX_SOURCE_PIXELS,
     maxOutputDimension: v.MAX_OUTPUT_DIMENSION, maxUrlBytes: v.MAX_URL_BYTES,
     upstreamTimeoutMs: v.UPSTREAM_TIMEOUT_MS, connectTimeoutMs: v.CONNECT_TIMEOUT_MS,

@@ -106,7 +106,7 @@ function parseStrict(ip: string): Address | undefined {
  * ipaddr.js alone reads `::8.8.8.8` as v4-mapped `::ffff:8.8.8.8` while the OS connects to v4-compatible
  * `::808:808`: judging one address and connecting to another is exactly the bug this module prevents.
  */
-function canonicalIPv6(bare: string): string | undefined {
+export function canonicalIPv6(bare: string): string | undefined {
   try {
     return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
   } catch {

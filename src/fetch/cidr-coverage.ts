@@ -8,6 +8,7 @@
  * Portable (ipaddr.js only): config.ts calls it while parsing.
  */
 import ipaddr from 'ipaddr.js';
+import { canonicalIPv6 } from './address-policy.js';
 
 type Family = 'IPv4' | 'IPv6';
 type Interval = [start: bigint, end: bigint];
@@ -44,17 +45,9 @@ export function wholeFamilyCovered(cidrs: readonly string[]): Family | undefined
 
 function parse(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
   const [address = '', bits = ''] = cidr.split('/');
-  const spelled = address.includes(':') ? `${canonicalIPv6(address)}/${bits}` : cidr;
+  // The socket's reading of an IPv6 spelling, as address-policy.ts judges it.
+  const spelled = address.includes(':') ? `${canonicalIPv6(address) ?? address}/${bits}` : cidr;
   return ipaddr.isValidCIDR(spelled) ? ipaddr.parseCIDR(spelled) : undefined;
-}
-
-/** The socket's reading of an IPv6 spelling (inet_pton, via WHATWG URL), as address-policy.ts does. */
-function canonicalIPv6(bare: string): string {
-  try {
-    return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  } catch {
-    return bare;
-  }
 }
 
 function toBigInt(bytes: number[]): bigint {

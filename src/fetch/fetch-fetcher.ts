@@ -120,14 +120,14 @@ export function redirectTarget(from: URL, location: string): URL {
   return next;
 }
 
-export function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
+function conditionalHeaders(validators: Validators | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   if (validators?.etag) headers['if-none-match'] = validators.etag;
   if (validators?.lastModified) headers['if-modified-since'] = validators.lastModified;
   return headers;
 }
 
-const hasValidators = (validators: Validators | undefined) => Boolean(validators?.etag || validators?.lastModified);
+export const hasValidators = (validators: Validators | undefined) => Boolean(validators?.etag || validators?.lastModified);
 
 /** The failure for a final non-2xx upstream status (redirects and 304 are handled before). */
 export function upstreamStatusError(status: number): RelayError {
@@ -158,7 +158,7 @@ async function fetchHop(fetchImpl: typeof fetch, url: URL, options: HopOptions):
     method: 'GET', headers: options.headers, redirect: 'manual', signal: options.signal,
   });
   const { status } = response;
-  if (response.headers.has('via')) await refuseLoop(response);
+  if (response.headers.has('via')) await refuseUpstreamVia(response.headers.get('via'), () => discard(response));
   const headers = pickSourceHeaders((name) => response.headers.get(name) ?? undefined);
   if (REDIRECT_STATUSES.has(status)) {
     await discard(response);
@@ -212,16 +212,6 @@ export async function readBodyCapped(response: Response, cap: number, hold?: Byt
 function decodedLength(headers: Headers): number | undefined {
   const encoding = headers.get('content-encoding');
   return encoding && encoding.trim().toLowerCase() !== 'identity' ? undefined : declaredLength(headers.get('content-length'));
-}
-
-/** Refuses (508) an answer that came through an imgrelay, releasing its body first. */
-async function refuseLoop(response: Response): Promise<void> {
-  try {
-    refuseUpstreamVia(response.headers.get('via'));
-  } catch (error) {
-    await discard(response);
-    throw error;
-  }
 }
 
 /** Releases an unread body (redirects, errors): the runtime can reuse or close the connection. */

@@ -17,7 +17,7 @@ import { createHostLimiters, type HostLimiters } from './host-limiter.js';
 import { createSourcePolicy, type SourcePolicy } from './source-policy.js';
 import type { SourceFetcher, SourceRequest, SourceResponse } from './types.js';
 import {
-  conditionalHeaders, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, upstreamHeaders, upstreamStatusError,
+  hasValidators, type HopOutcome, pickSourceHeaders, REDIRECT_STATUSES, upstreamHeaders, upstreamStatusError,
   walkRedirects, withUpstreamDeadline,
 } from './fetch-fetcher.js';
 import { CappedBody, declaredLength } from './capped-body.js';
@@ -78,13 +78,12 @@ function followRedirects(context: FetchContext, request: SourceRequest, signal: 
 /** One request, its body read under the cap; the host's concurrency slot is held until the body is in. */
 async function fetchHop(context: FetchContext, url: URL, request: SourceRequest, signal: AbortSignal)
   : Promise<HopOutcome> {
-  const conditional = conditionalHeaders(request.validators);
   const response = await context.agent.request({
     origin: url.origin, path: url.pathname + url.search, method: 'GET', signal,
     headers: upstreamHeaders(url, context.rules, request.validators, request.alternate),
   });
   const { statusCode: status, headers, body } = response;
-  if (headers.via !== undefined) await refuseLoop(body, header(headers, 'via'));
+  if (headers.via !== undefined) await refuseUpstreamVia(header(headers, 'via'), () => discard(body));
   const picked = () => pickSourceHeaders((name) => header(headers, name));
   if (REDIRECT_STATUSES.has(status)) {
     await discard(body);
@@ -92,7 +91,7 @@ async function fetchHop(context: FetchContext, url: URL, request: SourceRequest,
     if (!location) throw new RelayError('E_UPSTREAM', `Upstream redirect (${status}) without Location`);
     return { redirectTo: location };
   }
-  if (status === 304 && Object.keys(conditional).length > 0) {
+  if (status === 304 && hasValidators(request.validators)) {
     await discard(body);
     return { response: { notModified: true, finalUrl: url.href, headers: picked() } };
   }
@@ -121,16 +120,6 @@ async function readCapped(response: Dispatcher.ResponseData, cap: number, hold?:
     collected.add(chunk); // a throw leaves the loop, which destroys the stream
   }
   return collected.finish();
-}
-
-/** Refuses (508) an answer that came through an imgrelay (loop-guard.ts), releasing its body first. */
-async function refuseLoop(body: Dispatcher.ResponseData['body'], via: string | undefined): Promise<void> {
-  try {
-    refuseUpstreamVia(via);
-  } catch (error) {
-    await discard(body);
-    throw error;
-  }
 }
 
 /** Drains a small body so the connection can be reused; undici's dump gives up (and closes) past 128 KiB. */

@@ -58,9 +58,14 @@ function splitOutsideComments(via: string): string[] {
   return hops;
 }
 
-/** Throws 508 when an upstream answer (any hop, redirects included) came through an imgrelay. */
-export function refuseUpstreamVia(via: string | null | undefined): void {
-  if (viaNamesImgrelay(via)) throw loopError('The source answered through an imgrelay (its Via token): a proxy loop');
+/**
+ * Throws 508 when an upstream answer (any hop, redirects included) came through an imgrelay, after `release` gave
+ * its unread body back (so the connection is reused or closed, never leaked).
+ */
+export async function refuseUpstreamVia(via: string | null | undefined, release: () => Promise<void>): Promise<void> {
+  if (!viaNamesImgrelay(via)) return;
+  await release();
+  throw loopError('The source answered through an imgrelay (its Via token): a proxy loop');
 }
 
 /** Returns why `url` leads back to this service, or undefined. */

@@ -3,14 +3,12 @@
  * first of the keys. Only the signature is touched; the rest of the URL stays as it was written. Portable.
  */
 import { RelayError } from '../errors.js';
-import { type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
+import { CF_PREFIX, type ImageRequest, parseImageRequest, splitRequestUrl } from '../url/request.js';
 import { PRESET_PATH_NAME, PRESET_QUERY_NAME, type PresetTable } from '../url/presets.js';
 import type { Signer } from './signature.js';
 
 /** A URL that cannot be signed, and why (the CLI prints it and exits 2). */
 export class UnsignableUrl extends Error {}
-
-const CF_PREFIX = '/cdn-cgi/image/';
 
 /** The name of a `name=value` pair, percent-decoded when it can be (a malformed one is kept as written). */
 function pairName(pair: string): string {
@@ -54,8 +52,8 @@ function parsed(url: string, presets?: PresetTable): ImageRequest {
 export async function signImageUrl(url: string, signer: Signer, presets?: PresetTable): Promise<string> {
   const request = parsed(url, presets);
   const signature = await signer.sign(request);
-  const { pathname, rawQuery } = splitRequestUrl(url);
-  const origin = url.slice(0, url.length - splitRequestUrl(url).pathAndQuery.length);
+  const { pathname, rawQuery, pathAndQuery } = splitRequestUrl(url);
+  const origin = url.slice(0, url.length - pathAndQuery.length);
   if (request.form === 'query') {
     const pairs = rawQuery.split('&').filter((pair) => pair !== '' && pairName(pair) !== 's');
     return `${origin}${pathname}?${[...pairs, `s=${signature}`].join('&')}`;

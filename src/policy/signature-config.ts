@@ -3,7 +3,7 @@
  * typed sub-object the signature policy (signature.ts) receives. Portable (no `node:` imports).
  */
 import { z } from 'zod';
-import { list, type VarSpec } from '../config-schema.js';
+import { HOST_GLOB, list, type VarSpec } from '../config-schema.js';
 
 export type SignatureMode = 'off' | 'transforms' | 'all';
 
@@ -35,7 +35,7 @@ export const SIGNATURE_VARS = {
   REQUIRE_SIGNATURE: [z.string().trim().toLowerCase().pipe(z.enum(['off', 'transforms', 'all'],
     'off, transforms or all')), 'off'],
   UNSIGNED_HOSTS: [list.pipe(z.array(z.string().transform(asciiGlob)
-    .pipe(z.string().regex(/^[a-z0-9*.-]+$/i, 'host names or globs (no scheme, no port; `*` not inside a non-ASCII label)')))), ''],
+    .pipe(z.string().regex(HOST_GLOB, 'host names or globs (no scheme, no port; `*` not inside a non-ASCII label)')))), ''],
 } as const satisfies Record<string, VarSpec>;
 
 type SignatureParsed = { [K in keyof typeof SIGNATURE_VARS]: z.output<(typeof SIGNATURE_VARS)[K][0]> };

@@ -16,7 +16,7 @@ export interface ImageRequest {
 }
 
 const LEGACY_PREFIX = /^https?(:|%3a|%253a)/i;
-const CF_PREFIX = '/cdn-cgi/image/';
+export const CF_PREFIX = '/cdn-cgi/image/';
 const NO_OPTIONS: RequestOptions = Object.freeze({ spec: Object.freeze({}), response: Object.freeze({}) });
 
 /**
