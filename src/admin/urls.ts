@@ -5,11 +5,11 @@
  */
 import { fail } from '../errors.js';
 import type { RequestOptions } from '../url/options.js';
-import { type ImageRequest, parseImageRequest, parseSourceUrl, splitRequestUrl } from '../url/request.js';
+import {
+  CF_PREFIX, type ImageRequest, LEGACY_PREFIX, parseImageRequest, parseSourceUrl, splitRequestUrl,
+} from '../url/request.js';
 import type { PresetTable } from '../url/presets.js';
 
-const LEGACY_QUERY = /^https?(:|%3a|%253a)/i;
-const CF_PREFIX = '/cdn-cgi/image/';
 
 export interface AddressedImage {
   /** The URL as given (absolute). */
@@ -23,7 +23,7 @@ export interface AddressedImage {
 export function isProxyForm(pathname: string, rawQuery: string): boolean {
   if (pathname.startsWith(CF_PREFIX)) return true;
   if (pathname !== '/') return false;
-  return LEGACY_QUERY.test(rawQuery) || new URLSearchParams(rawQuery).has('url');
+  return LEGACY_PREFIX.test(rawQuery) || new URLSearchParams(rawQuery).has('url');
 }
 
 /**

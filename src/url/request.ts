@@ -15,7 +15,7 @@ export interface ImageRequest {
   options: RequestOptions;
 }
 
-const LEGACY_PREFIX = /^https?(:|%3a|%253a)/i;
+export const LEGACY_PREFIX = /^https?(:|%3a|%253a)/i;
 export const CF_PREFIX = '/cdn-cgi/image/';
 const NO_OPTIONS: RequestOptions = Object.freeze({ spec: Object.freeze({}), response: Object.freeze({}) });
 
