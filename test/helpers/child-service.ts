@@ -82,7 +82,7 @@ function procMemory(pid: number): { rssMiB: number; peakMiB: number } {
 }
 
 /** The port from the "imgrelay listening" log line; later output is drained so the child never blocks on a pipe. */
-function listeningPort(child: ChildProcess): Promise<number> {
+export function listeningPort(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
     let found = false;
