@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
-import { buildService, listeningPort } from './helpers/child-service.js';
+import { listeningPort } from './helpers/child-service.js';
 
 const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
@@ -29,7 +29,6 @@ function spawnService(env: Record<string, string>, script = entry): ChildProcess
 
 let origin: TestOrigin;
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
 });
 afterAll(() => origin.close());
