@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from './helpers/admin.js';
 import { startDnsServer, type TestDnsServer } from './helpers/dns-server.js';
 import { fixture } from './helpers/images.js';
 import { bootImgrelay } from './helpers/imgrelay.js';
@@ -55,7 +56,7 @@ describe('a black-holed resolver', () => {
       const hanging = Array.from({ length: 8 }, (_, i) => fetch(`${relay.url}/?url=http://hole-${i}.example/x.png&w=10`)
         .then(async (r) => ({ status: r.status, code: ((await r.json()) as { code: string }).code, ms: performance.now() - started }))
         .finally(() => { settled++; }));
-      await until(() => namesAsked('hole-').size === 8);
+      await until(() => namesAsked('hole-').size === 8, 5_000);
 
       const storeHit = await fetch(`${relay.url}/?url=http://photos.example/a.png`);
       const transformFromStore = await fetch(`${relay.url}/?url=http://photos.example/b.png&w=40&output=webp`);
@@ -106,12 +107,4 @@ function runProbe(server: string, timeoutMs: number): Promise<ProbeReport> {
     if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as ProbeReport);
     else reject(new Error(`probe exited ${code}: ${err}`));
   }));
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

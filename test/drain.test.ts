@@ -14,7 +14,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, bootImgrelay, zakerAt } from './helpers/imgrelay.js';
-import { type ChildService, buildService, startChildService } from './helpers/child-service.js';
+import { type ChildService, startChildService } from './helpers/child-service.js';
 import { open, untilClosed } from './helpers/raw-socket.js';
 import pino from 'pino';
 import { parseConfig } from '../src/config.js';
@@ -38,7 +38,6 @@ let signalled = Infinity;
 let draining = Infinity;
 const services: ChildService[] = [];
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
   for (const name of ['a', 'b', 'c', 'd']) origin.serve(`/${name}.webp`, small, 'image/webp');
   origin.serve('/tiny.webp', tiny, 'image/webp');

@@ -9,6 +9,7 @@
 import { request as httpRequest, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../src/node.js';
+import { until } from './helpers/admin.js';
 import { bootImgrelay } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 
@@ -58,14 +59,6 @@ afterAll(async () => {
   await node?.close();
   await origin?.close();
 });
-
-async function until(condition: () => boolean, boundMs: number): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('bytes in flight when clients leave', () => {
   it('variants of 25 MiB sources whose clients disconnect at once: downloads are cancelled, the budget is never exceeded and comes back to 0', async () => {

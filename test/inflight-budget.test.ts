@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
-import { buildService, type ChildService, startChildService } from './helpers/child-service.js';
+import { type ChildService, startChildService } from './helpers/child-service.js';
 
 const MiB = 1024 * 1024;
 const BUDGET_MB = 100;
@@ -36,7 +36,6 @@ function streamBody(res: ServerResponse, declare: boolean): void {
 let origin: TestOrigin;
 let service: ChildService;
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
   origin.route('/declared.jpg', (_req, res) => streamBody(res, true));
   origin.route('/streamed.jpg', (_req, res) => streamBody(res, false));

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../src/node.js';
+import { until } from './helpers/admin.js';
 import { bootImgrelay, ZAKER, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 
@@ -41,7 +42,7 @@ describe('IMGRELAY_MAX_INFLIGHT_MB holds', () => {
     const warm = await fetch(`${node.url}/?http://${ZAKER}/small.jpg`);
     expect(warm.status).toBe(200);
     const stalled = get('/stalled.jpg');
-    await until(() => node.budget.usedBytes === photo.byteLength);
+    await until(() => node.budget.usedBytes === photo.byteLength, 5_000);
 
     const refused = await get('/photo.jpg');
     expect(refused.status).toBe(503);
@@ -64,11 +65,3 @@ describe('IMGRELAY_MAX_INFLIGHT_MB holds', () => {
     expect(node.budget.usedBytes).toBe(0);
   });
 });
-
-async function until(condition: () => boolean, boundMs = 5000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, digest, zakerAt } from './helpers/imgrelay.js';
-import { buildService } from './helpers/child-service.js';
+import { listeningPort } from './helpers/child-service.js';
 
 const root = new URL('../', import.meta.url);
 const entry = new URL('dist/node/node.js', root).pathname;
@@ -27,22 +27,8 @@ function spawnService(env: Record<string, string>, script = entry): ChildProcess
   });
 }
 
-/** Resolves with the port from the "imgrelay listening" JSON log line. */
-function listeningPort(child: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.includes('imgrelay listening'));
-      if (line) resolve(JSON.parse(line).port as number);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code} before listening: ${out}`)));
-  });
-}
-
 let origin: TestOrigin;
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
 });
 afterAll(() => origin.close());

@@ -15,7 +15,6 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { ZAKER, zakerAt } from './helpers/imgrelay.js';
-import { buildService } from './helpers/child-service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'production-install-token-0123456789';
@@ -56,7 +55,6 @@ function assemble(target: string): void {
 }
 
 beforeAll(async () => {
-  await buildService();
   dir = mkdtempSync(join(tmpdir(), 'imgrelay-prod-'));
   assemble(dir);
   origin = await startOrigin();

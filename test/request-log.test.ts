@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZAKER, zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { eventually, solidPng } from './helpers/admin.js';
-import { buildService, type ChildService, startChildService } from './helpers/child-service.js';
+import { type ChildService, startChildService } from './helpers/child-service.js';
 import { ERROR_LINES_PER_S } from '../src/observe/request-log.js';
 import { VIA_HEADER_VALUE } from '../src/fetch/loop-guard.js';
 
@@ -22,7 +22,6 @@ let dir: string;
 const lines: Array<Record<string, any>> = [];
 
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
   origin.serve('/log.png', await solidPng('#823', 80, 60), 'image/png');
   origin.serve('/log2.png', await solidPng('#283', 80, 60), 'image/png');

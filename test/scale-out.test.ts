@@ -21,7 +21,7 @@ import { seededRandom } from '../bench/lib/random.js';
 import { settleDelays } from '../src/admin/purge.js';
 import { DEFAULT_SKEW_MS } from '../src/cache/purge-fence.js';
 import { TOKEN_A, type PurgeAnswer, eventually as until } from './helpers/admin.js';
-import { type ChildService, buildService, startChildService } from './helpers/child-service.js';
+import { type ChildService, startChildService } from './helpers/child-service.js';
 import { zakerAt } from './helpers/imgrelay.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
 import { S3_CREDENTIALS, type TestS3, startS3ForService } from './helpers/s3.js';
@@ -64,7 +64,6 @@ const envFor = (varnishUrl: string): Record<string, string> => ({
 });
 
 beforeAll(async () => {
-  await buildService();
   origin = await startOrigin();
   await sources.install(origin);
   s3 = await startS3ForService();

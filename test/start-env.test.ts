@@ -52,22 +52,30 @@ const sh = (dir: string, path: string, asNobody = false) => {
     : ['sh', path];
   return spawnSync(command[0]!, command.slice(1), { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
 };
+/** Runs one script copied into a fresh scratch layout, removing the scratch before any assertion can fail. */
+const runOnce = (layout: Record<string, string>, path: string, asNobody = false) => {
+  const dir = scratch(layout);
+  try {
+    return sh(dir, path, asNobody);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
 
 describe('npm start: bin/build-if-stale.sh', () => {
+  const buildIfStale = (layout: Record<string, string>) =>
+    runOnce({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'), ...layout }, 'bin/build-if-stale.sh');
+
   it('runs a production install (dist/, no src/, no compiler) as it is, without building', () => {
-    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'), 'dist/node/node.js': '' });
-    const run = sh(dir, 'bin/build-if-stale.sh');
+    const run = buildIfStale({ 'dist/node/node.js': '' });
     expect(run.status).toBe(0);
     expect(run.stderr).toBe('');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stops with what to do when there is neither a build nor a compiler', () => {
-    const dir = scratch({ 'bin/build-if-stale.sh': script('bin/build-if-stale.sh'), 'src/node.ts': '' });
-    const run = sh(dir, 'bin/build-if-stale.sh');
+    const run = buildIfStale({ 'src/node.ts': '' });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain("dist/node/node.js is missing. Build it with 'npm run build'");
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('builds again when dist/node/node.js was deleted (tsc\'s incremental state alone would emit nothing)', () => {
@@ -131,20 +139,16 @@ describe('npm test: .ci/ensure-packages.sh (pretest)', () => {
     '.ci/apt-packages': packages });
 
   it('is a no-op when every listed package is installed', () => {
-    const dir = scratch(layout('# comment\ndpkg\n\n'));
-    const run = sh(dir, '.ci/ensure-packages.sh', true);
+    const run = runOnce(layout('# comment\ndpkg\n\n'), '.ci/ensure-packages.sh', true);
     expect(run.status).toBe(0);
     expect(run.stderr).toBe('');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stops at once, not as root, with the exact command that installs what is missing', () => {
-    const dir = scratch(layout('dpkg\nimgrelay-no-such-package\n'));
-    const run = sh(dir, '.ci/ensure-packages.sh', true);
+    const run = runOnce(layout('dpkg\nimgrelay-no-such-package\n'), '.ci/ensure-packages.sh', true);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('not installed: imgrelay-no-such-package');
     expect(run.stderr).toContain('apt-get install -y --no-install-recommends imgrelay-no-such-package');
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is the pretest step', () => {

@@ -18,6 +18,7 @@ import { guardStore, type GuardedStore } from '../src/cache/store-guard.js';
 import type { Store, StoredEntry } from '../src/cache/types.js';
 import { createWriteBehind } from '../src/cache/write-behind.js';
 import { silentLogger } from '../src/logger.js';
+import { until } from './helpers/admin.js';
 import { type HangingServer, s3StoreOptions, startHangingServer, startS3, type TestS3 } from './helpers/s3.js';
 
 const hex64 = () => randomBytes(32).toString('hex');
@@ -50,14 +51,6 @@ async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number 
   const started = performance.now();
   const value = await call();
   return { value, ms: performance.now() - started };
-}
-
-async function until(condition: () => boolean, boundMs: number): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${boundMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('guarded S3 store, server stopped and restarted', () => {

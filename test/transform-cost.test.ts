@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNode } from '../src/node.js';
+import { until } from './helpers/admin.js';
 import { ZAKER, bootImgrelay, bytes, zakerAt } from './helpers/imgrelay.js';
 import { fixture } from './helpers/images.js';
 import { type TestOrigin, startOrigin } from './helpers/origin.js';
@@ -44,13 +45,6 @@ afterAll(async () => {
 const src = (path: string) => encodeURIComponent(`http://${ZAKER}${path}`);
 const problem = async (response: Response) => ({ status: response.status, cacheControl: response.headers.get('cache-control'),
   retryAfter: response.headers.get('retry-after'), ...(await response.json() as { code: string; detail: string }) });
-const until = async (condition: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 describe('refused before any work, with the limit named (default budget)', () => {
   let relay: RunningNode;
@@ -132,7 +126,7 @@ describe('deadlines that free the slot (WORKERS=1)', () => {
 
   it('a job waiting past QUEUE_TIMEOUT_MS → 503 + Retry-After while the slot is still held; an over-budget one → 422 at once', async () => {
     const heavy = fetch(`${relay.url}${HEAVY(51)}`);
-    await until(() => relay.transformer.stats().running === 1);
+    await until(() => relay.transformer.stats().running === 1, 10_000);
     const t0 = performance.now();
     const waited = await problem(await fetch(`${relay.url}/?url=${src('/photo.jpg')}&w=101`));
     expect(waited).toMatchObject({ status: 503, code: 'E_OVERLOADED', cacheControl: 'no-store' });
@@ -147,16 +141,16 @@ describe('deadlines that free the slot (WORKERS=1)', () => {
 
   it('a client that disconnects before its job starts: the job never runs', async () => {
     const heavy = fetch(`${relay.url}${HEAVY(52)}`);
-    await until(() => relay.transformer.stats().running === 1);
+    await until(() => relay.transformer.stats().running === 1, 10_000);
     const before = relay.transformer.stats();
     const req = httpRequest(`${relay.url}/?url=${src('/photo.jpg')}&w=102`);
     req.on('error', () => {});
     req.end();
-    await until(() => relay.transformer.stats().queued === 1);
+    await until(() => relay.transformer.stats().queued === 1, 10_000);
     req.destroy();
-    await until(() => relay.transformer.stats().dropped === before.dropped + 1);
+    await until(() => relay.transformer.stats().dropped === before.dropped + 1, 10_000);
     expect((await heavy).status).toBe(504);
-    await until(() => relay.transformer.stats().running === 0);
+    await until(() => relay.transformer.stats().running === 0, 10_000);
     // Only the heavy job ran: the abandoned one left the queue without ever taking the slot.
     expect(relay.transformer.stats().completed).toBe(before.completed + 1);
   });
@@ -168,7 +162,7 @@ describe('the heavy lane (WORKERS=2)', () => {
     let peakHeavy = 0;
     const sampler = setInterval(() => { peakHeavy = Math.max(peakHeavy, relay.transformer.stats().heavyRunning); }, 5);
     const heavies = [1, 2, 3].map((i) => fetch(`${relay.url}${HEAVY(60 + i)}`));
-    await until(() => relay.transformer.stats().queued === 2);
+    await until(() => relay.transformer.stats().queued === 2, 10_000);
     const light = await fetch(`${relay.url}/?url=${src('/photo.jpg')}&w=103`);
     expect(light.status).toBe(200);
     // Answered while the heavy lane is still busy with the first job and two more wait their turn.

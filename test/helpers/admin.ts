@@ -106,3 +106,8 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
   }
   return check();
 }
+
+/** Waits for a synchronous `condition`, failing the test when it is not met within `boundMs` (a deadline). */
+export async function until(condition: () => boolean, boundMs: number): Promise<void> {
+  if (!(await eventually(async () => condition(), boundMs, 10))) throw new Error(`condition not met within ${boundMs} ms`);
+}

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
-/** Where `npm run build` puts the service; a test may build its own copy elsewhere (see buildService). */
+/** Where `npm run build` puts the service; a caller may run its own copy built elsewhere (see buildService). */
 const DEFAULT_OUT_DIR = 'dist/node';
 const mallocEnv = new URL('bin/malloc-env.sh', root).pathname;
 
@@ -25,17 +25,11 @@ export interface ChildService {
 }
 
 /**
- * The child runs the current source: the default build (`dist/node`) is brought up to date by bin/build-if-stale.sh
- * (the suite's global setup already did); `outDir` (relative to the repository) gives a test a build of its own
- * (tsc), so two test files building at once never rewrite the files the other's child is loading.
+ * Compiles the current source into `outDir` (relative to the repository): a build of the caller's own, so two runs
+ * building at once never rewrite the files the other's child is loading. The default build (`dist/node`) needs no
+ * call: the suite's global setup (test/global-build.ts) brings it up to date before any file starts.
  */
-export function buildService(outDir = DEFAULT_OUT_DIR): Promise<void> {
-  if (outDir === DEFAULT_OUT_DIR) {
-    const script = new URL('bin/build-if-stale.sh', root).pathname;
-    return new Promise((resolve, reject) => execFile('sh', [script],
-      (error, stdout, stderr) => (error ? reject(new Error(`build failed:
-${stdout}${stderr}`)) : resolve())));
-  }
+export function buildService(outDir: string): Promise<void> {
   const tsc = new URL('node_modules/typescript/bin/tsc', root).pathname;
   const out = new URL(`${outDir}/`, root).pathname;
   return new Promise((resolve, reject) => execFile(process.execPath, [tsc, '-p', new URL('tsconfig.build.json', root).pathname,
@@ -82,7 +76,7 @@ function procMemory(pid: number): { rssMiB: number; peakMiB: number } {
 }
 
 /** The port from the "imgrelay listening" log line; later output is drained so the child never blocks on a pipe. */
-function listeningPort(child: ChildProcess): Promise<number> {
+export function listeningPort(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
     let found = false;
